@@ -1,0 +1,60 @@
+/**
+ * Stable error codes raised by `@popkit/dpop-client`.
+ *
+ * - `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`: a caller passed a bad argument
+ *   (raised as a {@link DPoPClientError} whose `name` is `TypeError`-compatible via `cause`).
+ * - `ERR_DPOP_KEY_UNSUPPORTED`: the key cannot sign DPoP proofs (wrong type, usage, size,
+ *   algorithm, or a public key that cannot be exported and no `publicJwk`).
+ * - `ERR_DPOP_SIGNER`: an external {@link DPoPSigner} failed or returned a malformed signature.
+ * - `ERR_DPOP_BODY_NOT_REPLAYABLE`: the server asked for a new nonce but the request body was a
+ *   one-shot `ReadableStream`, so the request could not be sent again.
+ * - `ERR_DPOP_STORAGE`: the browser key store failed.
+ */
+export type DPoPClientErrorCode =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_DPOP_KEY_UNSUPPORTED'
+  | 'ERR_DPOP_SIGNER'
+  | 'ERR_DPOP_BODY_NOT_REPLAYABLE'
+  | 'ERR_DPOP_STORAGE';
+
+/**
+ * The one error class of `@popkit/dpop-client`. Match on `code`, never on `message`.
+ * Messages name the bad argument but never contain a key, token or proof.
+ */
+export class DPoPClientError extends Error {
+  readonly code: DPoPClientErrorCode;
+  /** The server response, for `ERR_DPOP_BODY_NOT_REPLAYABLE`. */
+  readonly response?: Response;
+
+  constructor(
+    code: DPoPClientErrorCode,
+    message: string,
+    options?: { cause?: unknown; response?: Response },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DPoPClientError';
+    this.code = code;
+    if (options?.response) this.response = options.response;
+  }
+}
+
+/** `TypeError` with a Node-style `code`, thrown for arguments of the wrong type or value. */
+export class DPoPArgumentError extends TypeError {
+  readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE';
+  constructor(code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE', message: string) {
+    super(message);
+    this.name = 'TypeError';
+    this.code = code;
+  }
+}
+
+/** @internal */
+export function invalidType(name: string, expected: string): DPoPArgumentError {
+  return new DPoPArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be ${expected}`);
+}
+
+/** @internal */
+export function invalidValue(name: string, why: string): DPoPArgumentError {
+  return new DPoPArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" ${why}`);
+}

@@ -1,0 +1,148 @@
+import { DPoPClientError, invalidType } from './errors.ts';
+import { normalizeMethod } from './htu.ts';
+import type { DPoPSessionOptions, ResponseView } from './session.ts';
+import { DPoPSession, boundedJsonError } from './session.ts';
+import type { DPoPKey } from './signer.ts';
+
+/** `RequestInit` plus the access token to send as `Authorization: DPoP <token>`. */
+export interface DPoPRequestInit extends RequestInit {
+  /** DPoP-bound access token; sets `Authorization: DPoP …` and the proof's `ath`. */
+  accessToken?: string;
+}
+
+/** A `fetch`-compatible function that signs every request with DPoP. */
+export type DPoPFetch = (input: string | URL | Request, init?: DPoPRequestInit) => Promise<Response>;
+
+/** Any `fetch` implementation: the global one, undici's, a test double, ky's or ofetch's input. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Options of {@link createDPoPFetch}. */
+export interface DPoPFetchOptions extends DPoPSessionOptions {
+  /** The fetch to wrap. Default: `globalThis.fetch` at call time. */
+  fetch?: FetchLike;
+}
+
+const AUTH_DPOP = /^dpop[ \t]+(\S+)[ \t]*$/i;
+
+function isRequest(value: unknown): value is Request {
+  return (
+    typeof Request !== 'undefined' && value instanceof Request
+  ) || (
+    typeof value === 'object' && value !== null && !(value instanceof URL) &&
+    typeof (value as Request).url === 'string' && typeof (value as Request).method === 'string' &&
+    typeof (value as Request).headers === 'object'
+  );
+}
+
+function isOneShot(body: unknown): boolean {
+  return (
+    (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) ||
+    (typeof body === 'object' && body !== null && Symbol.asyncIterator in body)
+  );
+}
+
+/**
+ * Wraps `fetch` so every request carries a fresh DPoP proof (RFC 9449 §4, §7) and the
+ * protocol's round trips happen for you:
+ *
+ * - `Authorization: DPoP <token>` from `init.accessToken` (or an existing `DPoP` authorization
+ *   header), with the proof's `ath`;
+ * - the latest `DPoP-Nonce` kept per origin (bounded, pluggable {@link NonceStore});
+ * - exactly one retry when the server answers `use_dpop_nonce` with a new nonce: a 401 whose
+ *   `WWW-Authenticate` holds a DPoP challenge (among others, any case), or a 400 JSON
+ *   `{"error":"use_dpop_nonce"}` from a token endpoint (RFC 9449 §8, §9);
+ * - the server's clock offset learned from `Date` when a proof is rejected, applied to `iat`
+ *   (with the one retry) for that origin from then on;
+ * - bodies replayed safely (strings, bytes, `Blob`, `FormData`, `URLSearchParams`, and a
+ *   `Request`'s body buffered once). A `ReadableStream` body is sent once: if a retry is needed
+ *   a {@link DPoPClientError} `ERR_DPOP_BODY_NOT_REPLAYABLE` carries the response, and the new
+ *   nonce is already stored for the next call;
+ * - never loops: a second `use_dpop_nonce`, or one with the nonce just sent, is returned as is;
+ * - `init.signal` is honoured on both attempts.
+ *
+ * @example
+ * ```ts
+ * const dpopFetch = createDPoPFetch(keyPair);
+ * const res = await dpopFetch('https://api.example.com/orders', { accessToken });
+ * // with ky: ky.create({ fetch: dpopFetch }); with undici: createDPoPFetch(k, { fetch: undici.fetch })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+ */
+export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): DPoPFetch {
+  const session = new DPoPSession(key, options);
+  const custom = options.fetch;
+  if (custom !== undefined && typeof custom !== 'function') throw invalidType('options.fetch', 'a function');
+
+  return async function dpopFetch(input, init = {}) {
+    const fetchImpl: FetchLike = custom ?? globalThis.fetch;
+    const { accessToken: explicitToken, ...rest } = init;
+    let url: string;
+    let base: Request | undefined;
+    let method: string;
+    let headers: Headers;
+    let body: BodyInit | null | undefined = rest.body;
+    if (isRequest(input)) {
+      base = input;
+      url = input.url;
+      method = rest.method ?? input.method;
+      headers = new Headers(rest.headers ?? input.headers);
+      if (body === undefined && input.body !== null) body = await input.arrayBuffer();
+    } else {
+      if (typeof input !== 'string' && !(input instanceof URL)) throw invalidType('input', 'a string, URL or Request');
+      url = String(input);
+      method = rest.method ?? 'GET';
+      headers = new Headers(rest.headers);
+    }
+    method = normalizeMethod(method, 'init.method');
+    const origin = new URL(url).origin;
+
+    let accessToken = explicitToken;
+    if (accessToken !== undefined) {
+      if (typeof accessToken !== 'string' || accessToken.length === 0) {
+        throw invalidType('init.accessToken', 'a non-empty string');
+      }
+      headers.set('authorization', `DPoP ${accessToken}`);
+    } else {
+      const match = AUTH_DPOP.exec(headers.get('authorization') ?? '');
+      if (match) accessToken = match[1];
+    }
+    const replayable = !isOneShot(body);
+
+    const send = async (): Promise<{ response: Response; attempt: Awaited<ReturnType<DPoPSession['attempt']>> }> => {
+      const attempt = await session.attempt(method, url, origin, accessToken);
+      headers.set('dpop', attempt.proof);
+      const next: RequestInit = { ...rest, method, headers };
+      if (body !== undefined) next.body = body;
+      if (body != null && !replayable) (next as { duplex?: string }).duplex = 'half';
+      const response = base ? await fetchImpl(new Request(base, next)) : await fetchImpl(url, next);
+      return { response, attempt };
+    };
+
+    const first = await send();
+    const view: ResponseView = {
+      status: first.response.status,
+      header: (name) => first.response.headers.get(name),
+      jsonError: () => boundedJsonError(first.response.clone().body),
+    };
+    const reason = await session.inspect(origin, view, first.attempt);
+    if (reason === undefined) return first.response;
+    if (!replayable) {
+      session.emit({ type: 'not-retried', origin, reason: 'body_not_replayable' });
+      throw new DPoPClientError(
+        'ERR_DPOP_BODY_NOT_REPLAYABLE',
+        'the server asked for a new DPoP nonce but the request body is a one-shot stream; send it again (the nonce is stored)',
+        { response: first.response },
+      );
+    }
+    rest.signal?.throwIfAborted();
+    session.emit({ type: 'retry', origin, reason });
+    await first.response.body?.cancel().catch(() => {});
+    const second = await send();
+    await session.inspect(
+      origin,
+      { status: 0, header: (name) => second.response.headers.get(name), jsonError: async () => undefined },
+      second.attempt,
+    );
+    return second.response;
+  };
+}

@@ -1,0 +1,72 @@
+import { invalidType, invalidValue } from './errors.ts';
+
+/** Longest URL `normalizeHtu` accepts (characters). */
+export const MAX_HTU_LENGTH = 8192;
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const PCT = /%([0-9A-Fa-f]{2})/g;
+
+function normalizePercent(_match: string, hex: string): string {
+  const char = String.fromCharCode(parseInt(hex, 16));
+  return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+}
+
+/**
+ * Normalises an HTTP(S) URL for the DPoP `htu` claim (RFC 9449 §4.2-4.3) with the RFC 3986
+ * §6.2.2 syntax-based and §6.2.3 scheme-based rules, so that client and server compare equal
+ * spellings equal:
+ *
+ * - scheme and host lower-cased (IDNs to punycode, IPv6 canonical), default port removed;
+ * - percent-encoding hex upper-cased and unreserved characters decoded; dot segments removed;
+ * - an empty path becomes `/`;
+ * - query and fragment dropped (RFC 9449 §4.2 "without query and fragment parts").
+ *
+ * Throws a `TypeError` (code `ERR_INVALID_ARG_VALUE`) for a relative URL, a scheme other than
+ * `http`/`https`, userinfo (`user:pass@`), or a URL over {@link MAX_HTU_LENGTH} characters.
+ * The verifier applies the same function to both sides.
+ *
+ * @example
+ * ```ts
+ * normalizeHtu('HTTPS://API.Example.COM:443/a/./b/../%7euser?q=1#f'); // 'https://api.example.com/a/~user'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-6.2.2
+ */
+export function normalizeHtu(url: string | URL, name = 'url'): string {
+  let parsed: URL;
+  if (url instanceof URL) parsed = url;
+  else {
+    if (typeof url !== 'string') throw invalidType(name, 'a string or URL');
+    if (url.length > MAX_HTU_LENGTH) throw invalidValue(name, 'is too long');
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalidValue(name, 'must be an absolute http(s) URL');
+    }
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw invalidValue(name, 'must be an absolute http(s) URL');
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw invalidValue(name, 'must not contain userinfo');
+  }
+  let path = parsed.pathname;
+  if (path.includes('%')) path = path.replace(PCT, normalizePercent);
+  return `${parsed.protocol}//${parsed.host}${path}`;
+}
+
+const STANDARD_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Normalises an HTTP method for `htm` (RFC 9449 §4.2): must be an RFC 9110 token; the
+ * standard methods are upper-cased (as `fetch` does), others are kept as written.
+ * @internal
+ */
+export function normalizeMethod(method: string, name = 'method'): string {
+  if (typeof method !== 'string') throw invalidType(name, 'a string');
+  if (method.length === 0 || method.length > 64 || !TOKEN.test(method)) {
+    throw invalidValue(name, 'must be an HTTP method token');
+  }
+  const upper = method.toUpperCase();
+  return STANDARD_METHODS.has(upper) ? upper : method;
+}

@@ -78,7 +78,16 @@ export function parseWWWAuthenticate(header: string | null | undefined): AuthCha
         break;
       }
       i++;
-      skipWs();
+      if (s[i] === '=' || (skipWs(), i >= n || s[i] === ',')) {
+        // "abc=" or "abc==" is token68, not a parameter.
+        let t68 = `${name}=`;
+        while (s[i] === '=') {
+          t68 += '=';
+          i++;
+        }
+        if (count === 0) challenge.token68 = t68;
+        break;
+      }
       let value: string;
       if (s[i] === '"') {
         i++;
@@ -101,16 +110,6 @@ export function parseWWWAuthenticate(header: string | null | undefined): AuthCha
         if (!closed) return out; // unterminated quoted string: stop
       } else {
         value = readToken();
-        if (value === '' && (i >= n || s[i] === ',')) {
-          // "abc=" or "abc==" is token68, not a parameter.
-          let t68 = `${name}=`;
-          while (s[i] === '=') {
-            t68 += '=';
-            i++;
-          }
-          if (count === 0) challenge.token68 = t68;
-          break;
-        }
       }
       const key = name.toLowerCase();
       if (!(key in challenge.params)) challenge.params[key] = value; // first one wins

@@ -11,7 +11,10 @@ export interface DPoPRequestInit extends RequestInit {
 }
 
 /** A `fetch`-compatible function that signs every request with DPoP. */
-export type DPoPFetch = (input: string | URL | Request, init?: DPoPRequestInit) => Promise<Response>;
+export type DPoPFetch = (
+  input: string | URL | Request,
+  init?: DPoPRequestInit,
+) => Promise<Response>;
 
 /** Any `fetch` implementation: the global one, undici's, a test double, ky's or ofetch's input. */
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -26,11 +29,13 @@ const AUTH_DPOP = /^dpop[ \t]+(\S+)[ \t]*$/i;
 
 function isRequest(value: unknown): value is Request {
   return (
-    typeof Request !== 'undefined' && value instanceof Request
-  ) || (
-    typeof value === 'object' && value !== null && !(value instanceof URL) &&
-    typeof (value as Request).url === 'string' && typeof (value as Request).method === 'string' &&
-    typeof (value as Request).headers === 'object'
+    (typeof Request !== 'undefined' && value instanceof Request) ||
+    (typeof value === 'object' &&
+      value !== null &&
+      !(value instanceof URL) &&
+      typeof (value as Request).url === 'string' &&
+      typeof (value as Request).method === 'string' &&
+      typeof (value as Request).headers === 'object')
   );
 }
 
@@ -71,7 +76,8 @@ function isOneShot(body: unknown): boolean {
 export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): DPoPFetch {
   const session = new DPoPSession(key, options);
   const custom = options.fetch;
-  if (custom !== undefined && typeof custom !== 'function') throw invalidType('options.fetch', 'a function');
+  if (custom !== undefined && typeof custom !== 'function')
+    throw invalidType('options.fetch', 'a function');
 
   return async function dpopFetch(input, init = {}) {
     const fetchImpl: FetchLike = custom ?? globalThis.fetch;
@@ -88,7 +94,8 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
       headers = new Headers(rest.headers ?? input.headers);
       if (body === undefined && input.body !== null) body = await input.arrayBuffer();
     } else {
-      if (typeof input !== 'string' && !(input instanceof URL)) throw invalidType('input', 'a string, URL or Request');
+      if (typeof input !== 'string' && !(input instanceof URL))
+        throw invalidType('input', 'a string, URL or Request');
       url = String(input);
       method = rest.method ?? 'GET';
       headers = new Headers(rest.headers);
@@ -108,7 +115,10 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
     }
     const replayable = !isOneShot(body);
 
-    const send = async (): Promise<{ response: Response; attempt: Awaited<ReturnType<DPoPSession['attempt']>> }> => {
+    const send = async (): Promise<{
+      response: Response;
+      attempt: Awaited<ReturnType<DPoPSession['attempt']>>;
+    }> => {
       const attempt = await session.attempt(method, url, origin, accessToken);
       headers.set('dpop', attempt.proof);
       const next: RequestInit = { ...rest, method, headers };
@@ -140,7 +150,11 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
     const second = await send();
     await session.inspect(
       origin,
-      { status: 0, header: (name) => second.response.headers.get(name), jsonError: async () => undefined },
+      {
+        status: 0,
+        header: (name) => second.response.headers.get(name),
+        jsonError: async () => undefined,
+      },
       second.attempt,
     );
     return second.response;

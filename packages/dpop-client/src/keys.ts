@@ -45,7 +45,10 @@ export async function generateKeyPair(
   ])) as CryptoKeyPair;
   // WebCrypto makes the public key extractable regardless; assert it for runtimes that do not.
   if (!pair.publicKey.extractable) {
-    throw new DPoPClientError('ERR_DPOP_KEY_UNSUPPORTED', 'the runtime made the public key unexportable');
+    throw new DPoPClientError(
+      'ERR_DPOP_KEY_UNSUPPORTED',
+      'the runtime made the public key unexportable',
+    );
   }
   return pair;
 }
@@ -121,7 +124,10 @@ async function fromCryptoKeyPair(pair: CryptoKeyPair, name: string): Promise<Pro
     );
   }
   if (publicKey.type !== 'public') {
-    throw new DPoPClientError('ERR_DPOP_KEY_UNSUPPORTED', `"${name}.publicKey" must be a public key`);
+    throw new DPoPClientError(
+      'ERR_DPOP_KEY_UNSUPPORTED',
+      `"${name}.publicKey" must be a public key`,
+    );
   }
   if (!publicKey.extractable) {
     throw new DPoPClientError(
@@ -131,11 +137,17 @@ async function fromCryptoKeyPair(pair: CryptoKeyPair, name: string): Promise<Pro
   }
   const alg = algorithmOfKey(privateKey);
   if (alg === undefined) {
-    throw new DPoPClientError('ERR_DPOP_KEY_UNSUPPORTED', `"${name}" uses an algorithm DPoP does not support`);
+    throw new DPoPClientError(
+      'ERR_DPOP_KEY_UNSUPPORTED',
+      `"${name}" uses an algorithm DPoP does not support`,
+    );
   }
   const modulus = (privateKey.algorithm as RsaHashedKeyAlgorithm).modulusLength;
   if (alg[0] !== 'E' && modulus < 2048) {
-    throw new DPoPClientError('ERR_DPOP_KEY_UNSUPPORTED', `"${name}" RSA keys must be at least 2048 bits`);
+    throw new DPoPClientError(
+      'ERR_DPOP_KEY_UNSUPPORTED',
+      `"${name}" RSA keys must be at least 2048 bits`,
+    );
   }
   const jwk = toPublicJwk(
     (await crypto.subtle.exportKey('jwk', publicKey)) as Record<string, unknown>,
@@ -145,7 +157,8 @@ async function fromCryptoKeyPair(pair: CryptoKeyPair, name: string): Promise<Pro
 }
 
 function fromSigner(signer: DPoPSigner, name: string): ProofKey {
-  if (!isAlgorithm(signer.alg)) throw invalidValue(`${name}.alg`, 'is not a supported DPoP algorithm');
+  if (!isAlgorithm(signer.alg))
+    throw invalidValue(`${name}.alg`, 'is not a supported DPoP algorithm');
   if (typeof signer.sign !== 'function') throw invalidType(`${name}.sign`, 'a function');
   if (signer.publicJwk === null || typeof signer.publicJwk !== 'object') {
     throw invalidType(`${name}.publicJwk`, 'a public JWK object');
@@ -201,7 +214,9 @@ export function resolveProofKey(key: DPoPKey, name = 'key'): Promise<ProofKey> {
   const id: object = isSigner(key) ? key : (key.publicKey ?? key);
   let entry = cache.get(id);
   if (entry === undefined) {
-    entry = isSigner(key) ? Promise.resolve().then(() => fromSigner(key, name)) : fromCryptoKeyPair(key, name);
+    entry = isSigner(key)
+      ? Promise.resolve().then(() => fromSigner(key, name))
+      : fromCryptoKeyPair(key, name);
     cache.set(id, entry);
     entry.catch(() => cache.delete(id));
   }
@@ -220,7 +235,9 @@ export function resolveProofKey(key: DPoPKey, name = 'key'): Promise<ProofKey> {
  * @see https://www.rfc-editor.org/rfc/rfc7638
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-10
  */
-export async function thumbprint(key: DPoPKey | PublicJwk | Record<string, unknown>): Promise<string> {
+export async function thumbprint(
+  key: DPoPKey | PublicJwk | Record<string, unknown>,
+): Promise<string> {
   if (key !== null && typeof key === 'object' && 'kty' in key) {
     const jwk = toPublicJwk(key as Record<string, unknown>, 'key');
     return sha256Base64url(canonicalJwk(jwk));

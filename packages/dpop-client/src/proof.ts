@@ -100,13 +100,17 @@ export async function createProof(
     const offset = options.clockOffset ?? 0;
     if (!Number.isFinite(offset)) throw invalidType('options.clockOffset', 'a finite number');
     iat = options.iat ?? Math.floor(Date.now() / 1000 + offset);
-    if (!Number.isSafeInteger(iat) || iat < 0) throw invalidValue('options.iat', 'must be a non-negative integer');
+    if (!Number.isSafeInteger(iat) || iat < 0)
+      throw invalidValue('options.iat', 'must be a non-negative integer');
     jti = options.jti ?? randomId();
     if (typeof jti !== 'string' || jti.length < 16 || jti.length > 256) {
       throw invalidValue('options.jti', 'must be a string of 16 to 256 characters');
     }
     claims = options.claims;
-    if (claims !== undefined && (claims === null || typeof claims !== 'object' || Array.isArray(claims))) {
+    if (
+      claims !== undefined &&
+      (claims === null || typeof claims !== 'object' || Array.isArray(claims))
+    ) {
       throw invalidType('options.claims', 'an object');
     }
     if (options.ed25519Alg !== undefined) {
@@ -118,13 +122,18 @@ export async function createProof(
   }
   let payload = `{"htm":${JSON.stringify(htm)},"htu":${JSON.stringify(htu)},"iat":${iat},"jti":${JSON.stringify(jti)}`;
   if (accessToken !== undefined) {
-    if (typeof accessToken !== 'string' || accessToken.length === 0 || accessToken.length > MAX_TOKEN_LENGTH) {
+    if (
+      typeof accessToken !== 'string' ||
+      accessToken.length === 0 ||
+      accessToken.length > MAX_TOKEN_LENGTH
+    ) {
       throw invalidType('request.accessToken', 'a non-empty string');
     }
     payload += `,"ath":"${await sha256Base64url(accessToken)}"`;
   }
   if (nonce !== undefined) {
-    if (!isValidNonce(nonce)) throw invalidValue('request.nonce', 'must be a DPoP nonce (RFC 9449 §8.1)');
+    if (!isValidNonce(nonce))
+      throw invalidValue('request.nonce', 'must be a DPoP nonce (RFC 9449 §8.1)');
     payload += `,"nonce":${JSON.stringify(nonce)}`;
   }
   if (claims !== undefined) {
@@ -137,7 +146,10 @@ export async function createProof(
   payload += '}';
 
   const proofKey = await resolveProofKey(key);
-  const alg = proofKey.alg === 'EdDSA' || proofKey.alg === 'Ed25519' ? (headerAlg ?? proofKey.alg) : proofKey.alg;
+  const alg =
+    proofKey.alg === 'EdDSA' || proofKey.alg === 'Ed25519'
+      ? (headerAlg ?? proofKey.alg)
+      : proofKey.alg;
   const signingInput = `${proofKey.header(alg)}.${base64urlString(payload)}`;
   const signature = await proofKey.sign(utf8(signingInput));
   return `${signingInput}.${base64url(signature)}`;

@@ -57,16 +57,21 @@ export class DPoPSession {
   readonly #learnClock: boolean;
 
   constructor(key: DPoPKey, options: DPoPSessionOptions = {}) {
-    if (key === null || typeof key !== 'object') throw invalidType('key', 'a CryptoKeyPair or a DPoPSigner');
+    if (key === null || typeof key !== 'object')
+      throw invalidType('key', 'a CryptoKeyPair or a DPoPSigner');
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object');
     const { nonceStore, ed25519Alg, onEvent, learnClockOffset = true } = options;
-    if (nonceStore !== undefined && (typeof nonceStore?.get !== 'function' || typeof nonceStore?.set !== 'function')) {
+    if (
+      nonceStore !== undefined &&
+      (typeof nonceStore?.get !== 'function' || typeof nonceStore?.set !== 'function')
+    ) {
       throw invalidType('options.nonceStore', 'an object with get and set methods');
     }
     if (ed25519Alg !== undefined && ed25519Alg !== 'EdDSA' && ed25519Alg !== 'Ed25519') {
       throw invalidValue('options.ed25519Alg', 'must be "EdDSA" or "Ed25519"');
     }
-    if (onEvent !== undefined && typeof onEvent !== 'function') throw invalidType('options.onEvent', 'a function');
+    if (onEvent !== undefined && typeof onEvent !== 'function')
+      throw invalidType('options.onEvent', 'a function');
     this.#key = key;
     this.#nonces = nonceStore ?? new MemoryNonceStore();
     this.#ed25519Alg = ed25519Alg;
@@ -75,13 +80,23 @@ export class DPoPSession {
   }
 
   /** Signs a proof for one attempt with the stored nonce and clock offset of the origin. */
-  async attempt(method: string, url: string, origin: string, accessToken?: string): Promise<Attempt> {
+  async attempt(
+    method: string,
+    url: string,
+    origin: string,
+    accessToken?: string,
+  ): Promise<Attempt> {
     const stored = await this.#nonces.get(origin);
     const nonce = isValidNonce(stored) ? stored : undefined;
     const offset = this.#offsets.get(origin) ?? 0;
     const proof = await createProof(
       this.#key,
-      { method, url, ...(accessToken === undefined ? {} : { accessToken }), ...(nonce === undefined ? {} : { nonce }) },
+      {
+        method,
+        url,
+        ...(accessToken === undefined ? {} : { accessToken }),
+        ...(nonce === undefined ? {} : { nonce }),
+      },
       { clockOffset: offset, ...(this.#ed25519Alg ? { ed25519Alg: this.#ed25519Alg } : {}) },
     );
     return { proof, nonce, offset };
@@ -91,7 +106,11 @@ export class DPoPSession {
    * Records the response's `DPoP-Nonce` and, for a rejected proof, the server clock; returns
    * whether the request deserves its single retry.
    */
-  async inspect(origin: string, response: ResponseView, sent: Attempt): Promise<'use_dpop_nonce' | 'clock_offset' | undefined> {
+  async inspect(
+    origin: string,
+    response: ResponseView,
+    sent: Attempt,
+  ): Promise<'use_dpop_nonce' | 'clock_offset' | undefined> {
     const fresh = response.header('dpop-nonce');
     let newNonce: string | undefined;
     if (fresh != null && isValidNonce(fresh) && fresh !== sent.nonce) {
@@ -142,14 +161,18 @@ export class DPoPSession {
     if (Math.abs(offset - used) < CLOCK_SLACK) return false;
     this.#offsets.delete(origin);
     this.#offsets.set(origin, offset);
-    if (this.#offsets.size > MAX_ORIGINS) this.#offsets.delete(this.#offsets.keys().next().value as string);
+    if (this.#offsets.size > MAX_ORIGINS)
+      this.#offsets.delete(this.#offsets.keys().next().value as string);
     this.#emit({ type: 'clock-offset', origin, offset });
     return true;
   }
 }
 
 /** Reads at most `limit` bytes of a JSON body and returns its string `error` member. @internal */
-export async function boundedJsonError(body: ReadableStream<Uint8Array> | null, limit = 16384): Promise<string | undefined> {
+export async function boundedJsonError(
+  body: ReadableStream<Uint8Array> | null,
+  limit = 16384,
+): Promise<string | undefined> {
   if (body === null) return undefined;
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

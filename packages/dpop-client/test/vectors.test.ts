@@ -35,6 +35,8 @@ describe('RFC vectors', () => {
     await expect(thumbprint({ kty: 'EC', crv: 'P-256', x: RFC9449_JWK.x })).rejects.toMatchObject({
       code: 'ERR_INVALID_ARG_VALUE',
     });
-    await expect(thumbprint({ kty: 'oct', k: 'abc' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(thumbprint({ kty: 'oct', k: 'abc' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
   });
 });

@@ -12,8 +12,14 @@ import type { DPoPKey } from '../signer.ts';
 /** The part of an axios instance this adapter uses (structural, so no axios import is needed). */
 export interface AxiosLike {
   interceptors: {
-    request: { use(onFulfilled: (config: any) => any, onRejected?: (error: any) => any): number; eject(id: number): void };
-    response: { use(onFulfilled: (response: any) => any, onRejected?: (error: any) => any): number; eject(id: number): void };
+    request: {
+      use(onFulfilled: (config: any) => any, onRejected?: (error: any) => any): number;
+      eject(id: number): void;
+    };
+    response: {
+      use(onFulfilled: (response: any) => any, onRejected?: (error: any) => any): number;
+      eject(id: number): void;
+    };
   };
   getUri(config?: any): string;
   request(config: any): Promise<any>;
@@ -69,8 +75,16 @@ function setHeader(config: any, name: string, value: string): void {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
  */
-export function withDPoP(instance: AxiosLike, key: DPoPKey, options: DPoPSessionOptions = {}): () => void {
-  if (instance === null || typeof instance !== 'object' || !instance.interceptors) {
+export function withDPoP(
+  instance: AxiosLike,
+  key: DPoPKey,
+  options: DPoPSessionOptions = {},
+): () => void {
+  if (
+    instance === null ||
+    (typeof instance !== 'object' && typeof instance !== 'function') ||
+    !instance.interceptors
+  ) {
     throw invalidType('instance', 'an axios instance');
   }
   const session = new DPoPSession(key, options);
@@ -93,7 +107,11 @@ export function withDPoP(instance: AxiosLike, key: DPoPKey, options: DPoPSession
     const attempt = await session.attempt(method, url, origin, accessToken);
     setHeader(config, 'DPoP', attempt.proof);
     const previous: DPoPConfigState | undefined = config[STATE];
-    config[STATE] = { attempt, origin, retried: previous?.retried ?? false } satisfies DPoPConfigState;
+    config[STATE] = {
+      attempt,
+      origin,
+      retried: previous?.retried ?? false,
+    } satisfies DPoPConfigState;
     return config;
   });
 

@@ -41,7 +41,11 @@ async function openDb(name: string): Promise<IDBDatabase> {
   return request(req);
 }
 
-async function withStore<T>(db: IDBDatabase, mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+async function withStore<T>(
+  db: IDBDatabase,
+  mode: IDBTransactionMode,
+  fn: (s: IDBObjectStore) => IDBRequest<T>,
+): Promise<T> {
   const tx = db.transaction(STORE, mode);
   const result = await request(fn(tx.objectStore(STORE)));
   await new Promise<void>((resolve, reject) => {
@@ -65,7 +69,8 @@ async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string') throw invalidType('name', 'a string');
-  if (name.length === 0 || name.length > 256) throw invalidValue('name', 'must be 1 to 256 characters');
+  if (name.length === 0 || name.length > 256)
+    throw invalidValue('name', 'must be 1 to 256 characters');
 }
 
 /**
@@ -82,7 +87,10 @@ function checkName(name: unknown): asserts name is string {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-2
  */
-export async function loadOrCreateKeyPair(name: string, options: LoadKeyPairOptions = {}): Promise<StoredKeyPair> {
+export async function loadOrCreateKeyPair(
+  name: string,
+  options: LoadKeyPairOptions = {},
+): Promise<StoredKeyPair> {
   checkName(name);
   const database = options.database ?? DEFAULT_DB;
   const alg = options.alg ?? 'ES256';
@@ -105,10 +113,17 @@ export async function loadOrCreateKeyPair(name: string, options: LoadKeyPairOpti
     try {
       const existing: unknown = await withStore(db, 'readonly', (s) => s.get(name));
       if (isKeyPair(existing)) {
-        return { keyPair: existing, jkt: await thumbprint(existing), persisted: true, created: false };
+        return {
+          keyPair: existing,
+          jkt: await thumbprint(existing),
+          persisted: true,
+          created: false,
+        };
       }
       const keyPair = await generateKeyPair(alg);
-      await withStore(db, 'readwrite', (s) => s.put({ privateKey: keyPair.privateKey, publicKey: keyPair.publicKey }, name));
+      await withStore(db, 'readwrite', (s) =>
+        s.put({ privateKey: keyPair.privateKey, publicKey: keyPair.publicKey }, name),
+      );
       return { keyPair, jkt: await thumbprint(keyPair), persisted: true, created: true };
     } catch (cause) {
       throw new DPoPClientError('ERR_DPOP_STORAGE', 'the IndexedDB key store failed', { cause });
@@ -122,7 +137,10 @@ export async function loadOrCreateKeyPair(name: string, options: LoadKeyPairOpti
  * Deletes the key pair stored under `name` (call it on logout, so a new login binds a new key).
  * Tokens bound to the old key stop working. Resolves to whether a key was deleted.
  */
-export async function deleteKeyPair(name: string, options: { database?: string } = {}): Promise<boolean> {
+export async function deleteKeyPair(
+  name: string,
+  options: { database?: string } = {},
+): Promise<boolean> {
   checkName(name);
   const inMemory = memory.delete(name);
   if (typeof indexedDB === 'undefined') return inMemory;

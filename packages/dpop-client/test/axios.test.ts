@@ -1,0 +1,60 @@
+import axios from 'axios';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { withDPoP } from '../src/axios/index.ts';
+import { accessTokenHash, generateKeyPair } from '../src/index.ts';
+import type { ServerControl } from './helpers/dpop-server.ts';
+import { startDPoPServer } from './helpers/dpop-server.ts';
+
+let server: ServerControl;
+let keyPair: CryptoKeyPair;
+beforeAll(async () => {
+  server = await startDPoPServer();
+  keyPair = await generateKeyPair('EdDSA');
+});
+afterAll(() => server.close());
+beforeEach(() => {
+  server.seen.length = 0;
+  server.alwaysDemand = false;
+  server.rotate();
+});
+
+describe('@popkit/dpop-client/axios', () => {
+  it('signs requests, retries once on a 401 nonce challenge, and reuses the nonce', async () => {
+    const api = axios.create({ baseURL: server.url });
+    withDPoP(api, keyPair);
+    const res = await api.get('/api/orders?x=1', { accessToken: 'tok-a' } as never);
+    expect(res.status).toBe(200);
+    expect(server.seen.map((s) => s.outcome)).toEqual([401, 200]);
+    expect(server.seen[1]!.ath).toBe(await accessTokenHash('tok-a'));
+    expect(server.seen[1]!.htu).toBe(`${server.url}/api/orders`);
+    server.seen.length = 0;
+    await api.get('/api/orders', { headers: { Authorization: 'DPoP tok-a' } });
+    expect(server.seen.map((s) => s.outcome)).toEqual([200]);
+  });
+
+  it('retries a token request answered with 400 JSON use_dpop_nonce, same body', async () => {
+    const api = axios.create();
+    withDPoP(api, keyPair);
+    const res = await api.post(
+      `${server.url}/token`,
+      new URLSearchParams({ grant_type: 'client_credentials' }),
+    );
+    expect(res.status).toBe(200);
+    expect(server.seen.map((s) => [s.outcome, s.body])).toEqual([
+      [400, 'grant_type=client_credentials'],
+      [200, 'grant_type=client_credentials'],
+    ]);
+  });
+
+  it('does not loop and surfaces the axios error; eject removes the interceptors', async () => {
+    const api = axios.create({ baseURL: server.url });
+    const eject = withDPoP(api, keyPair);
+    server.alwaysDemand = true;
+    await expect(api.get('/api/loop')).rejects.toMatchObject({ response: { status: 401 } });
+    expect(server.seen).toHaveLength(2);
+    eject();
+    server.seen.length = 0;
+    await expect(api.get('/api/loop')).rejects.toMatchObject({ response: { status: 401 } });
+    expect(server.seen[0]!.htm).toBeUndefined(); // no proof any more
+  });
+});

@@ -1,0 +1,111 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EmbeddedJWK, jwtVerify } from 'jose';
+
+/** One request as the test server saw it. */
+export interface Seen {
+  method: string;
+  path: string;
+  nonce?: string;
+  iat?: number;
+  ath?: string;
+  htm?: string;
+  htu?: string;
+  body: string;
+  authorization?: string;
+  outcome: number;
+}
+
+export interface ServerControl {
+  url: string;
+  seen: Seen[];
+  /** Current nonce; `rotate()` replaces it. */
+  nonce: string;
+  rotate(): string;
+  /** Seconds the server's clock is ahead of the client's. */
+  skew: number;
+  /** Always demand a new nonce (a misbehaving server). */
+  alwaysDemand: boolean;
+  /** Spelling of the challenge header. */
+  challenge: (nonceError: string) => string;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+/**
+ * A real HTTP server on 127.0.0.1 that behaves like a DPoP resource server and token endpoint:
+ * verifies proofs with jose, demands its current nonce, rejects an `iat` more than 60 s from its
+ * own (possibly skewed) clock, answers 401 challenges on `/api/*` and 400 JSON on `/token`.
+ */
+export async function startDPoPServer(): Promise<ServerControl> {
+  const control: ServerControl = {
+    url: '',
+    seen: [],
+    nonce: `nonce-${++counter}-a`,
+    rotate() {
+      control.nonce = `nonce-${++counter}-${Math.random().toString(36).slice(2)}`;
+      return control.nonce;
+    },
+    skew: 0,
+    alwaysDemand: false,
+    challenge: (error) => `Bearer realm="api", DPoP error="${error}", algs="ES256 EdDSA"`,
+    close: async () => {},
+  };
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString();
+    const path = (req.url ?? '/').split('?')[0]!;
+    const seen: Seen = { method: req.method!, path, body, outcome: 0 };
+    if (req.headers.authorization) seen.authorization = req.headers.authorization;
+    control.seen.push(seen);
+    const now = Date.now() / 1000 + control.skew;
+    const isToken = path === '/token';
+    const reply = (status: number, error?: string) => {
+      seen.outcome = status;
+      const headers: Record<string, string> = { date: new Date(now * 1000).toUTCString() };
+      if (error === 'use_dpop_nonce' || status === 200) headers['dpop-nonce'] = control.nonce;
+      if (status === 200) {
+        res.writeHead(200, { ...headers, 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: true, echo: body }));
+      } else if (isToken) {
+        res.writeHead(400, { ...headers, 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ error, error_description: 'see spec' }));
+      } else {
+        res.writeHead(401, { ...headers, 'www-authenticate': control.challenge(error!) });
+        res.end();
+      }
+    };
+    const proof = req.headers.dpop;
+    if (typeof proof !== 'string') return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
+    try {
+      const { payload } = await jwtVerify(proof, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        algorithms: ['ES256', 'EdDSA'],
+      });
+      Object.assign(seen, {
+        nonce: payload.nonce as string | undefined,
+        iat: payload.iat,
+        ath: payload.ath as string | undefined,
+        htm: payload.htm as string,
+        htu: payload.htu as string,
+      });
+      if (payload.htm !== req.method) return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
+      if (Math.abs((payload.iat as number) - now) > 60)
+        return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
+      if (control.alwaysDemand) {
+        control.rotate();
+        return reply(isToken ? 400 : 401, 'use_dpop_nonce');
+      }
+      if (payload.nonce !== control.nonce) return reply(isToken ? 400 : 401, 'use_dpop_nonce');
+      return reply(200);
+    } catch {
+      return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  control.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  control.close = () => new Promise((resolve) => server.close(() => resolve()));
+  return control;
+}

@@ -1,0 +1,178 @@
+import { sha256Base64url } from '#crypto';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
+import { DPoPConfigError, DPoPError } from './errors.ts';
+import { Lru } from './lru.ts';
+import type { RequestLike } from './request.ts';
+
+/** Claims of a validated access token. `cnf` carries the binding (RFC 7800, 9449 §6, 8705 §3). */
+export interface TokenClaims {
+  cnf?: { jkt?: string; 'x5t#S256'?: string; [member: string]: unknown };
+  [claim: string]: unknown;
+}
+
+/**
+ * Validates an access token and returns its claims; throw (anything) to reject it as
+ * `invalid_token`. Use it for opaque tokens in your own store, or any format popkit does not
+ * validate itself.
+ */
+export type AccessTokenValidator = (token: string, request: RequestLike) => TokenClaims | Promise<TokenClaims>;
+
+/** RFC 9068 JWT access tokens, validated with jose. */
+export interface JwtAccessTokenOptions {
+  issuer: string;
+  audience: string | readonly string[];
+  /** The AS's JWKS: its URL (fetched and cached by jose), or the key set itself. */
+  jwks: URL | string | JSONWebKeySet | JWTVerifyGetKey;
+  /** Allowed signing algorithms. Default RS256, PS256, ES256, EdDSA. */
+  algorithms?: readonly string[];
+  /** Seconds of leeway on `exp`/`nbf`. Default 5. */
+  clockTolerance?: number;
+  /** Require `typ: at+jwt` (RFC 9068 §4). Default true. */
+  requireTyp?: boolean;
+  /** Validated tokens kept (by hash) until they expire, so a repeated token costs no verify. Default 10,000; 0 disables. */
+  cacheSize?: number;
+}
+
+/** RFC 7662 token introspection. */
+export interface IntrospectionOptions {
+  introspection: {
+    endpoint: string;
+    clientId: string;
+    clientSecret: string;
+    /** Seconds an active result is reused (never past `exp`). Default 30; 0 disables. */
+    cacheTtl?: number;
+    /** Abort the call after this many ms. Default 5000. */
+    timeout?: number;
+    fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  };
+}
+
+/** How `createDPoPAuth` validates access tokens. */
+export type AccessTokenOption = AccessTokenValidator | JwtAccessTokenOptions | IntrospectionOptions;
+
+/** @internal */
+export type TokenValidator = (token: string, request: RequestLike) => Promise<TokenClaims>;
+
+function tokenError(description: string, cause?: unknown): DPoPError {
+  return new DPoPError('invalid_token', 'token_invalid', description, cause === undefined ? {} : { cause });
+}
+
+function asClaims(value: unknown): TokenClaims {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw tokenError('The access token is invalid');
+  return value as TokenClaims;
+}
+
+function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
+  const { issuer, audience, jwks } = options;
+  if (typeof issuer !== 'string' || issuer.length === 0) throw new DPoPConfigError('accessToken.issuer', 'must be a non-empty string');
+  if (typeof audience !== 'string' && !(Array.isArray(audience) && audience.length > 0)) {
+    throw new DPoPConfigError('accessToken.audience', 'must be a string or a non-empty list');
+  }
+  let getKey: JWTVerifyGetKey;
+  if (typeof jwks === 'function') getKey = jwks;
+  else if (jwks instanceof URL || typeof jwks === 'string') getKey = createRemoteJWKSet(new URL(jwks));
+  else if (jwks !== null && typeof jwks === 'object' && Array.isArray((jwks as JSONWebKeySet).keys)) getKey = createLocalJWKSet(jwks as JSONWebKeySet);
+  else throw new DPoPConfigError('accessToken.jwks', 'must be a JWKS URL, a JWK Set, or a key getter');
+  const algorithms = [...(options.algorithms ?? ['RS256', 'PS256', 'ES256', 'EdDSA'])];
+  if (algorithms.some((a) => typeof a !== 'string' || a === 'none' || a.startsWith('HS'))) {
+    throw new DPoPConfigError('accessToken.algorithms', 'must list asymmetric algorithms only');
+  }
+  const clockTolerance = options.clockTolerance ?? 5;
+  const verifyOptions = {
+    issuer,
+    audience: typeof audience === 'string' ? audience : [...audience],
+    algorithms,
+    clockTolerance,
+    requiredClaims: ['exp'],
+    ...(options.requireTyp === false ? {} : { typ: 'at+jwt' }),
+  };
+  const cacheSize = options.cacheSize ?? 10_000;
+  const cache = cacheSize > 0 ? new Lru<string, { claims: TokenClaims; exp: number; nbf: number }>(cacheSize) : undefined;
+  return async (token) => {
+    const id = cache ? await sha256Base64url(token) : '';
+    const nowSec = Date.now() / 1000;
+    const hit = cache?.get(id);
+    if (hit !== undefined) {
+      if (hit.exp + clockTolerance > nowSec && hit.nbf - clockTolerance <= nowSec) return hit.claims;
+      cache!.delete(id);
+    }
+    try {
+      const { payload } = await jwtVerify(token, getKey, verifyOptions);
+      const claims = asClaims(payload);
+      cache?.set(id, { claims, exp: payload.exp!, nbf: typeof payload.nbf === 'number' ? payload.nbf : 0 });
+      return claims;
+    } catch (cause) {
+      if ((cause as { code?: string })?.code === 'ERR_JWKS_TIMEOUT' || (cause as Error)?.name === 'TypeError') {
+        // JWKS unreachable and no usable cached key: fail closed, as a server error.
+        throw new DPoPError('server_error', 'token_invalid', 'The access token cannot be validated right now', { cause, headers: { 'Retry-After': '5' } });
+      }
+      throw tokenError('The access token is invalid', cause);
+    }
+  };
+}
+
+function introspectionValidator(options: IntrospectionOptions['introspection']): TokenValidator {
+  const { endpoint, clientId, clientSecret } = options;
+  try {
+    new URL(endpoint);
+  } catch {
+    throw new DPoPConfigError('accessToken.introspection.endpoint', 'must be an absolute URL');
+  }
+  if (typeof clientId !== 'string' || typeof clientSecret !== 'string') {
+    throw new DPoPConfigError('accessToken.introspection', 'needs clientId and clientSecret strings');
+  }
+  const ttl = (options.cacheTtl ?? 30) * 1000;
+  const timeout = options.timeout ?? 5000;
+  const cache = ttl > 0 ? new Lru<string, { claims: TokenClaims; until: number }>(10_000) : undefined;
+  const authorization = `Basic ${btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`)}`;
+  return async (token) => {
+    const id = await sha256Base64url(token);
+    const now = Date.now();
+    const hit = cache?.get(id);
+    if (hit !== undefined && hit.until > now) return hit.claims;
+    let response: Response;
+    try {
+      response = await (options.fetch ?? fetch)(endpoint, {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+        signal: AbortSignal.timeout(timeout),
+      });
+    } catch (cause) {
+      throw new DPoPError('server_error', 'token_invalid', 'The access token cannot be validated right now', { cause, headers: { 'Retry-After': '5' } });
+    }
+    if (!response.ok) {
+      throw new DPoPError('server_error', 'token_invalid', 'The access token cannot be validated right now', { headers: { 'Retry-After': '5' } });
+    }
+    const body = asClaims(await response.json().catch(() => null));
+    if (body.active !== true) throw tokenError('The access token is not active');
+    if (typeof body.exp === 'number' && body.exp * 1000 <= now) throw tokenError('The access token has expired');
+    if (cache) {
+      const until = Math.min(now + ttl, typeof body.exp === 'number' ? body.exp * 1000 : Infinity);
+      cache.set(id, { claims: body, until });
+    }
+    return body;
+  };
+}
+
+/** Builds the access-token validator once, from the option. @internal */
+export function createTokenValidator(option: AccessTokenOption): TokenValidator {
+  if (typeof option === 'function') {
+    return async (token, request) => {
+      let claims: unknown;
+      try {
+        claims = await option(token, request);
+      } catch (cause) {
+        if (cause instanceof DPoPError) throw cause;
+        throw tokenError('The access token is invalid', cause);
+      }
+      return asClaims(claims);
+    };
+  }
+  if (option === null || typeof option !== 'object') {
+    throw new DPoPConfigError('accessToken', 'must be a validator function, JWT options or introspection options');
+  }
+  if ('introspection' in option) return introspectionValidator(option.introspection);
+  return jwtValidator(option);
+}

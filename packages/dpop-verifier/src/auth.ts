@@ -1,0 +1,255 @@
+import type { AccessTokenOption, TokenClaims } from './access-token.ts';
+import { createTokenValidator } from './access-token.ts';
+import type { ChallengeConfig } from './challenge.ts';
+import { wwwAuthenticate } from './challenge.ts';
+import type { DPoPRejectReason } from './errors.ts';
+import { DPoPConfigError, DPoPError } from './errors.ts';
+import type { PublicUrlOptions, RequestLike } from './request.ts';
+import { createUrlResolver, headerValues } from './request.ts';
+import { timingSafeEqual } from './timing-safe.ts';
+import type { VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
+import { createProofVerifier } from './verify-proof.ts';
+
+/**
+ * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
+ * presented with this request, or `undefined` when there is none. `@popkit/mtls-binding`
+ * provides it from a TLS socket or a trusted proxy header.
+ */
+export type CertificateThumbprintSource = (request: RequestLike) => string | undefined | Promise<string | undefined>;
+
+/** What `onResult` receives: never a token, proof or key. */
+export type AuthOutcome =
+  | { outcome: 'accepted'; scheme: 'DPoP' | 'Bearer'; bound: Array<'jkt' | 'x5t#S256'>; durationMs: number }
+  | { outcome: 'rejected'; code: DPoPError['code']; reason: DPoPRejectReason; status: number; scheme?: 'DPoP' | 'Bearer'; durationMs: number };
+
+/** Options of {@link createDPoPAuth}. */
+export interface DPoPAuthOptions extends Omit<VerifyProofOptions, 'requireNonce'>, PublicUrlOptions {
+  /** How access tokens are validated: a function, RFC 9068 JWT options, or RFC 7662 introspection. */
+  accessToken: AccessTokenOption;
+  /** Accept unbound tokens on the `Bearer` scheme too (mixed mode). Default false. */
+  allowBearer?: boolean;
+  /** Demand a server nonce: always, never, or per request. Default: true when `nonces` is set. */
+  requireNonce?: boolean | ((request: RequestLike) => boolean);
+  /** The presented client certificate's thumbprint, for `cnf["x5t#S256"]` tokens (RFC 8705). */
+  certificate?: CertificateThumbprintSource;
+  /** Called once per request with the typed outcome, for metrics. */
+  onResult?: (outcome: AuthOutcome) => void;
+  /** `realm` of the challenges. */
+  realm?: string;
+  /** Longest access token accepted. Default 16384. */
+  maxTokenLength?: number;
+}
+
+/** A request that passed authentication. */
+export interface AuthResult {
+  /** The access token (keep it out of logs). */
+  token: string;
+  claims: TokenClaims;
+  scheme: 'DPoP' | 'Bearer';
+  /** Thumbprint of the proof key, for DPoP. */
+  jkt?: string;
+  proof?: VerifiedProof;
+  /** Headers to add to the response (`DPoP-Nonce` when the client should move to a new one). */
+  headers: Record<string, string>;
+}
+
+/** A resource-server verifier built by {@link createDPoPAuth}. */
+export interface DPoPAuth {
+  /** Authenticates one request; throws {@link DPoPError} with ready `status` and `headers`. */
+  verify(request: RequestLike): Promise<AuthResult>;
+}
+
+interface RequestState {
+  scheme?: 'DPoP' | 'Bearer';
+  bound: Array<'jkt' | 'x5t#S256'>;
+}
+
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
+const KNOWN_CNF = new Set(['jkt', 'x5t#S256']);
+
+/**
+ * Builds the resource-server side of DPoP and certificate-bound tokens (RFC 9449 §7, RFC 8705
+ * §3, RFC 6750). Options are validated here, once. Per request it enforces:
+ *
+ * - exactly one `Authorization` header (`DPoP` or, with `allowBearer`, `Bearer`; any case) and
+ *   at most one `DPoP` header (duplicates, joined or not, are refused);
+ * - the access token through `accessToken` (hook, RFC 9068 JWT via jose, or RFC 7662);
+ * - every `cnf` member: `jkt` needs the `DPoP` scheme and a proof by that key (a bound token
+ *   sent as `Bearer` is a downgrade and is refused); `x5t#S256` needs the presented certificate
+ *   (`certificate`); any other member is refused; a token bound both ways needs both;
+ * - the proof: every RFC 9449 §4.3 check, `ath`, nonces, replay (see `createProofVerifier`).
+ *
+ * Failures are {@link DPoPError}s carrying the 401/400/503 status and the exact
+ * `WWW-Authenticate` (`DPoP error=…, error_description=…, algs=…`, plus `Bearer` in mixed mode)
+ * and `DPoP-Nonce` headers. Adapters for Express, Fastify and Hono only serialise them.
+ *
+ * @example
+ * ```ts
+ * const auth = createDPoPAuth({
+ *   accessToken: { issuer: 'https://as.example.com', audience: 'https://api.example.com', jwks: new URL('https://as.example.com/jwks') },
+ *   publicUrl: 'https://api.example.com',
+ *   replay: new MemoryReplayStore(),
+ *   nonces: createNonceIssuer({ secret: process.env.NONCE_SECRET! }),
+ * });
+ * const { claims } = await auth.verify(request);
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
+  if (options === null || typeof options !== 'object') throw new DPoPConfigError('options', 'must be an object');
+  const { requireNonce, allowBearer = false, certificate, onResult, realm } = options;
+  if (typeof allowBearer !== 'boolean') throw new DPoPConfigError('allowBearer', 'must be a boolean');
+  if (certificate !== undefined && typeof certificate !== 'function') throw new DPoPConfigError('certificate', 'must be a function');
+  if (onResult !== undefined && typeof onResult !== 'function') throw new DPoPConfigError('onResult', 'must be a function');
+  if (realm !== undefined && typeof realm !== 'string') throw new DPoPConfigError('realm', 'must be a string');
+  if (requireNonce !== undefined && typeof requireNonce !== 'boolean' && typeof requireNonce !== 'function') {
+    throw new DPoPConfigError('requireNonce', 'must be a boolean or a function');
+  }
+  if (requireNonce && options.nonces === undefined) throw new DPoPConfigError('requireNonce', 'needs "nonces"');
+  const maxTokenLength = options.maxTokenLength ?? 16384;
+  const proofs = createProofVerifier({
+    ...options,
+    requireNonce: typeof requireNonce === 'boolean' ? requireNonce : options.nonces !== undefined,
+  });
+  const validateToken = createTokenValidator(options.accessToken);
+  const resolveUrl = createUrlResolver(options);
+  const challenge: ChallengeConfig = {
+    algs: (options.algorithms ?? ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256']).join(' '),
+    allowBearer,
+    ...(realm === undefined ? {} : { realm }),
+  };
+
+  const reject = (error: DPoPError, scheme: 'DPoP' | 'Bearer' | undefined, withError = true): DPoPError => {
+    const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...error.headers };
+    if (error.code !== 'server_error') headers['WWW-Authenticate'] = wwwAuthenticate(challenge, scheme, withError ? error : undefined);
+    error.headers = headers;
+    return error;
+  };
+
+  async function authenticate(request: RequestLike, state: RequestState): Promise<AuthResult> {
+    if (request === null || typeof request !== 'object' || typeof request.method !== 'string') {
+      throw new DPoPError('invalid_request', 'invalid_url', 'The request is malformed');
+    }
+    const authorization = headerValues(request, 'authorization');
+    if (authorization.length === 0) {
+      throw reject(new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'), undefined, false);
+    }
+    if (authorization.length > 1 || authorization[0]!.includes(',')) {
+      throw reject(new DPoPError('invalid_request', 'multiple_authorization', 'Exactly one Authorization header is allowed'), undefined);
+    }
+    const value = authorization[0]!;
+    const space = value.indexOf(' ');
+    const schemeName = space > 0 ? value.slice(0, space).toLowerCase() : value.toLowerCase();
+    const token = space > 0 ? value.slice(space + 1).trim() : '';
+    const scheme = schemeName === 'dpop' ? 'DPoP' : schemeName === 'bearer' ? 'Bearer' : undefined;
+    if (scheme === undefined) {
+      throw reject(new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'), undefined, false);
+    }
+    state.scheme = scheme;
+    if (token.length === 0 || token.length > maxTokenLength || !TOKEN68.test(token)) {
+      throw reject(new DPoPError('invalid_request', 'malformed_authorization', 'The Authorization header is malformed'), scheme);
+    }
+    if (scheme === 'Bearer' && !allowBearer) {
+      throw reject(new DPoPError('invalid_token', 'bearer_not_allowed', 'This resource requires a DPoP-bound access token'), 'DPoP');
+    }
+    const dpopHeaders = headerValues(request, 'dpop');
+    if (dpopHeaders.length > 1 || (dpopHeaders.length === 1 && dpopHeaders[0]!.includes(','))) {
+      throw reject(new DPoPError('invalid_request', 'multiple_proofs', 'Exactly one DPoP header is allowed'), scheme);
+    }
+    const claims = await validateToken(token, request).catch((e: unknown) => {
+      throw reject(e instanceof DPoPError ? e : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'), scheme);
+    });
+    const cnf = claims.cnf;
+    if (cnf !== undefined && (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf))) {
+      throw reject(new DPoPError('invalid_token', 'cnf_unknown', 'The access token confirmation is malformed'), scheme);
+    }
+    const bound = state.bound;
+    if (cnf !== undefined) {
+      for (const member of Object.keys(cnf)) {
+        if (!KNOWN_CNF.has(member)) {
+          throw reject(new DPoPError('invalid_token', 'cnf_unknown', 'The access token uses an unsupported confirmation method'), scheme);
+        }
+      }
+    }
+    const jkt = cnf?.jkt;
+    const x5t = cnf?.['x5t#S256'];
+    const headers: Record<string, string> = {};
+    let proof: VerifiedProof | undefined;
+    if (scheme === 'DPoP') {
+      if (typeof jkt !== 'string' || !THUMBPRINT.test(jkt)) {
+        throw reject(new DPoPError('invalid_token', jkt === undefined ? 'token_not_bound' : 'cnf_unknown', 'The access token is not bound to a DPoP key'), scheme);
+      }
+      if (dpopHeaders.length === 0) {
+        throw reject(new DPoPError('invalid_dpop_proof', 'missing_proof', 'A DPoP proof is required'), scheme);
+      }
+      const url = resolveUrl(request);
+      const perRequest = typeof requireNonce === 'function' ? { requireNonce: requireNonce(request) } : {};
+      try {
+        proof = await proofs(dpopHeaders[0]!, { method: request.method, url, accessToken: token, jkt, ...perRequest });
+      } catch (e) {
+        throw reject(e instanceof DPoPError ? e : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'), scheme);
+      }
+      bound.push('jkt');
+      if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
+    } else if (jkt !== undefined) {
+      throw reject(new DPoPError('invalid_token', 'downgrade', 'A DPoP-bound access token must be sent with the DPoP scheme'), scheme);
+    }
+    if (x5t !== undefined) {
+      if (typeof x5t !== 'string' || !THUMBPRINT.test(x5t)) {
+        throw reject(new DPoPError('invalid_token', 'cnf_unknown', 'The access token certificate confirmation is malformed'), scheme);
+      }
+      const presented = certificate === undefined ? undefined : await certificate(request);
+      if (presented === undefined) {
+        throw reject(new DPoPError('invalid_token', 'certificate_missing', 'This access token requires the client certificate it is bound to'), scheme);
+      }
+      if (typeof presented !== 'string' || !timingSafeEqual(presented, x5t)) {
+        throw reject(new DPoPError('invalid_token', 'certificate_mismatch', 'The access token is not bound to the presented client certificate'), scheme);
+      }
+      bound.push('x5t#S256');
+    }
+    const result: AuthResult = { token, claims, scheme, headers };
+    if (proof !== undefined) {
+      result.jkt = proof.jkt;
+      result.proof = proof;
+    }
+    return result;
+  }
+
+  return {
+    async verify(request) {
+      const start = performance.now();
+      const state: RequestState = { bound: [] };
+      try {
+        const result = await authenticate(request, state);
+        if (onResult) {
+          safe(() => onResult({ outcome: 'accepted', scheme: result.scheme, bound: state.bound, durationMs: performance.now() - start }));
+        }
+        return result;
+      } catch (e) {
+        const error = e instanceof DPoPError ? e : reject(new DPoPError('server_error', 'internal_error', 'The request could not be verified', { cause: e }), state.scheme);
+        if (onResult) {
+          safe(() =>
+            onResult({
+              outcome: 'rejected',
+              code: error.code,
+              reason: error.reason,
+              status: error.status,
+              ...(state.scheme ? { scheme: state.scheme } : {}),
+              durationMs: performance.now() - start,
+            }),
+          );
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // metrics must never break authentication
+  }
+}

@@ -1,0 +1,108 @@
+import type { DPoPRejectReason } from './errors.ts';
+import { DPoPConfigError, DPoPError } from './errors.ts';
+import type { RequestLike } from './request.ts';
+import { createUrlResolver, headerValues } from './request.ts';
+import { timingSafeEqual } from './timing-safe.ts';
+import type { VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
+import { createProofVerifier } from './verify-proof.ts';
+
+/** Options of {@link createTokenRequestVerifier}. */
+export interface TokenRequestOptions extends VerifyProofOptions {
+  /** The token endpoint URL as clients address it (its `htu`). Default: derived from the request. */
+  tokenEndpoint?: string;
+  /** When true (default), a request without a `DPoP` header is an error; else it resolves `undefined`. */
+  required?: boolean;
+}
+
+/** Per-request inputs of a token request check. */
+export interface TokenRequestContext {
+  /** `dpop_jkt` from the authorization request (RFC 9449 §10), for the code it issued. */
+  dpopJkt?: string;
+  /** The `cnf.jkt` of the refresh token being used, for a DPoP-bound refresh token (RFC 9449 §5). */
+  boundJkt?: string;
+}
+
+/** The result at the token endpoint: put `jkt` in the issued token's `cnf` and answer `token_type: DPoP`. */
+export interface TokenRequestResult {
+  jkt: string;
+  proof: VerifiedProof;
+  /** Headers to add to the token response (a fresh `DPoP-Nonce` when due). */
+  headers: Record<string, string>;
+}
+
+function asTokenEndpointError(error: DPoPError): DPoPError {
+  // RFC 9449 §5 and §8: 400 with a JSON body at the token endpoint.
+  const code = error.code === 'use_dpop_nonce' || error.code === 'server_error' ? error.code : 'invalid_dpop_proof';
+  const out = new DPoPError(code, error.reason, error.message, {
+    status: code === 'server_error' ? 503 : 400,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...error.headers },
+    body: JSON.stringify({ error: code, error_description: error.message }),
+    cause: error,
+  });
+  return out;
+}
+
+function fail(reason: DPoPRejectReason, description: string): DPoPError {
+  return asTokenEndpointError(new DPoPError('invalid_dpop_proof', reason, description));
+}
+
+/**
+ * Builds the authorization-server check of a token request's DPoP proof (RFC 9449 §5): exactly
+ * one `DPoP` header, every proof check of `createProofVerifier` (no `ath`: there is no access
+ * token yet), the authorization request's `dpop_jkt` and a bound refresh token's `jkt`. Errors
+ * are ready 400 JSON answers (`invalid_dpop_proof` or `use_dpop_nonce`, with `DPoP-Nonce`).
+ *
+ * @example
+ * ```ts
+ * const checkDPoP = createTokenRequestVerifier({ tokenEndpoint: 'https://as.example.com/token', replay, nonces });
+ * const { jkt, headers } = await checkDPoP(request, { dpopJkt: code.dpopJkt });
+ * // issue the access token with cnf: { jkt } and token_type "DPoP"
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
+ */
+export function createTokenRequestVerifier(options: TokenRequestOptions) {
+  const verify = createProofVerifier(options);
+  const required = options.required ?? true;
+  const resolveUrl = createUrlResolver(options.tokenEndpoint === undefined ? {} : { publicUrl: () => options.tokenEndpoint! });
+  if (options.tokenEndpoint !== undefined) {
+    try {
+      new URL(options.tokenEndpoint);
+    } catch {
+      throw new DPoPConfigError('tokenEndpoint', 'must be an absolute URL');
+    }
+  }
+  return async (request: RequestLike, context: TokenRequestContext = {}): Promise<TokenRequestResult | undefined> => {
+    const values = headerValues(request, 'dpop');
+    if (values.length === 0) {
+      if (!required && context.boundJkt === undefined && context.dpopJkt === undefined) return undefined;
+      throw fail('missing_proof', 'A DPoP proof is required');
+    }
+    if (values.length > 1 || values[0]!.includes(',')) throw fail('multiple_proofs', 'Exactly one DPoP header is allowed');
+    let proof: VerifiedProof;
+    try {
+      proof = await verify(values[0]!, { method: request.method, url: resolveUrl(request) });
+    } catch (e) {
+      throw asTokenEndpointError(e instanceof DPoPError ? e : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'));
+    }
+    if (context.dpopJkt !== undefined && !timingSafeEqual(context.dpopJkt, proof.jkt)) {
+      throw fail('dpop_jkt_mismatch', 'The DPoP proof key does not match dpop_jkt');
+    }
+    if (context.boundJkt !== undefined && !timingSafeEqual(context.boundJkt, proof.jkt)) {
+      throw fail('jkt_mismatch', 'The DPoP proof key does not match the refresh token binding');
+    }
+    return { jkt: proof.jkt, proof, headers: proof.nextNonce === undefined ? {} : { 'DPoP-Nonce': proof.nextNonce } };
+  };
+}
+
+/**
+ * One-shot form of {@link createTokenRequestVerifier}; `options.dpopJkt` carries the
+ * authorization request's `dpop_jkt`. Prefer the factory on a busy endpoint: it keeps its
+ * key cache between calls.
+ */
+export async function verifyTokenRequest(
+  request: RequestLike,
+  options: TokenRequestOptions & TokenRequestContext,
+): Promise<TokenRequestResult> {
+  const result = await createTokenRequestVerifier({ ...options, required: true })(request, options);
+  return result!;
+}

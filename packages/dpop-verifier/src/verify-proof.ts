@@ -1,0 +1,331 @@
+import { decodeBase64url, decodeBase64urlText, importPublicJwk, sha256Base64url, verifySignature } from '#crypto';
+import type { VerifyKey } from '#crypto';
+import { normalizeHtu } from '@popkit/dpop-client';
+import type { ProofAlgorithm } from './algorithms.ts';
+import { DEFAULT_ALGORITHMS, isProofAlgorithm } from './algorithms.ts';
+import { isStrictBase64url } from './base64url.ts';
+import type { DPoPRejectReason } from './errors.ts';
+import { DPoPConfigError, DPoPError, proofError } from './errors.ts';
+import { checkProofJwk } from './jwk.ts';
+import { Lru } from './lru.ts';
+import type { NonceCheck, NonceIssuer } from './nonce.ts';
+import type { ReplayStore } from './replay/types.ts';
+import { ReplayStoreError } from './replay/types.ts';
+import { timingSafeEqual } from './timing-safe.ts';
+
+/** What the proof must match: the request it came with (RFC 9449 §4.3). */
+export interface ProofExpectation {
+  /** The request method. */
+  method: string;
+  /** The request URL as the client addressed it (see `publicUrl` behind proxies). */
+  url: string | URL;
+  /** The access token sent with the request; requires a matching `ath`. */
+  accessToken?: string;
+  /** The token's `cnf.jkt`, or the authorization request's `dpop_jkt`; requires that key. */
+  jkt?: string;
+  /** A nonce the proof must carry exactly (for servers that keep nonces themselves). */
+  nonce?: string;
+  /** Per-request override of `requireNonce`. */
+  requireNonce?: boolean;
+}
+
+/** Options of {@link createProofVerifier} and {@link verifyProof}. */
+export interface VerifyProofOptions {
+  /** Allowed `alg` values. Default ES256, EdDSA, Ed25519, PS256, RS256. Never `none` or HMAC. */
+  algorithms?: readonly ProofAlgorithm[];
+  /** Oldest accepted `iat`, in seconds before now. Default 60. */
+  maxAge?: number;
+  /** Newest accepted `iat`, in seconds after now. Default 10. */
+  clockTolerance?: number;
+  /** The replay store, or `false` to opt out explicitly. Required: there is no silent default. */
+  replay: ReplayStore | false;
+  /** Server nonces (RFC 9449 §8, §9). */
+  nonces?: NonceIssuer;
+  /** Demand a nonce in every proof (needs `nonces`). Default `true` when `nonces` is set. */
+  requireNonce?: boolean;
+  /** Longest proof accepted, in characters. Default 8192. */
+  maxProofLength?: number;
+  /** Longest `jti` accepted. Default 256. */
+  maxJtiLength?: number;
+  /** Public keys kept imported (LRU). Default 1000. */
+  keyCacheSize?: number;
+  /** Clock in ms since the epoch, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A proof that passed every check. */
+export interface VerifiedProof {
+  /** RFC 7638 thumbprint of the proof key: compare with `cnf.jkt`, or put it in `cnf`. */
+  jkt: string;
+  /** The public key (public members only). */
+  jwk: Record<string, string>;
+  alg: ProofAlgorithm;
+  /** The proof's claims. */
+  claims: Record<string, unknown> & { htm: string; htu: string; iat: number; jti: string };
+  /** The nonce to send proactively (its `nonce` was valid but not current), if any. */
+  nextNonce?: string;
+}
+
+/** A compiled verifier: options were validated once, caches live inside. */
+export type ProofVerifier = (proof: string, expect: ProofExpectation) => Promise<VerifiedProof>;
+
+interface HeaderEntry {
+  alg: ProofAlgorithm;
+  key: VerifyKey;
+  jkt: string;
+  jwk: Record<string, string>;
+  signatureLength: number;
+}
+
+const SIGNATURE_LENGTH: Partial<Record<ProofAlgorithm, number>> = {
+  ES256: 64,
+  ES384: 96,
+  ES512: 132,
+  EdDSA: 64,
+  Ed25519: 64,
+};
+const MAX_HEADER_CACHE_SEGMENT = 4096;
+const MAX_NONCE_IAT_SKEW = 86_400;
+const MAX_HTU_LENGTH = 8192;
+
+function positive(name: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    throw new DPoPConfigError(name, `must be a number from 0 to ${max}`);
+  }
+  return value;
+}
+
+function nonceError(reason: DPoPRejectReason, description: string, nonce: string): DPoPError {
+  return new DPoPError('use_dpop_nonce', reason, description, { headers: { 'DPoP-Nonce': nonce } });
+}
+
+function parseJsonObject(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(decodeBase64urlText(segment));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Builds a DPoP proof verifier (RFC 9449 §4.3). Options are validated here, once; the returned
+ * function runs the checks in this order, so a rejected proof never burns a `jti`:
+ *
+ * 1. size (`maxProofLength`) and JWS compact shape: three strict base64url segments;
+ * 2. header: JSON object, `typ` exactly `dpop+jwt`, `alg` allowed (asymmetric only), no `crit`,
+ *    `jwk` a public key of the type `alg` needs (no private members, valid coordinates,
+ *    RSA >= 2048 bits) that the platform imports (off-curve points are refused);
+ * 3. signature;
+ * 4. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
+ *    and bounded, `nonce` (when nonces are configured), `iat` within
+ *    `[now - maxAge, now + clockTolerance]` (a valid server nonce bounds freshness instead);
+ * 5. `ath` against the access token, compared as strings in constant time;
+ * 6. `jkt` against `cnf.jkt` / `dpop_jkt`, constant time;
+ * 7. the replay store, last: key = SHA-256(jkt, jti), kept until `iat + maxAge + clockTolerance`.
+ *
+ * Imported keys are cached by header (bounded LRU), and on Node signatures are checked with
+ * `node:crypto`. Every failure is a {@link DPoPError}; messages never contain the proof.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
+  if (options === null || typeof options !== 'object') throw new DPoPConfigError('options', 'must be an object');
+  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
+  if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every(isProofAlgorithm)) {
+    throw new DPoPConfigError('algorithms', 'must be a non-empty list of asymmetric JWS algorithms');
+  }
+  const allowed = new Set<string>(algorithms);
+  const maxAge = positive('maxAge', options.maxAge, 60, 3600);
+  const clockTolerance = positive('clockTolerance', options.clockTolerance, 10, 600);
+  const maxProofLength = positive('maxProofLength', options.maxProofLength, 8192, 65536);
+  const maxJtiLength = positive('maxJtiLength', options.maxJtiLength, 256, 4096);
+  const keyCacheSize = positive('keyCacheSize', options.keyCacheSize, 1000, 1_000_000);
+  const { replay, nonces } = options;
+  if (replay !== false && (replay === null || typeof replay !== 'object' || typeof replay.useOnce !== 'function')) {
+    throw new DPoPConfigError('replay', 'must be a ReplayStore, or false to disable replay detection explicitly');
+  }
+  if (nonces !== undefined && (typeof nonces?.check !== 'function' || typeof nonces?.current !== 'function')) {
+    throw new DPoPConfigError('nonces', 'must be a NonceIssuer (createNonceIssuer)');
+  }
+  const requireNonceDefault = options.requireNonce ?? nonces !== undefined;
+  if (requireNonceDefault && nonces === undefined) throw new DPoPConfigError('requireNonce', 'needs "nonces"');
+  const now = options.now ?? Date.now;
+  if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
+  const headers = new Lru<string, HeaderEntry>(Math.max(1, keyCacheSize));
+  const keys = new Lru<string, VerifyKey>(Math.max(1, keyCacheSize));
+
+  async function parseHeader(segment: string): Promise<HeaderEntry> {
+    const header = parseJsonObject(segment);
+    if (header === undefined) throw proofError('proof_malformed', 'The DPoP proof header is not a JSON object');
+    if (header.typ !== 'dpop+jwt') throw proofError('typ', 'The DPoP proof typ must be dpop+jwt');
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !allowed.has(alg)) throw proofError('alg', 'The DPoP proof alg is not allowed');
+    if (header.crit !== undefined) throw proofError('crit', 'The DPoP proof uses an unsupported critical header');
+    const checked = checkProofJwk(alg as ProofAlgorithm, header.jwk);
+    if (typeof checked === 'string') throw proofError('jwk', `Invalid DPoP proof key: ${checked}`);
+    let key = keys.get(checked.canonical);
+    if (key === undefined) {
+      try {
+        key = await importPublicJwk(alg as ProofAlgorithm, checked.members);
+      } catch (cause) {
+        throw proofError('jwk', 'Invalid DPoP proof key: the key could not be imported', cause);
+      }
+      keys.set(checked.canonical, key);
+    }
+    const entry: HeaderEntry = {
+      alg: alg as ProofAlgorithm,
+      key,
+      jkt: await sha256Base64url(checked.canonical),
+      jwk: checked.members,
+      signatureLength: SIGNATURE_LENGTH[alg as ProofAlgorithm] ?? Math.floor((checked.members.n!.length * 6) / 8),
+    };
+    if (segment.length <= MAX_HEADER_CACHE_SEGMENT) headers.set(segment, entry);
+    return entry;
+  }
+
+  return async function verify(proof, expect) {
+    if (expect === null || typeof expect !== 'object') throw new DPoPConfigError('expect', 'must be an object');
+    let expectedHtu: string;
+    try {
+      expectedHtu = normalizeHtu(expect.url, 'expect.url');
+    } catch {
+      throw new DPoPError('invalid_request', 'invalid_url', 'The request URL cannot be used for DPoP');
+    }
+    // 1. size and shape
+    if (typeof proof !== 'string' || proof.length === 0) throw proofError('missing_proof', 'A DPoP proof is required');
+    if (proof.length > maxProofLength) throw proofError('proof_too_long', 'The DPoP proof is too long');
+    const d1 = proof.indexOf('.');
+    const d2 = d1 < 0 ? -1 : proof.indexOf('.', d1 + 1);
+    if (d1 <= 0 || d2 < 0 || proof.indexOf('.', d2 + 1) !== -1) {
+      throw proofError('proof_malformed', 'The DPoP proof is not a compact JWS');
+    }
+    const h = proof.slice(0, d1);
+    const p = proof.slice(d1 + 1, d2);
+    const s = proof.slice(d2 + 1);
+    if (!isStrictBase64url(h) || !isStrictBase64url(p) || !isStrictBase64url(s)) {
+      throw proofError('proof_malformed', 'The DPoP proof is not strict base64url');
+    }
+    // 2. header (cached per distinct header segment)
+    const entry = headers.get(h) ?? (await parseHeader(h));
+    // 3. signature
+    const signature = decodeBase64url(s);
+    if (signature.length !== entry.signatureLength) throw proofError('signature', 'The DPoP proof signature is invalid');
+    let valid: boolean;
+    try {
+      valid = await verifySignature(entry.alg, entry.key, proof.slice(0, d2), signature);
+    } catch {
+      valid = false;
+    }
+    if (!valid) throw proofError('signature', 'The DPoP proof signature is invalid');
+    // 4. claims
+    const claims = parseJsonObject(p);
+    if (claims === undefined) throw proofError('proof_malformed', 'The DPoP proof payload is not a JSON object');
+    const { htm, htu, iat, jti } = claims;
+    const method = typeof expect.method === 'string' ? expect.method : '';
+    if (typeof htm !== 'string' || htm !== method) throw proofError('htm', 'The DPoP proof htm does not match the request method');
+    if (typeof htu !== 'string' || htu.length > MAX_HTU_LENGTH) throw proofError('htu', 'The DPoP proof htu does not match the request URL');
+    if (htu !== expectedHtu) {
+      let normalized: string | undefined;
+      try {
+        normalized = normalizeHtu(htu);
+      } catch {
+        normalized = undefined;
+      }
+      if (normalized !== expectedHtu) throw proofError('htu', 'The DPoP proof htu does not match the request URL');
+    }
+    if (typeof jti !== 'string' || jti.length === 0 || jti.length > maxJtiLength) {
+      throw proofError('jti', 'The DPoP proof jti is missing or too long');
+    }
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw proofError('iat_missing', 'The DPoP proof iat is missing');
+    const nowMs = now();
+    const nowSec = nowMs / 1000;
+    let nonceCheck: NonceCheck | undefined;
+    let nextNonce: string | undefined;
+    if (nonces !== undefined) {
+      const nonce = claims.nonce;
+      const required = expect.requireNonce ?? requireNonceDefault;
+      if (nonce !== undefined) {
+        nonceCheck = typeof nonce === 'string' ? await nonces.check(nonce, nowMs) : undefined;
+        if (!nonceCheck?.valid) throw nonceError('nonce_invalid', 'The DPoP nonce is invalid or expired', await nonces.current(nowMs));
+        if (!nonceCheck.current) nextNonce = await nonces.current(nowMs);
+      } else if (required) {
+        throw nonceError('nonce_missing', 'A DPoP nonce is required', await nonces.current(nowMs));
+      }
+    } else if (expect.nonce !== undefined) {
+      if (typeof claims.nonce !== 'string' || !timingSafeEqual(claims.nonce, expect.nonce)) {
+        throw new DPoPError('use_dpop_nonce', claims.nonce === undefined ? 'nonce_missing' : 'nonce_invalid', 'The DPoP nonce is missing or wrong', {
+          headers: { 'DPoP-Nonce': expect.nonce },
+        });
+      }
+    }
+    // A valid server nonce bounds freshness (RFC 9449 §11.1); iat must still be plausible.
+    const oldest = nonceCheck?.valid ? nowSec - MAX_NONCE_IAT_SKEW : nowSec - maxAge;
+    const newest = nonceCheck?.valid ? nowSec + MAX_NONCE_IAT_SKEW : nowSec + clockTolerance;
+    if (iat < oldest || iat > newest) {
+      const reason = iat < oldest ? 'iat_too_old' : 'iat_in_future';
+      if (nonces !== undefined) throw nonceError(reason, 'The DPoP proof is not fresh; use the DPoP-Nonce', await nonces.current(nowMs));
+      throw proofError(reason, iat < oldest ? 'The DPoP proof is too old' : 'The DPoP proof iat is in the future');
+    }
+    // 5. ath
+    if (expect.accessToken !== undefined) {
+      const { ath } = claims;
+      if (typeof ath !== 'string') throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
+      if (!timingSafeEqual(ath, await sha256Base64url(expect.accessToken))) {
+        throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
+      }
+    }
+    // 6. jkt
+    if (expect.jkt !== undefined && (typeof expect.jkt !== 'string' || !timingSafeEqual(entry.jkt, expect.jkt))) {
+      throw new DPoPError('invalid_token', 'jkt_mismatch', 'The access token is not bound to the DPoP proof key');
+    }
+    // 7. replay, last
+    if (replay !== false) {
+      let expiresAt = (iat + maxAge + clockTolerance) * 1000;
+      if (nonceCheck?.valid && nonceCheck.expiresAt > expiresAt) expiresAt = nonceCheck.expiresAt;
+      let first: boolean;
+      try {
+        first = await replay.useOnce(await sha256Base64url(`${entry.jkt}.${jti}`), expiresAt, entry.jkt);
+      } catch (cause) {
+        const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
+        throw new DPoPError('server_error', reason, 'The DPoP replay check is unavailable; retry later', {
+          headers: { 'Retry-After': '1' },
+          cause,
+        });
+      }
+      if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
+    }
+    const result: VerifiedProof = {
+      jkt: entry.jkt,
+      jwk: entry.jwk,
+      alg: entry.alg,
+      claims: claims as VerifiedProof['claims'],
+    };
+    if (nextNonce !== undefined) result.nextNonce = nextNonce;
+    return result;
+  };
+}
+
+const compiled = new WeakMap<VerifyProofOptions, ProofVerifier>();
+
+/**
+ * Verifies one DPoP proof (RFC 9449 §4.3); see {@link createProofVerifier} for the checks.
+ * The verifier compiled from `options` is cached per options object, so pass the same object on
+ * every call (or use `createProofVerifier`).
+ *
+ * @example
+ * ```ts
+ * const options = { replay: new MemoryReplayStore(), nonces };
+ * const { jkt } = await verifyProof(req.headers.dpop, { method: 'GET', url, accessToken, jkt: claims.cnf.jkt }, options);
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export function verifyProof(proof: string, expect: ProofExpectation, options: VerifyProofOptions): Promise<VerifiedProof> {
+  let verifier = compiled.get(options);
+  if (verifier === undefined) {
+    verifier = createProofVerifier(options);
+    compiled.set(options, verifier);
+  }
+  return verifier(proof, expect);
+}

@@ -53,3 +53,28 @@ export async function clientKey(alg: Parameters<typeof generateKeyPair>[0] = 'ES
       createProof(keyPair, { method: 'GET', url: URL_, ...request }, { iat: Math.floor(nowSec), ...options }),
   };
 }
+
+export const ISSUER = 'https://as.example.com';
+export const AUDIENCE = 'https://api.example.com';
+
+/** A stand-in authorization server: an ES256 signing key, its JWKS, and an RFC 9068 token minter. */
+export async function testIssuer() {
+  const { SignJWT, exportJWK, generateKeyPair: joseKeyPair } = await import('jose');
+  const pair = await joseKeyPair('ES256');
+  const jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'as-1', alg: 'ES256' }] };
+  return {
+    jwks,
+    signingKey: pair.privateKey,
+    mint(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
+      return new SignJWT({ client_id: 'c1', scope: 'read', ...claims })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'as-1', ...header })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject('user-1')
+        .setIssuedAt()
+        .setJti(crypto.randomUUID())
+        .setExpirationTime('5m')
+        .sign(pair.privateKey);
+    },
+  };
+}

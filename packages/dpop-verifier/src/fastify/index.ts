@@ -62,5 +62,12 @@ export const dpopAuthPlugin: FastifyPluginAsync<DPoPAuthOptions | DPoPAuth> = as
   fastify.decorateRequest('auth', null);
   fastify.addHook('preHandler', hook);
 };
+// What fastify-plugin does: apply the hook to the scope that registers the plugin, not to a
+// child scope of its own (otherwise the routes next to it would not be protected).
+Object.assign(dpopAuthPlugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: '@popkit/dpop-verifier',
+  [Symbol.for('plugin-meta')]: { name: '@popkit/dpop-verifier', fastify: '5.x' },
+});
 
 export type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';

@@ -1,0 +1,138 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createDPoPFetch, createProof } from '@popkit/dpop-client';
+import express from 'express';
+import express4 from 'express4';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dpopAuth as expressAuth } from '../src/express/index.ts';
+import { dpopAuthHook, dpopAuthPlugin } from '../src/fastify/index.ts';
+import type { DPoPAuthEnv } from '../src/hono/index.ts';
+import { dpopAuth as honoAuth } from '../src/hono/index.ts';
+import type { DPoPAuthOptions } from '../src/index.ts';
+import { MemoryReplayStore, createNonceIssuer } from '../src/index.ts';
+import { AUDIENCE, ISSUER, clientKey, testIssuer } from './helpers.ts';
+
+let as: Awaited<ReturnType<typeof testIssuer>>;
+const nonces = createNonceIssuer({ secret: 'adapter-tests-'.padEnd(40, 'x') });
+const authOptions = (): DPoPAuthOptions => ({
+  accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: as.jwks as never },
+  replay: new MemoryReplayStore(),
+  nonces,
+});
+
+beforeAll(async () => {
+  as = await testIssuer();
+});
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** The same scenario against any adapter: nonce round trip, success, replay, stolen token, bare request. */
+async function scenario(base: string) {
+  const k = await clientKey();
+  const thief = await clientKey();
+  const token = await as.mint({ cnf: { jkt: k.jkt } });
+  const dpopFetch = createDPoPFetch(k.keyPair);
+  const ok = await dpopFetch(`${base}/api/me?x=1`, { accessToken: token });
+  expect(ok.status).toBe(200);
+  expect(await ok.json()).toEqual({ sub: 'user-1', jkt: k.jkt, scheme: 'DPoP' });
+
+  // replay the exact request a second time
+  const nonce = await nonces.current();
+  const proof = await createProof(k.keyPair, { method: 'GET', url: `${base}/api/me`, accessToken: token, nonce });
+  const first = await fetch(`${base}/api/me`, { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+  expect(first.status).toBe(200);
+  const replay = await fetch(`${base}/api/me`, { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+  expect(replay.status).toBe(401);
+  expect(replay.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof", error_description="The DPoP proof has already been used"/);
+
+  const stolen = await createDPoPFetch(thief.keyPair)(`${base}/api/me`, { accessToken: token });
+  expect(stolen.status).toBe(401);
+  expect(stolen.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+
+  const bare = await fetch(`${base}/api/me`);
+  expect(bare.status).toBe(401);
+  expect(bare.headers.get('www-authenticate')).toBe('DPoP algs="ES256 EdDSA Ed25519 PS256 RS256"');
+
+  const noNonce = await fetch(`${base}/api/me`, {
+    headers: { authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: `${base}/api/me`, accessToken: token }) },
+  });
+  expect(noNonce.status).toBe(401);
+  expect(noNonce.headers.get('dpop-nonce')).toBe(await nonces.current());
+
+  const open = await fetch(`${base}/health`);
+  expect(await open.text()).toBe('ok');
+}
+
+describe('adapters, over real HTTP', () => {
+  for (const [name, factory] of [
+    ['express 5', express],
+    ['express 4', express4],
+  ] as const) {
+    it(`${name}: dpopAuth middleware`, async () => {
+      const app = (factory as typeof express)();
+      app.get('/health', (_req, res) => res.send('ok'));
+      app.use('/api', expressAuth(authOptions()));
+      app.get('/api/me', (req, res) => res.json({ sub: req.auth!.claims.sub, jkt: req.auth!.jkt, scheme: req.auth!.scheme }));
+      const server = app.listen(0);
+      await new Promise((r) => server.once('listening', r));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        await scenario(base);
+      } finally {
+        server.close();
+      }
+    });
+  }
+
+  it('fastify 5: plugin in an encapsulated scope, and a per-route hook', async () => {
+    const app = Fastify();
+    app.get('/health', async () => 'ok');
+    await app.register(
+      async (api) => {
+        await api.register(dpopAuthPlugin, authOptions());
+        api.get('/me', async (request) => ({ sub: request.auth!.claims.sub, jkt: request.auth!.jkt, scheme: request.auth!.scheme }));
+      },
+      { prefix: '/api' },
+    );
+    app.get('/route-level', { preHandler: dpopAuthHook(authOptions()) }, async (request) => ({ ok: request.auth!.scheme }));
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      await scenario(base);
+      expect((await fetch(`${base}/route-level`)).status).toBe(401);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('hono: middleware through app.request and over node:http', async () => {
+    const app = new Hono<DPoPAuthEnv>();
+    app.get('/health', (c) => c.text('ok'));
+    app.use('/api/*', honoAuth(authOptions()));
+    app.get('/api/me', (c) => c.json({ sub: c.get('auth').claims.sub, jkt: c.get('auth').jkt, scheme: c.get('auth').scheme }));
+    const res = await app.request('https://api.example.com/api/me');
+    expect(res.status).toBe(401);
+    const { createServer } = await import('node:http');
+    const server = createServer(async (req, res2) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const headers = new Headers();
+      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const response = await app.fetch(new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers }));
+      res2.writeHead(response.status, Object.fromEntries(response.headers));
+      res2.end(Buffer.from(await response.arrayBuffer()));
+    });
+    const base = await listen(server);
+    try {
+      await scenario(base);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+afterAll(() => {});

@@ -16,7 +16,10 @@ export interface TokenClaims {
  * `invalid_token`. Use it for opaque tokens in your own store, or any format popkit does not
  * validate itself.
  */
-export type AccessTokenValidator = (token: string, request: RequestLike) => TokenClaims | Promise<TokenClaims>;
+export type AccessTokenValidator = (
+  token: string,
+  request: RequestLike,
+) => TokenClaims | Promise<TokenClaims>;
 
 /** RFC 9068 JWT access tokens, validated with jose. */
 export interface JwtAccessTokenOptions {
@@ -55,25 +58,35 @@ export type AccessTokenOption = AccessTokenValidator | JwtAccessTokenOptions | I
 export type TokenValidator = (token: string, request: RequestLike) => Promise<TokenClaims>;
 
 function tokenError(description: string, cause?: unknown): DPoPError {
-  return new DPoPError('invalid_token', 'token_invalid', description, cause === undefined ? {} : { cause });
+  return new DPoPError(
+    'invalid_token',
+    'token_invalid',
+    description,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 function asClaims(value: unknown): TokenClaims {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw tokenError('The access token is invalid');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw tokenError('The access token is invalid');
   return value as TokenClaims;
 }
 
 function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
   const { issuer, audience, jwks } = options;
-  if (typeof issuer !== 'string' || issuer.length === 0) throw new DPoPConfigError('accessToken.issuer', 'must be a non-empty string');
+  if (typeof issuer !== 'string' || issuer.length === 0)
+    throw new DPoPConfigError('accessToken.issuer', 'must be a non-empty string');
   if (typeof audience !== 'string' && !(Array.isArray(audience) && audience.length > 0)) {
     throw new DPoPConfigError('accessToken.audience', 'must be a string or a non-empty list');
   }
   let getKey: JWTVerifyGetKey;
   if (typeof jwks === 'function') getKey = jwks;
-  else if (jwks instanceof URL || typeof jwks === 'string') getKey = createRemoteJWKSet(new URL(jwks));
-  else if (jwks !== null && typeof jwks === 'object' && Array.isArray((jwks as JSONWebKeySet).keys)) getKey = createLocalJWKSet(jwks as JSONWebKeySet);
-  else throw new DPoPConfigError('accessToken.jwks', 'must be a JWKS URL, a JWK Set, or a key getter');
+  else if (jwks instanceof URL || typeof jwks === 'string')
+    getKey = createRemoteJWKSet(new URL(jwks));
+  else if (jwks !== null && typeof jwks === 'object' && Array.isArray((jwks as JSONWebKeySet).keys))
+    getKey = createLocalJWKSet(jwks as JSONWebKeySet);
+  else
+    throw new DPoPConfigError('accessToken.jwks', 'must be a JWKS URL, a JWK Set, or a key getter');
   const algorithms = [...(options.algorithms ?? ['RS256', 'PS256', 'ES256', 'EdDSA'])];
   if (algorithms.some((a) => typeof a !== 'string' || a === 'none' || a.startsWith('HS'))) {
     throw new DPoPConfigError('accessToken.algorithms', 'must list asymmetric algorithms only');
@@ -88,24 +101,40 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
     ...(options.requireTyp === false ? {} : { typ: 'at+jwt' }),
   };
   const cacheSize = options.cacheSize ?? 10_000;
-  const cache = cacheSize > 0 ? new Lru<string, { claims: TokenClaims; exp: number; nbf: number }>(cacheSize) : undefined;
+  const cache =
+    cacheSize > 0
+      ? new Lru<string, { claims: TokenClaims; exp: number; nbf: number }>(cacheSize)
+      : undefined;
   return async (token) => {
     const id = cache ? await sha256Base64url(token) : '';
     const nowSec = Date.now() / 1000;
     const hit = cache?.get(id);
     if (hit !== undefined) {
-      if (hit.exp + clockTolerance > nowSec && hit.nbf - clockTolerance <= nowSec) return hit.claims;
+      if (hit.exp + clockTolerance > nowSec && hit.nbf - clockTolerance <= nowSec)
+        return hit.claims;
       cache!.delete(id);
     }
     try {
       const { payload } = await jwtVerify(token, getKey, verifyOptions);
       const claims = asClaims(payload);
-      cache?.set(id, { claims, exp: payload.exp!, nbf: typeof payload.nbf === 'number' ? payload.nbf : 0 });
+      cache?.set(id, {
+        claims,
+        exp: payload.exp!,
+        nbf: typeof payload.nbf === 'number' ? payload.nbf : 0,
+      });
       return claims;
     } catch (cause) {
-      if ((cause as { code?: string })?.code === 'ERR_JWKS_TIMEOUT' || (cause as Error)?.name === 'TypeError') {
+      if (
+        (cause as { code?: string })?.code === 'ERR_JWKS_TIMEOUT' ||
+        (cause as Error)?.name === 'TypeError'
+      ) {
         // JWKS unreachable and no usable cached key: fail closed, as a server error.
-        throw new DPoPError('server_error', 'token_invalid', 'The access token cannot be validated right now', { cause, headers: { 'Retry-After': '5' } });
+        throw new DPoPError(
+          'server_error',
+          'token_invalid',
+          'The access token cannot be validated right now',
+          { cause, headers: { 'Retry-After': '5' } },
+        );
       }
       throw tokenError('The access token is invalid', cause);
     }
@@ -120,11 +149,15 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
     throw new DPoPConfigError('accessToken.introspection.endpoint', 'must be an absolute URL');
   }
   if (typeof clientId !== 'string' || typeof clientSecret !== 'string') {
-    throw new DPoPConfigError('accessToken.introspection', 'needs clientId and clientSecret strings');
+    throw new DPoPConfigError(
+      'accessToken.introspection',
+      'needs clientId and clientSecret strings',
+    );
   }
   const ttl = (options.cacheTtl ?? 30) * 1000;
   const timeout = options.timeout ?? 5000;
-  const cache = ttl > 0 ? new Lru<string, { claims: TokenClaims; until: number }>(10_000) : undefined;
+  const cache =
+    ttl > 0 ? new Lru<string, { claims: TokenClaims; until: number }>(10_000) : undefined;
   const authorization = `Basic ${btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`)}`;
   return async (token) => {
     const id = await sha256Base64url(token);
@@ -135,19 +168,34 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
     try {
       response = await (options.fetch ?? fetch)(endpoint, {
         method: 'POST',
-        headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers: {
+          authorization,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
         body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
         signal: AbortSignal.timeout(timeout),
       });
     } catch (cause) {
-      throw new DPoPError('server_error', 'token_invalid', 'The access token cannot be validated right now', { cause, headers: { 'Retry-After': '5' } });
+      throw new DPoPError(
+        'server_error',
+        'token_invalid',
+        'The access token cannot be validated right now',
+        { cause, headers: { 'Retry-After': '5' } },
+      );
     }
     if (!response.ok) {
-      throw new DPoPError('server_error', 'token_invalid', 'The access token cannot be validated right now', { headers: { 'Retry-After': '5' } });
+      throw new DPoPError(
+        'server_error',
+        'token_invalid',
+        'The access token cannot be validated right now',
+        { headers: { 'Retry-After': '5' } },
+      );
     }
     const body = asClaims(await response.json().catch(() => null));
     if (body.active !== true) throw tokenError('The access token is not active');
-    if (typeof body.exp === 'number' && body.exp * 1000 <= now) throw tokenError('The access token has expired');
+    if (typeof body.exp === 'number' && body.exp * 1000 <= now)
+      throw tokenError('The access token has expired');
     if (cache) {
       const until = Math.min(now + ttl, typeof body.exp === 'number' ? body.exp * 1000 : Infinity);
       cache.set(id, { claims: body, until });
@@ -171,7 +219,10 @@ export function createTokenValidator(option: AccessTokenOption): TokenValidator 
     };
   }
   if (option === null || typeof option !== 'object') {
-    throw new DPoPConfigError('accessToken', 'must be a validator function, JWT options or introspection options');
+    throw new DPoPConfigError(
+      'accessToken',
+      'must be a validator function, JWT options or introspection options',
+    );
   }
   if ('introspection' in option) return introspectionValidator(option.introspection);
   return jwtValidator(option);

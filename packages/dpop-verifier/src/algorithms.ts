@@ -28,7 +28,13 @@ export const PROOF_ALGORITHMS: readonly ProofAlgorithm[] = Object.freeze([
 ]);
 
 /** The default allow-list: the ones clients use (ES256, EdDSA/Ed25519) plus PS256 and RS256. */
-export const DEFAULT_ALGORITHMS: readonly ProofAlgorithm[] = Object.freeze(['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256']);
+export const DEFAULT_ALGORITHMS: readonly ProofAlgorithm[] = Object.freeze([
+  'ES256',
+  'EdDSA',
+  'Ed25519',
+  'PS256',
+  'RS256',
+]);
 
 /** @internal */
 export function isProofAlgorithm(value: unknown): value is ProofAlgorithm {

@@ -15,15 +15,30 @@ import { createProofVerifier } from './verify-proof.ts';
  * presented with this request, or `undefined` when there is none. `@popkit/mtls-binding`
  * provides it from a TLS socket or a trusted proxy header.
  */
-export type CertificateThumbprintSource = (request: RequestLike) => string | undefined | Promise<string | undefined>;
+export type CertificateThumbprintSource = (
+  request: RequestLike,
+) => string | undefined | Promise<string | undefined>;
 
 /** What `onResult` receives: never a token, proof or key. */
 export type AuthOutcome =
-  | { outcome: 'accepted'; scheme: 'DPoP' | 'Bearer'; bound: Array<'jkt' | 'x5t#S256'>; durationMs: number }
-  | { outcome: 'rejected'; code: DPoPError['code']; reason: DPoPRejectReason; status: number; scheme?: 'DPoP' | 'Bearer'; durationMs: number };
+  | {
+      outcome: 'accepted';
+      scheme: 'DPoP' | 'Bearer';
+      bound: Array<'jkt' | 'x5t#S256'>;
+      durationMs: number;
+    }
+  | {
+      outcome: 'rejected';
+      code: DPoPError['code'];
+      reason: DPoPRejectReason;
+      status: number;
+      scheme?: 'DPoP' | 'Bearer';
+      durationMs: number;
+    };
 
 /** Options of {@link createDPoPAuth}. */
-export interface DPoPAuthOptions extends Omit<VerifyProofOptions, 'requireNonce'>, PublicUrlOptions {
+export interface DPoPAuthOptions
+  extends Omit<VerifyProofOptions, 'requireNonce'>, PublicUrlOptions {
   /** How access tokens are validated: a function, RFC 9068 JWT options, or RFC 7662 introspection. */
   accessToken: AccessTokenOption;
   /** Accept unbound tokens on the `Bearer` scheme too (mixed mode). Default false. */
@@ -97,16 +112,26 @@ const KNOWN_CNF = new Set(['jkt', 'x5t#S256']);
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
-  if (options === null || typeof options !== 'object') throw new DPoPConfigError('options', 'must be an object');
+  if (options === null || typeof options !== 'object')
+    throw new DPoPConfigError('options', 'must be an object');
   const { requireNonce, allowBearer = false, certificate, onResult, realm } = options;
-  if (typeof allowBearer !== 'boolean') throw new DPoPConfigError('allowBearer', 'must be a boolean');
-  if (certificate !== undefined && typeof certificate !== 'function') throw new DPoPConfigError('certificate', 'must be a function');
-  if (onResult !== undefined && typeof onResult !== 'function') throw new DPoPConfigError('onResult', 'must be a function');
-  if (realm !== undefined && typeof realm !== 'string') throw new DPoPConfigError('realm', 'must be a string');
-  if (requireNonce !== undefined && typeof requireNonce !== 'boolean' && typeof requireNonce !== 'function') {
+  if (typeof allowBearer !== 'boolean')
+    throw new DPoPConfigError('allowBearer', 'must be a boolean');
+  if (certificate !== undefined && typeof certificate !== 'function')
+    throw new DPoPConfigError('certificate', 'must be a function');
+  if (onResult !== undefined && typeof onResult !== 'function')
+    throw new DPoPConfigError('onResult', 'must be a function');
+  if (realm !== undefined && typeof realm !== 'string')
+    throw new DPoPConfigError('realm', 'must be a string');
+  if (
+    requireNonce !== undefined &&
+    typeof requireNonce !== 'boolean' &&
+    typeof requireNonce !== 'function'
+  ) {
     throw new DPoPConfigError('requireNonce', 'must be a boolean or a function');
   }
-  if (requireNonce && options.nonces === undefined) throw new DPoPConfigError('requireNonce', 'needs "nonces"');
+  if (requireNonce && options.nonces === undefined)
+    throw new DPoPConfigError('requireNonce', 'needs "nonces"');
   const maxTokenLength = options.maxTokenLength ?? 16384;
   const proofs = createProofVerifier({
     ...options,
@@ -120,9 +145,18 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     ...(realm === undefined ? {} : { realm }),
   };
 
-  const reject = (error: DPoPError, scheme: 'DPoP' | 'Bearer' | undefined, withError = true): DPoPError => {
+  const reject = (
+    error: DPoPError,
+    scheme: 'DPoP' | 'Bearer' | undefined,
+    withError = true,
+  ): DPoPError => {
     const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...error.headers };
-    if (error.code !== 'server_error') headers['WWW-Authenticate'] = wwwAuthenticate(challenge, scheme, withError ? error : undefined);
+    if (error.code !== 'server_error')
+      headers['WWW-Authenticate'] = wwwAuthenticate(
+        challenge,
+        scheme,
+        withError ? error : undefined,
+      );
     error.headers = headers;
     return error;
   };
@@ -133,10 +167,21 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     }
     const authorization = headerValues(request, 'authorization');
     if (authorization.length === 0) {
-      throw reject(new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'), undefined, false);
+      throw reject(
+        new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'),
+        undefined,
+        false,
+      );
     }
     if (authorization.length > 1 || authorization[0]!.includes(',')) {
-      throw reject(new DPoPError('invalid_request', 'multiple_authorization', 'Exactly one Authorization header is allowed'), undefined);
+      throw reject(
+        new DPoPError(
+          'invalid_request',
+          'multiple_authorization',
+          'Exactly one Authorization header is allowed',
+        ),
+        undefined,
+      );
     }
     const value = authorization[0]!;
     const space = value.indexOf(' ');
@@ -144,31 +189,67 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     const token = space > 0 ? value.slice(space + 1).trim() : '';
     const scheme = schemeName === 'dpop' ? 'DPoP' : schemeName === 'bearer' ? 'Bearer' : undefined;
     if (scheme === undefined) {
-      throw reject(new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'), undefined, false);
+      throw reject(
+        new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'),
+        undefined,
+        false,
+      );
     }
     state.scheme = scheme;
     if (token.length === 0 || token.length > maxTokenLength || !TOKEN68.test(token)) {
-      throw reject(new DPoPError('invalid_request', 'malformed_authorization', 'The Authorization header is malformed'), scheme);
+      throw reject(
+        new DPoPError(
+          'invalid_request',
+          'malformed_authorization',
+          'The Authorization header is malformed',
+        ),
+        scheme,
+      );
     }
     if (scheme === 'Bearer' && !allowBearer) {
-      throw reject(new DPoPError('invalid_token', 'bearer_not_allowed', 'This resource requires a DPoP-bound access token'), 'DPoP');
+      throw reject(
+        new DPoPError(
+          'invalid_token',
+          'bearer_not_allowed',
+          'This resource requires a DPoP-bound access token',
+        ),
+        'DPoP',
+      );
     }
     const dpopHeaders = headerValues(request, 'dpop');
     if (dpopHeaders.length > 1 || (dpopHeaders.length === 1 && dpopHeaders[0]!.includes(','))) {
-      throw reject(new DPoPError('invalid_request', 'multiple_proofs', 'Exactly one DPoP header is allowed'), scheme);
+      throw reject(
+        new DPoPError('invalid_request', 'multiple_proofs', 'Exactly one DPoP header is allowed'),
+        scheme,
+      );
     }
     const claims = await validateToken(token, request).catch((e: unknown) => {
-      throw reject(e instanceof DPoPError ? e : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'), scheme);
+      throw reject(
+        e instanceof DPoPError
+          ? e
+          : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'),
+        scheme,
+      );
     });
     const cnf = claims.cnf;
     if (cnf !== undefined && (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf))) {
-      throw reject(new DPoPError('invalid_token', 'cnf_unknown', 'The access token confirmation is malformed'), scheme);
+      throw reject(
+        new DPoPError('invalid_token', 'cnf_unknown', 'The access token confirmation is malformed'),
+        scheme,
+      );
     }
     const bound = state.bound;
     if (cnf !== undefined) {
       for (const member of Object.keys(cnf)) {
         if (!KNOWN_CNF.has(member)) {
-          throw reject(new DPoPError('invalid_token', 'cnf_unknown', 'The access token uses an unsupported confirmation method'), scheme);
+          throw reject(
+            new DPoPError(
+              'invalid_token',
+              'cnf_unknown',
+              'The access token uses an unsupported confirmation method',
+            ),
+            scheme,
+          );
         }
       }
     }
@@ -178,33 +259,83 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     let proof: VerifiedProof | undefined;
     if (scheme === 'DPoP') {
       if (typeof jkt !== 'string' || !THUMBPRINT.test(jkt)) {
-        throw reject(new DPoPError('invalid_token', jkt === undefined ? 'token_not_bound' : 'cnf_unknown', 'The access token is not bound to a DPoP key'), scheme);
+        throw reject(
+          new DPoPError(
+            'invalid_token',
+            jkt === undefined ? 'token_not_bound' : 'cnf_unknown',
+            'The access token is not bound to a DPoP key',
+          ),
+          scheme,
+        );
       }
       if (dpopHeaders.length === 0) {
-        throw reject(new DPoPError('invalid_dpop_proof', 'missing_proof', 'A DPoP proof is required'), scheme);
+        throw reject(
+          new DPoPError('invalid_dpop_proof', 'missing_proof', 'A DPoP proof is required'),
+          scheme,
+        );
       }
       const url = resolveUrl(request);
-      const perRequest = typeof requireNonce === 'function' ? { requireNonce: requireNonce(request) } : {};
+      const perRequest =
+        typeof requireNonce === 'function' ? { requireNonce: requireNonce(request) } : {};
       try {
-        proof = await proofs(dpopHeaders[0]!, { method: request.method, url, accessToken: token, jkt, ...perRequest });
+        proof = await proofs(dpopHeaders[0]!, {
+          method: request.method,
+          url,
+          accessToken: token,
+          jkt,
+          ...perRequest,
+        });
       } catch (e) {
-        throw reject(e instanceof DPoPError ? e : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'), scheme);
+        throw reject(
+          e instanceof DPoPError
+            ? e
+            : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
+          scheme,
+        );
       }
       bound.push('jkt');
       if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
     } else if (jkt !== undefined) {
-      throw reject(new DPoPError('invalid_token', 'downgrade', 'A DPoP-bound access token must be sent with the DPoP scheme'), scheme);
+      throw reject(
+        new DPoPError(
+          'invalid_token',
+          'downgrade',
+          'A DPoP-bound access token must be sent with the DPoP scheme',
+        ),
+        scheme,
+      );
     }
     if (x5t !== undefined) {
       if (typeof x5t !== 'string' || !THUMBPRINT.test(x5t)) {
-        throw reject(new DPoPError('invalid_token', 'cnf_unknown', 'The access token certificate confirmation is malformed'), scheme);
+        throw reject(
+          new DPoPError(
+            'invalid_token',
+            'cnf_unknown',
+            'The access token certificate confirmation is malformed',
+          ),
+          scheme,
+        );
       }
       const presented = certificate === undefined ? undefined : await certificate(request);
       if (presented === undefined) {
-        throw reject(new DPoPError('invalid_token', 'certificate_missing', 'This access token requires the client certificate it is bound to'), scheme);
+        throw reject(
+          new DPoPError(
+            'invalid_token',
+            'certificate_missing',
+            'This access token requires the client certificate it is bound to',
+          ),
+          scheme,
+        );
       }
       if (typeof presented !== 'string' || !timingSafeEqual(presented, x5t)) {
-        throw reject(new DPoPError('invalid_token', 'certificate_mismatch', 'The access token is not bound to the presented client certificate'), scheme);
+        throw reject(
+          new DPoPError(
+            'invalid_token',
+            'certificate_mismatch',
+            'The access token is not bound to the presented client certificate',
+          ),
+          scheme,
+        );
       }
       bound.push('x5t#S256');
     }
@@ -223,11 +354,29 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       try {
         const result = await authenticate(request, state);
         if (onResult) {
-          safe(() => onResult({ outcome: 'accepted', scheme: result.scheme, bound: state.bound, durationMs: performance.now() - start }));
+          safe(() =>
+            onResult({
+              outcome: 'accepted',
+              scheme: result.scheme,
+              bound: state.bound,
+              durationMs: performance.now() - start,
+            }),
+          );
         }
         return result;
       } catch (e) {
-        const error = e instanceof DPoPError ? e : reject(new DPoPError('server_error', 'internal_error', 'The request could not be verified', { cause: e }), state.scheme);
+        const error =
+          e instanceof DPoPError
+            ? e
+            : reject(
+                new DPoPError(
+                  'server_error',
+                  'internal_error',
+                  'The request could not be verified',
+                  { cause: e },
+                ),
+                state.scheme,
+              );
         if (onResult) {
           safe(() =>
             onResult({

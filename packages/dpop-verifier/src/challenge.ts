@@ -16,9 +16,15 @@ function quote(value: string): string {
  * §3): the error goes on the scheme the client used; in mixed mode the other scheme is offered
  * too; a request with no credentials gets challenges without an error code. @internal
  */
-export function wwwAuthenticate(config: ChallengeConfig, scheme: 'DPoP' | 'Bearer' | undefined, error?: DPoPError): string {
+export function wwwAuthenticate(
+  config: ChallengeConfig,
+  scheme: 'DPoP' | 'Bearer' | undefined,
+  error?: DPoPError,
+): string {
   const realm = config.realm === undefined ? '' : `realm=${quote(config.realm)}`;
-  const errorParams = error ? `error=${quote(error.code)}, error_description=${quote(error.message)}` : '';
+  const errorParams = error
+    ? `error=${quote(error.code)}, error_description=${quote(error.message)}`
+    : '';
   const join = (...parts: string[]) => parts.filter(Boolean).join(', ');
   const dpop = `DPoP ${join(realm, scheme === 'DPoP' ? errorParams : '', `algs=${quote(config.algs)}`)}`;
   if (!config.allowBearer) return dpop;

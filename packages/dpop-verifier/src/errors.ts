@@ -4,11 +4,7 @@
  * for a replay store that cannot answer (fail closed, HTTP 503, retryable).
  */
 export type DPoPErrorCode =
-  | 'invalid_dpop_proof'
-  | 'use_dpop_nonce'
-  | 'invalid_token'
-  | 'invalid_request'
-  | 'server_error';
+  'invalid_dpop_proof' | 'use_dpop_nonce' | 'invalid_token' | 'invalid_request' | 'server_error';
 
 /**
  * Why a request was rejected, finer than the OAuth `code`: for logs and metrics (`onResult`).
@@ -91,7 +87,12 @@ export class DPoPError extends Error {
   headers: Record<string, string>;
   body: string | undefined;
 
-  constructor(code: DPoPErrorCode, reason: DPoPRejectReason, description: string, options: DPoPErrorOptions = {}) {
+  constructor(
+    code: DPoPErrorCode,
+    reason: DPoPRejectReason,
+    description: string,
+    options: DPoPErrorOptions = {},
+  ) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DPoPError';
     this.code = code;
@@ -108,8 +109,17 @@ export class DPoPError extends Error {
 }
 
 /** @internal */
-export function proofError(reason: DPoPRejectReason, description: string, cause?: unknown): DPoPError {
-  return new DPoPError('invalid_dpop_proof', reason, description, cause === undefined ? {} : { cause });
+export function proofError(
+  reason: DPoPRejectReason,
+  description: string,
+  cause?: unknown,
+): DPoPError {
+  return new DPoPError(
+    'invalid_dpop_proof',
+    reason,
+    description,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 /** A bad option, found when a verifier or middleware is built. */

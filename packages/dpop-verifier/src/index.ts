@@ -14,9 +14,20 @@ export type { MemoryReplayStoreOptions } from './replay/memory.ts';
 export { ReplayStoreError } from './replay/types.ts';
 export type { ReplayStore } from './replay/types.ts';
 export { createProofVerifier, verifyProof } from './verify-proof.ts';
-export type { ProofExpectation, ProofVerifier, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
+export type {
+  ProofExpectation,
+  ProofVerifier,
+  VerifiedProof,
+  VerifyProofOptions,
+} from './verify-proof.ts';
 export { createDPoPAuth } from './auth.ts';
-export type { AuthOutcome, AuthResult, CertificateThumbprintSource, DPoPAuth, DPoPAuthOptions } from './auth.ts';
+export type {
+  AuthOutcome,
+  AuthResult,
+  CertificateThumbprintSource,
+  DPoPAuth,
+  DPoPAuthOptions,
+} from './auth.ts';
 export type {
   AccessTokenOption,
   AccessTokenValidator,
@@ -26,4 +37,8 @@ export type {
 } from './access-token.ts';
 export type { HeadersLike, PublicUrlOptions, RequestLike } from './request.ts';
 export { createTokenRequestVerifier, verifyTokenRequest } from './token-request.ts';
-export type { TokenRequestContext, TokenRequestOptions, TokenRequestResult } from './token-request.ts';
+export type {
+  TokenRequestContext,
+  TokenRequestOptions,
+  TokenRequestResult,
+} from './token-request.ts';

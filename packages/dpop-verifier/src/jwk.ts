@@ -5,7 +5,12 @@ const B64U = /^[A-Za-z0-9_-]+$/;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /** Expected base64url length of an EC/OKP coordinate per curve (RFC 7518 §6.2.1.2, RFC 8037). */
-const COORDINATE_LENGTH: Record<string, number> = { 'P-256': 43, 'P-384': 64, 'P-521': 88, Ed25519: 43 };
+const COORDINATE_LENGTH: Record<string, number> = {
+  'P-256': 43,
+  'P-384': 64,
+  'P-521': 88,
+  Ed25519: 43,
+};
 const CURVE_OF: Partial<Record<ProofAlgorithm, string>> = {
   ES256: 'P-256',
   ES384: 'P-384',
@@ -28,25 +33,37 @@ export function checkProofJwk(
   alg: ProofAlgorithm,
   jwk: unknown,
 ): { canonical: string; members: Record<string, string> } | string {
-  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return 'the jwk header must be a JSON object';
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))
+    return 'the jwk header must be a JSON object';
   const k = jwk as Record<string, unknown>;
   for (const member of PRIVATE_MEMBERS) {
     if (member in k) return 'the jwk header must not contain private key material';
   }
   if (k.use !== undefined && k.use !== 'sig') return 'the jwk "use" must be "sig"';
-  if (k.alg !== undefined && k.alg !== alg && !(alg === 'Ed25519' && k.alg === 'EdDSA') && !(alg === 'EdDSA' && k.alg === 'Ed25519')) {
+  if (
+    k.alg !== undefined &&
+    k.alg !== alg &&
+    !(alg === 'Ed25519' && k.alg === 'EdDSA') &&
+    !(alg === 'EdDSA' && k.alg === 'Ed25519')
+  ) {
     return 'the jwk "alg" does not match the header alg';
   }
   const curve = CURVE_OF[alg];
   if (curve !== undefined) {
     const isOkp = curve === 'Ed25519';
-    if (k.kty !== (isOkp ? 'OKP' : 'EC') || k.crv !== curve) return `the jwk must be an ${curve} key for ${alg}`;
+    if (k.kty !== (isOkp ? 'OKP' : 'EC') || k.crv !== curve)
+      return `the jwk must be an ${curve} key for ${alg}`;
     const len = COORDINATE_LENGTH[curve]!;
-    if (typeof k.x !== 'string' || k.x.length !== len || !B64U.test(k.x)) return 'the jwk "x" is malformed';
+    if (typeof k.x !== 'string' || k.x.length !== len || !B64U.test(k.x))
+      return 'the jwk "x" is malformed';
     if (isOkp) {
-      return { canonical: `{"crv":"${curve}","kty":"OKP","x":"${k.x}"}`, members: { kty: 'OKP', crv: curve, x: k.x } };
+      return {
+        canonical: `{"crv":"${curve}","kty":"OKP","x":"${k.x}"}`,
+        members: { kty: 'OKP', crv: curve, x: k.x },
+      };
     }
-    if (typeof k.y !== 'string' || k.y.length !== len || !B64U.test(k.y)) return 'the jwk "y" is malformed';
+    if (typeof k.y !== 'string' || k.y.length !== len || !B64U.test(k.y))
+      return 'the jwk "y" is malformed';
     return {
       canonical: `{"crv":"${curve}","kty":"EC","x":"${k.x}","y":"${k.y}"}`,
       members: { kty: 'EC', crv: curve, x: k.x, y: k.y },
@@ -54,7 +71,11 @@ export function checkProofJwk(
   }
   if (k.kty !== 'RSA') return `the jwk must be an RSA key for ${alg}`;
   const { n, e } = k;
-  if (typeof n !== 'string' || !B64U.test(n) || n.length > Math.ceil((MAX_RSA_BITS / 8) * (4 / 3))) {
+  if (
+    typeof n !== 'string' ||
+    !B64U.test(n) ||
+    n.length > Math.ceil((MAX_RSA_BITS / 8) * (4 / 3))
+  ) {
     return 'the jwk "n" is malformed';
   }
   if (typeof e !== 'string' || !B64U.test(e) || e.length > 8) return 'the jwk "e" is malformed';

@@ -43,7 +43,8 @@ const NONCE_LENGTH = 43;
 
 function toSecret(value: Uint8Array | string, index: number): Uint8Array {
   const bytes = typeof value === 'string' ? encoder.encode(value) : value;
-  if (!(bytes instanceof Uint8Array)) throw new DPoPConfigError(`secret[${index}]`, 'must be a Uint8Array or a string');
+  if (!(bytes instanceof Uint8Array))
+    throw new DPoPConfigError(`secret[${index}]`, 'must be a Uint8Array or a string');
   if (bytes.length < 32) throw new DPoPConfigError(`secret[${index}]`, 'must be at least 32 bytes');
   return bytes;
 }
@@ -64,8 +65,11 @@ function toSecret(value: Uint8Array | string, index: number): Uint8Array {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-9
  */
 export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
-  if (options === null || typeof options !== 'object') throw new DPoPConfigError('options', 'must be an object');
-  const list = Array.isArray(options.secret) ? options.secret : [options.secret as Uint8Array | string];
+  if (options === null || typeof options !== 'object')
+    throw new DPoPConfigError('options', 'must be an object');
+  const list = Array.isArray(options.secret)
+    ? options.secret
+    : [options.secret as Uint8Array | string];
   if (list.length === 0) throw new DPoPConfigError('secret', 'must not be empty');
   const secrets = list.map(toSecret);
   const period = options.period ?? 60;
@@ -73,7 +77,8 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
   if (!Number.isInteger(period) || period < 1 || period > 86400) {
     throw new DPoPConfigError('period', 'must be an integer number of seconds from 1 to 86400');
   }
-  if (!Number.isInteger(window) || window < 0 || window > 10) throw new DPoPConfigError('window', 'must be an integer from 0 to 10');
+  if (!Number.isInteger(window) || window < 0 || window > 10)
+    throw new DPoPConfigError('window', 'must be an integer from 0 to 10');
   const periodMs = period * 1000;
   // step -> nonces for each secret (index 0 issues)
   const cache = new Map<number, Promise<string[]>>();

@@ -1,7 +1,8 @@
 import { DPoPConfigError, DPoPError } from './errors.ts';
 
 /** Request headers: a Web `Headers` object or Node's `IncomingHttpHeaders`-style record. */
-export type HeadersLike = Headers | Readonly<Record<string, string | readonly string[] | undefined>>;
+export type HeadersLike =
+  Headers | Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /**
  * The Fetch-shaped request the core verifies. Adapters map their framework onto it; a Web
@@ -26,7 +27,8 @@ export function headerValues(request: RequestLike, name: string): string[] {
   const raw = request.rawHeaders;
   if (raw !== undefined) {
     const out: string[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
     return out;
   }
   const headers = request.headers;
@@ -54,7 +56,8 @@ export interface PublicUrlOptions {
   trustProxy?: boolean;
 }
 
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
 /** @internal */
 export type UrlResolver = (request: RequestLike) => string;
@@ -72,12 +75,22 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
   if (typeof publicUrl === 'function') {
     return (request) => {
       const url = publicUrl(request);
-      if (typeof url !== 'string') throw new DPoPError('invalid_request', 'invalid_url', 'The request URL cannot be used for DPoP');
+      if (typeof url !== 'string')
+        throw new DPoPError(
+          'invalid_request',
+          'invalid_url',
+          'The request URL cannot be used for DPoP',
+        );
       return url;
     };
   }
-  const allowed = allowedHosts === undefined ? undefined : new Set(allowedHosts.map((h) => h.toLowerCase()));
-  if (allowedHosts !== undefined && (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && HOST.test(h)))) {
+  const allowed =
+    allowedHosts === undefined ? undefined : new Set(allowedHosts.map((h) => h.toLowerCase()));
+  if (
+    allowedHosts !== undefined &&
+    (!Array.isArray(allowedHosts) ||
+      !allowedHosts.every((h) => typeof h === 'string' && HOST.test(h)))
+  ) {
     throw new DPoPConfigError('allowedHosts', 'must be a list of host[:port] names');
   }
   const pathOf = (url: string): string => {
@@ -86,7 +99,11 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
       const parsed = new URL(url);
       return parsed.pathname + parsed.search;
     } catch {
-      throw new DPoPError('invalid_request', 'invalid_url', 'The request URL cannot be used for DPoP');
+      throw new DPoPError(
+        'invalid_request',
+        'invalid_url',
+        'The request URL cannot be used for DPoP',
+      );
     }
   };
   if (typeof publicUrl === 'string') {
@@ -96,22 +113,39 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
     } catch {
       throw new DPoPConfigError('publicUrl', 'must be an absolute http(s) URL');
     }
-    if ((base.protocol !== 'https:' && base.protocol !== 'http:') || base.search || base.hash || base.username) {
-      throw new DPoPConfigError('publicUrl', 'must be an http(s) URL without query, fragment or userinfo');
+    if (
+      (base.protocol !== 'https:' && base.protocol !== 'http:') ||
+      base.search ||
+      base.hash ||
+      base.username
+    ) {
+      throw new DPoPConfigError(
+        'publicUrl',
+        'must be an http(s) URL without query, fragment or userinfo',
+      );
     }
     const prefix = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
     return (request) => prefix + pathOf(request.url);
   }
   return (request) => {
     const url = request.url;
-    if (typeof url !== 'string') throw new DPoPError('invalid_request', 'invalid_url', 'The request URL cannot be used for DPoP');
+    if (typeof url !== 'string')
+      throw new DPoPError(
+        'invalid_request',
+        'invalid_url',
+        'The request URL cannot be used for DPoP',
+      );
     if (/^https?:\/\//i.test(url)) {
       if (allowed !== undefined) {
         let host: string;
         try {
           host = new URL(url).host;
         } catch {
-          throw new DPoPError('invalid_request', 'invalid_url', 'The request URL cannot be used for DPoP');
+          throw new DPoPError(
+            'invalid_request',
+            'invalid_url',
+            'The request URL cannot be used for DPoP',
+          );
         }
         if (!allowed.has(host.toLowerCase())) throw invalidHost();
       }

@@ -32,7 +32,10 @@ export interface TokenRequestResult {
 
 function asTokenEndpointError(error: DPoPError): DPoPError {
   // RFC 9449 §5 and §8: 400 with a JSON body at the token endpoint.
-  const code = error.code === 'use_dpop_nonce' || error.code === 'server_error' ? error.code : 'invalid_dpop_proof';
+  const code =
+    error.code === 'use_dpop_nonce' || error.code === 'server_error'
+      ? error.code
+      : 'invalid_dpop_proof';
   const out = new DPoPError(code, error.reason, error.message, {
     status: code === 'server_error' ? 503 : 400,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...error.headers },
@@ -63,7 +66,9 @@ function fail(reason: DPoPRejectReason, description: string): DPoPError {
 export function createTokenRequestVerifier(options: TokenRequestOptions) {
   const verify = createProofVerifier(options);
   const required = options.required ?? true;
-  const resolveUrl = createUrlResolver(options.tokenEndpoint === undefined ? {} : { publicUrl: () => options.tokenEndpoint! });
+  const resolveUrl = createUrlResolver(
+    options.tokenEndpoint === undefined ? {} : { publicUrl: () => options.tokenEndpoint! },
+  );
   if (options.tokenEndpoint !== undefined) {
     try {
       new URL(options.tokenEndpoint);
@@ -71,18 +76,27 @@ export function createTokenRequestVerifier(options: TokenRequestOptions) {
       throw new DPoPConfigError('tokenEndpoint', 'must be an absolute URL');
     }
   }
-  return async (request: RequestLike, context: TokenRequestContext = {}): Promise<TokenRequestResult | undefined> => {
+  return async (
+    request: RequestLike,
+    context: TokenRequestContext = {},
+  ): Promise<TokenRequestResult | undefined> => {
     const values = headerValues(request, 'dpop');
     if (values.length === 0) {
-      if (!required && context.boundJkt === undefined && context.dpopJkt === undefined) return undefined;
+      if (!required && context.boundJkt === undefined && context.dpopJkt === undefined)
+        return undefined;
       throw fail('missing_proof', 'A DPoP proof is required');
     }
-    if (values.length > 1 || values[0]!.includes(',')) throw fail('multiple_proofs', 'Exactly one DPoP header is allowed');
+    if (values.length > 1 || values[0]!.includes(','))
+      throw fail('multiple_proofs', 'Exactly one DPoP header is allowed');
     let proof: VerifiedProof;
     try {
       proof = await verify(values[0]!, { method: request.method, url: resolveUrl(request) });
     } catch (e) {
-      throw asTokenEndpointError(e instanceof DPoPError ? e : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'));
+      throw asTokenEndpointError(
+        e instanceof DPoPError
+          ? e
+          : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
+      );
     }
     if (context.dpopJkt !== undefined && !timingSafeEqual(context.dpopJkt, proof.jkt)) {
       throw fail('dpop_jkt_mismatch', 'The DPoP proof key does not match dpop_jkt');
@@ -90,7 +104,11 @@ export function createTokenRequestVerifier(options: TokenRequestOptions) {
     if (context.boundJkt !== undefined && !timingSafeEqual(context.boundJkt, proof.jkt)) {
       throw fail('jkt_mismatch', 'The DPoP proof key does not match the refresh token binding');
     }
-    return { jkt: proof.jkt, proof, headers: proof.nextNonce === undefined ? {} : { 'DPoP-Nonce': proof.nextNonce } };
+    return {
+      jkt: proof.jkt,
+      proof,
+      headers: proof.nextNonce === undefined ? {} : { 'DPoP-Nonce': proof.nextNonce },
+    };
   };
 }
 

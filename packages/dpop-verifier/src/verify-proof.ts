@@ -1,4 +1,10 @@
-import { decodeBase64url, decodeBase64urlText, importPublicJwk, sha256Base64url, verifySignature } from '#crypto';
+import {
+  decodeBase64url,
+  decodeBase64urlText,
+  importPublicJwk,
+  sha256Base64url,
+  verifySignature,
+} from '#crypto';
 import type { VerifyKey } from '#crypto';
 import { normalizeHtu } from '@popkit/dpop-client';
 import type { ProofAlgorithm } from './algorithms.ts';
@@ -103,7 +109,9 @@ function nonceError(reason: DPoPRejectReason, description: string, nonce: string
 function parseJsonObject(segment: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(decodeBase64urlText(segment));
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -131,10 +139,18 @@ function parseJsonObject(segment: string): Record<string, unknown> | undefined {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
 export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
-  if (options === null || typeof options !== 'object') throw new DPoPConfigError('options', 'must be an object');
+  if (options === null || typeof options !== 'object')
+    throw new DPoPConfigError('options', 'must be an object');
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
-  if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every(isProofAlgorithm)) {
-    throw new DPoPConfigError('algorithms', 'must be a non-empty list of asymmetric JWS algorithms');
+  if (
+    !Array.isArray(algorithms) ||
+    algorithms.length === 0 ||
+    !algorithms.every(isProofAlgorithm)
+  ) {
+    throw new DPoPConfigError(
+      'algorithms',
+      'must be a non-empty list of asymmetric JWS algorithms',
+    );
   }
   const allowed = new Set<string>(algorithms);
   const maxAge = positive('maxAge', options.maxAge, 60, 3600);
@@ -143,14 +159,24 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
   const maxJtiLength = positive('maxJtiLength', options.maxJtiLength, 256, 4096);
   const keyCacheSize = positive('keyCacheSize', options.keyCacheSize, 1000, 1_000_000);
   const { replay, nonces } = options;
-  if (replay !== false && (replay === null || typeof replay !== 'object' || typeof replay.useOnce !== 'function')) {
-    throw new DPoPConfigError('replay', 'must be a ReplayStore, or false to disable replay detection explicitly');
+  if (
+    replay !== false &&
+    (replay === null || typeof replay !== 'object' || typeof replay.useOnce !== 'function')
+  ) {
+    throw new DPoPConfigError(
+      'replay',
+      'must be a ReplayStore, or false to disable replay detection explicitly',
+    );
   }
-  if (nonces !== undefined && (typeof nonces?.check !== 'function' || typeof nonces?.current !== 'function')) {
+  if (
+    nonces !== undefined &&
+    (typeof nonces?.check !== 'function' || typeof nonces?.current !== 'function')
+  ) {
     throw new DPoPConfigError('nonces', 'must be a NonceIssuer (createNonceIssuer)');
   }
   const requireNonceDefault = options.requireNonce ?? nonces !== undefined;
-  if (requireNonceDefault && nonces === undefined) throw new DPoPConfigError('requireNonce', 'needs "nonces"');
+  if (requireNonceDefault && nonces === undefined)
+    throw new DPoPConfigError('requireNonce', 'needs "nonces"');
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
   const headers = new Lru<string, HeaderEntry>(Math.max(1, keyCacheSize));
@@ -158,11 +184,14 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
 
   async function parseHeader(segment: string): Promise<HeaderEntry> {
     const header = parseJsonObject(segment);
-    if (header === undefined) throw proofError('proof_malformed', 'The DPoP proof header is not a JSON object');
+    if (header === undefined)
+      throw proofError('proof_malformed', 'The DPoP proof header is not a JSON object');
     if (header.typ !== 'dpop+jwt') throw proofError('typ', 'The DPoP proof typ must be dpop+jwt');
     const alg = header.alg;
-    if (typeof alg !== 'string' || !allowed.has(alg)) throw proofError('alg', 'The DPoP proof alg is not allowed');
-    if (header.crit !== undefined) throw proofError('crit', 'The DPoP proof uses an unsupported critical header');
+    if (typeof alg !== 'string' || !allowed.has(alg))
+      throw proofError('alg', 'The DPoP proof alg is not allowed');
+    if (header.crit !== undefined)
+      throw proofError('crit', 'The DPoP proof uses an unsupported critical header');
     const checked = checkProofJwk(alg as ProofAlgorithm, header.jwk);
     if (typeof checked === 'string') throw proofError('jwk', `Invalid DPoP proof key: ${checked}`);
     let key = keys.get(checked.canonical);
@@ -179,23 +208,31 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       key,
       jkt: await sha256Base64url(checked.canonical),
       jwk: checked.members,
-      signatureLength: SIGNATURE_LENGTH[alg as ProofAlgorithm] ?? Math.floor((checked.members.n!.length * 6) / 8),
+      signatureLength:
+        SIGNATURE_LENGTH[alg as ProofAlgorithm] ?? Math.floor((checked.members.n!.length * 6) / 8),
     };
     if (segment.length <= MAX_HEADER_CACHE_SEGMENT) headers.set(segment, entry);
     return entry;
   }
 
   return async function verify(proof, expect) {
-    if (expect === null || typeof expect !== 'object') throw new DPoPConfigError('expect', 'must be an object');
+    if (expect === null || typeof expect !== 'object')
+      throw new DPoPConfigError('expect', 'must be an object');
     let expectedHtu: string;
     try {
       expectedHtu = normalizeHtu(expect.url, 'expect.url');
     } catch {
-      throw new DPoPError('invalid_request', 'invalid_url', 'The request URL cannot be used for DPoP');
+      throw new DPoPError(
+        'invalid_request',
+        'invalid_url',
+        'The request URL cannot be used for DPoP',
+      );
     }
     // 1. size and shape
-    if (typeof proof !== 'string' || proof.length === 0) throw proofError('missing_proof', 'A DPoP proof is required');
-    if (proof.length > maxProofLength) throw proofError('proof_too_long', 'The DPoP proof is too long');
+    if (typeof proof !== 'string' || proof.length === 0)
+      throw proofError('missing_proof', 'A DPoP proof is required');
+    if (proof.length > maxProofLength)
+      throw proofError('proof_too_long', 'The DPoP proof is too long');
     const d1 = proof.indexOf('.');
     const d2 = d1 < 0 ? -1 : proof.indexOf('.', d1 + 1);
     if (d1 <= 0 || d2 < 0 || proof.indexOf('.', d2 + 1) !== -1) {
@@ -211,7 +248,8 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     const entry = headers.get(h) ?? (await parseHeader(h));
     // 3. signature
     const signature = decodeBase64url(s);
-    if (signature.length !== entry.signatureLength) throw proofError('signature', 'The DPoP proof signature is invalid');
+    if (signature.length !== entry.signatureLength)
+      throw proofError('signature', 'The DPoP proof signature is invalid');
     let valid: boolean;
     try {
       valid = await verifySignature(entry.alg, entry.key, proof.slice(0, d2), signature);
@@ -221,11 +259,14 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     if (!valid) throw proofError('signature', 'The DPoP proof signature is invalid');
     // 4. claims
     const claims = parseJsonObject(p);
-    if (claims === undefined) throw proofError('proof_malformed', 'The DPoP proof payload is not a JSON object');
+    if (claims === undefined)
+      throw proofError('proof_malformed', 'The DPoP proof payload is not a JSON object');
     const { htm, htu, iat, jti } = claims;
     const method = typeof expect.method === 'string' ? expect.method : '';
-    if (typeof htm !== 'string' || htm !== method) throw proofError('htm', 'The DPoP proof htm does not match the request method');
-    if (typeof htu !== 'string' || htu.length > MAX_HTU_LENGTH) throw proofError('htu', 'The DPoP proof htu does not match the request URL');
+    if (typeof htm !== 'string' || htm !== method)
+      throw proofError('htm', 'The DPoP proof htm does not match the request method');
+    if (typeof htu !== 'string' || htu.length > MAX_HTU_LENGTH)
+      throw proofError('htu', 'The DPoP proof htu does not match the request URL');
     if (htu !== expectedHtu) {
       let normalized: string | undefined;
       try {
@@ -233,12 +274,14 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       } catch {
         normalized = undefined;
       }
-      if (normalized !== expectedHtu) throw proofError('htu', 'The DPoP proof htu does not match the request URL');
+      if (normalized !== expectedHtu)
+        throw proofError('htu', 'The DPoP proof htu does not match the request URL');
     }
     if (typeof jti !== 'string' || jti.length === 0 || jti.length > maxJtiLength) {
       throw proofError('jti', 'The DPoP proof jti is missing or too long');
     }
-    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw proofError('iat_missing', 'The DPoP proof iat is missing');
+    if (typeof iat !== 'number' || !Number.isFinite(iat))
+      throw proofError('iat_missing', 'The DPoP proof iat is missing');
     const nowMs = now();
     const nowSec = nowMs / 1000;
     let nonceCheck: NonceCheck | undefined;
@@ -248,16 +291,26 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       const required = expect.requireNonce ?? requireNonceDefault;
       if (nonce !== undefined) {
         nonceCheck = typeof nonce === 'string' ? await nonces.check(nonce, nowMs) : undefined;
-        if (!nonceCheck?.valid) throw nonceError('nonce_invalid', 'The DPoP nonce is invalid or expired', await nonces.current(nowMs));
+        if (!nonceCheck?.valid)
+          throw nonceError(
+            'nonce_invalid',
+            'The DPoP nonce is invalid or expired',
+            await nonces.current(nowMs),
+          );
         if (!nonceCheck.current) nextNonce = await nonces.current(nowMs);
       } else if (required) {
         throw nonceError('nonce_missing', 'A DPoP nonce is required', await nonces.current(nowMs));
       }
     } else if (expect.nonce !== undefined) {
       if (typeof claims.nonce !== 'string' || !timingSafeEqual(claims.nonce, expect.nonce)) {
-        throw new DPoPError('use_dpop_nonce', claims.nonce === undefined ? 'nonce_missing' : 'nonce_invalid', 'The DPoP nonce is missing or wrong', {
-          headers: { 'DPoP-Nonce': expect.nonce },
-        });
+        throw new DPoPError(
+          'use_dpop_nonce',
+          claims.nonce === undefined ? 'nonce_missing' : 'nonce_invalid',
+          'The DPoP nonce is missing or wrong',
+          {
+            headers: { 'DPoP-Nonce': expect.nonce },
+          },
+        );
       }
     }
     // A valid server nonce bounds freshness (RFC 9449 §11.1); iat must still be plausible.
@@ -265,20 +318,36 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     const newest = nonceCheck?.valid ? nowSec + MAX_NONCE_IAT_SKEW : nowSec + clockTolerance;
     if (iat < oldest || iat > newest) {
       const reason = iat < oldest ? 'iat_too_old' : 'iat_in_future';
-      if (nonces !== undefined) throw nonceError(reason, 'The DPoP proof is not fresh; use the DPoP-Nonce', await nonces.current(nowMs));
-      throw proofError(reason, iat < oldest ? 'The DPoP proof is too old' : 'The DPoP proof iat is in the future');
+      if (nonces !== undefined)
+        throw nonceError(
+          reason,
+          'The DPoP proof is not fresh; use the DPoP-Nonce',
+          await nonces.current(nowMs),
+        );
+      throw proofError(
+        reason,
+        iat < oldest ? 'The DPoP proof is too old' : 'The DPoP proof iat is in the future',
+      );
     }
     // 5. ath
     if (expect.accessToken !== undefined) {
       const { ath } = claims;
-      if (typeof ath !== 'string') throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
+      if (typeof ath !== 'string')
+        throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
       if (!timingSafeEqual(ath, await sha256Base64url(expect.accessToken))) {
         throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
       }
     }
     // 6. jkt
-    if (expect.jkt !== undefined && (typeof expect.jkt !== 'string' || !timingSafeEqual(entry.jkt, expect.jkt))) {
-      throw new DPoPError('invalid_token', 'jkt_mismatch', 'The access token is not bound to the DPoP proof key');
+    if (
+      expect.jkt !== undefined &&
+      (typeof expect.jkt !== 'string' || !timingSafeEqual(entry.jkt, expect.jkt))
+    ) {
+      throw new DPoPError(
+        'invalid_token',
+        'jkt_mismatch',
+        'The access token is not bound to the DPoP proof key',
+      );
     }
     // 7. replay, last
     if (replay !== false) {
@@ -286,13 +355,22 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       if (nonceCheck?.valid && nonceCheck.expiresAt > expiresAt) expiresAt = nonceCheck.expiresAt;
       let first: boolean;
       try {
-        first = await replay.useOnce(await sha256Base64url(`${entry.jkt}.${jti}`), expiresAt, entry.jkt);
+        first = await replay.useOnce(
+          await sha256Base64url(`${entry.jkt}.${jti}`),
+          expiresAt,
+          entry.jkt,
+        );
       } catch (cause) {
         const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
-        throw new DPoPError('server_error', reason, 'The DPoP replay check is unavailable; retry later', {
-          headers: { 'Retry-After': '1' },
-          cause,
-        });
+        throw new DPoPError(
+          'server_error',
+          reason,
+          'The DPoP replay check is unavailable; retry later',
+          {
+            headers: { 'Retry-After': '1' },
+            cause,
+          },
+        );
       }
       if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
     }
@@ -321,7 +399,11 @@ const compiled = new WeakMap<VerifyProofOptions, ProofVerifier>();
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-export function verifyProof(proof: string, expect: ProofExpectation, options: VerifyProofOptions): Promise<VerifiedProof> {
+export function verifyProof(
+  proof: string,
+  expect: ProofExpectation,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
   let verifier = compiled.get(options);
   if (verifier === undefined) {
     verifier = createProofVerifier(options);

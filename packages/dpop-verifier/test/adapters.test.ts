@@ -43,12 +43,23 @@ async function scenario(base: string) {
 
   // replay the exact request a second time
   const nonce = await nonces.current();
-  const proof = await createProof(k.keyPair, { method: 'GET', url: `${base}/api/me`, accessToken: token, nonce });
-  const first = await fetch(`${base}/api/me`, { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+  const proof = await createProof(k.keyPair, {
+    method: 'GET',
+    url: `${base}/api/me`,
+    accessToken: token,
+    nonce,
+  });
+  const first = await fetch(`${base}/api/me`, {
+    headers: { authorization: `DPoP ${token}`, dpop: proof },
+  });
   expect(first.status).toBe(200);
-  const replay = await fetch(`${base}/api/me`, { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+  const replay = await fetch(`${base}/api/me`, {
+    headers: { authorization: `DPoP ${token}`, dpop: proof },
+  });
   expect(replay.status).toBe(401);
-  expect(replay.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof", error_description="The DPoP proof has already been used"/);
+  expect(replay.headers.get('www-authenticate')).toMatch(
+    /^DPoP error="invalid_dpop_proof", error_description="The DPoP proof has already been used"/,
+  );
 
   const stolen = await createDPoPFetch(thief.keyPair)(`${base}/api/me`, { accessToken: token });
   expect(stolen.status).toBe(401);
@@ -59,7 +70,14 @@ async function scenario(base: string) {
   expect(bare.headers.get('www-authenticate')).toBe('DPoP algs="ES256 EdDSA Ed25519 PS256 RS256"');
 
   const noNonce = await fetch(`${base}/api/me`, {
-    headers: { authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: `${base}/api/me`, accessToken: token }) },
+    headers: {
+      authorization: `DPoP ${token}`,
+      dpop: await createProof(k.keyPair, {
+        method: 'GET',
+        url: `${base}/api/me`,
+        accessToken: token,
+      }),
+    },
   });
   expect(noNonce.status).toBe(401);
   expect(noNonce.headers.get('dpop-nonce')).toBe(await nonces.current());
@@ -77,7 +95,9 @@ describe('adapters, over real HTTP', () => {
       const app = (factory as typeof express)();
       app.get('/health', (_req, res) => res.send('ok'));
       app.use('/api', expressAuth(authOptions()));
-      app.get('/api/me', (req, res) => res.json({ sub: req.auth!.claims.sub, jkt: req.auth!.jkt, scheme: req.auth!.scheme }));
+      app.get('/api/me', (req, res) =>
+        res.json({ sub: req.auth!.claims.sub, jkt: req.auth!.jkt, scheme: req.auth!.scheme }),
+      );
       const server = app.listen(0);
       await new Promise((r) => server.once('listening', r));
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -95,11 +115,17 @@ describe('adapters, over real HTTP', () => {
     await app.register(
       async (api) => {
         await api.register(dpopAuthPlugin, authOptions());
-        api.get('/me', async (request) => ({ sub: request.auth!.claims.sub, jkt: request.auth!.jkt, scheme: request.auth!.scheme }));
+        api.get('/me', async (request) => ({
+          sub: request.auth!.claims.sub,
+          jkt: request.auth!.jkt,
+          scheme: request.auth!.scheme,
+        }));
       },
       { prefix: '/api' },
     );
-    app.get('/route-level', { preHandler: dpopAuthHook(authOptions()) }, async (request) => ({ ok: request.auth!.scheme }));
+    app.get('/route-level', { preHandler: dpopAuthHook(authOptions()) }, async (request) => ({
+      ok: request.auth!.scheme,
+    }));
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       await scenario(base);
@@ -113,7 +139,13 @@ describe('adapters, over real HTTP', () => {
     const app = new Hono<DPoPAuthEnv>();
     app.get('/health', (c) => c.text('ok'));
     app.use('/api/*', honoAuth(authOptions()));
-    app.get('/api/me', (c) => c.json({ sub: c.get('auth').claims.sub, jkt: c.get('auth').jkt, scheme: c.get('auth').scheme }));
+    app.get('/api/me', (c) =>
+      c.json({
+        sub: c.get('auth').claims.sub,
+        jkt: c.get('auth').jkt,
+        scheme: c.get('auth').scheme,
+      }),
+    );
     const res = await app.request('https://api.example.com/api/me');
     expect(res.status).toBe(401);
     const { createServer } = await import('node:http');
@@ -121,8 +153,11 @@ describe('adapters, over real HTTP', () => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       const headers = new Headers();
-      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      const response = await app.fetch(new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers }));
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const response = await app.fetch(
+        new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers }),
+      );
       res2.writeHead(response.status, Object.fromEntries(response.headers));
       res2.end(Buffer.from(await response.arrayBuffer()));
     });

@@ -17,10 +17,15 @@ beforeAll(async () => {
   jwks = as.jwks;
 });
 
-const accessToken = (claims?: Record<string, unknown>, header?: Record<string, unknown>) => as.mint(claims, header);
+const accessToken = (claims?: Record<string, unknown>, header?: Record<string, unknown>) =>
+  as.mint(claims, header);
 
 function options(extra: Partial<DPoPAuthOptions> = {}): DPoPAuthOptions {
-  return { accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: jwks as never }, replay: new MemoryReplayStore(), ...extra };
+  return {
+    accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: jwks as never },
+    replay: new MemoryReplayStore(),
+    ...extra,
+  };
 }
 
 function request(headers: Record<string, string>, extra: Partial<RequestLike> = {}): RequestLike {
@@ -41,22 +46,46 @@ describe('createDPoPAuth', () => {
     const k = await clientKey();
     const token = await accessToken({ cnf: { jkt: k.jkt } });
     const auth = createDPoPAuth(options());
-    const proof = await createProof(k.keyPair, { method: 'GET', url: `${URL_}?page=2`, accessToken: token });
-    const result = await auth.verify(request({ authorization: `DPoP ${token}`, dpop: proof }, { url: `${URL_}?page=2` }));
-    expect(result).toMatchObject({ scheme: 'DPoP', jkt: k.jkt, token, headers: {}, claims: { sub: 'user-1', cnf: { jkt: k.jkt } } });
+    const proof = await createProof(k.keyPair, {
+      method: 'GET',
+      url: `${URL_}?page=2`,
+      accessToken: token,
+    });
+    const result = await auth.verify(
+      request({ authorization: `DPoP ${token}`, dpop: proof }, { url: `${URL_}?page=2` }),
+    );
+    expect(result).toMatchObject({
+      scheme: 'DPoP',
+      jkt: k.jkt,
+      token,
+      headers: {},
+      claims: { sub: 'user-1', cnf: { jkt: k.jkt } },
+    });
     // same request again: replay
-    const replay = await failure(auth.verify(request({ authorization: `DPoP ${token}`, dpop: proof }, { url: `${URL_}?page=2` })));
-    expect([replay.code, replay.reason, replay.status]).toEqual(['invalid_dpop_proof', 'replay', 401]);
+    const replay = await failure(
+      auth.verify(
+        request({ authorization: `DPoP ${token}`, dpop: proof }, { url: `${URL_}?page=2` }),
+      ),
+    );
+    expect([replay.code, replay.reason, replay.status]).toEqual([
+      'invalid_dpop_proof',
+      'replay',
+      401,
+    ]);
     expect(replay.headers['WWW-Authenticate']).toBe(
       'DPoP error="invalid_dpop_proof", error_description="The DPoP proof has already been used", algs="ES256 EdDSA Ed25519 PS256 RS256"',
     );
   });
 
   it('answers a request without credentials with a bare challenge (RFC 6750 §3.1)', async () => {
-    const auth = createDPoPAuth(options({ realm: 'api', allowBearer: true, algorithms: ['ES256'] }));
+    const auth = createDPoPAuth(
+      options({ realm: 'api', allowBearer: true, algorithms: ['ES256'] }),
+    );
     const e = await failure(auth.verify(request({})));
     expect([e.status, e.reason]).toEqual([401, 'missing_authorization']);
-    expect(e.headers['WWW-Authenticate']).toBe('DPoP realm="api", algs="ES256", Bearer realm="api"');
+    expect(e.headers['WWW-Authenticate']).toBe(
+      'DPoP realm="api", algs="ES256", Bearer realm="api"',
+    );
     expect(e.headers['Cache-Control']).toBe('no-store');
     const other = await failure(auth.verify(request({ authorization: 'Basic dXNlcjpwYXNz' })));
     expect(other.reason).toBe('missing_authorization');
@@ -67,13 +96,31 @@ describe('createDPoPAuth', () => {
     const token = await accessToken({ cnf: { jkt: k.jkt } });
     const proof = await k.proof({ accessToken: token });
     const auth = createDPoPAuth(options());
-    const raw = (...pairs: string[]) => ({ method: 'GET', url: URL_, headers: {}, rawHeaders: pairs });
+    const raw = (...pairs: string[]) => ({
+      method: 'GET',
+      url: URL_,
+      headers: {},
+      rawHeaders: pairs,
+    });
     const cases: Array<[RequestLike, string]> = [
-      [raw('Authorization', `DPoP ${token}`, 'authorization', `DPoP ${token}`, 'DPoP', proof), 'multiple_authorization'],
-      [request({ authorization: `DPoP ${token}, DPoP ${token}`, dpop: proof }), 'multiple_authorization'],
+      [
+        raw('Authorization', `DPoP ${token}`, 'authorization', `DPoP ${token}`, 'DPoP', proof),
+        'multiple_authorization',
+      ],
+      [
+        request({ authorization: `DPoP ${token}, DPoP ${token}`, dpop: proof }),
+        'multiple_authorization',
+      ],
       [raw('Authorization', `DPoP ${token}`, 'DPoP', proof, 'dpop', proof), 'multiple_proofs'],
       [request({ authorization: `DPoP ${token}`, dpop: `${proof}, ${proof}` }), 'multiple_proofs'],
-      [{ method: 'GET', url: URL_, headers: { authorization: `DPoP ${token}`, dpop: [proof, proof] } }, 'multiple_proofs'],
+      [
+        {
+          method: 'GET',
+          url: URL_,
+          headers: { authorization: `DPoP ${token}`, dpop: [proof, proof] },
+        },
+        'multiple_proofs',
+      ],
       [request({ authorization: 'DPoP not a token' }), 'malformed_authorization'],
       [request({ authorization: `DPoP ${'a'.repeat(20000)}` }), 'malformed_authorization'],
     ];
@@ -91,25 +138,61 @@ describe('createDPoPAuth', () => {
     const strict = createDPoPAuth(options());
     const mixed = createDPoPAuth(options({ allowBearer: true }));
     const proofFor = (key: typeof k, token: string) => key.proof({ accessToken: token }, {});
-    const check = async (auth: typeof strict, headers: Record<string, string>, code: string, reason: string) => {
+    const check = async (
+      auth: typeof strict,
+      headers: Record<string, string>,
+      code: string,
+      reason: string,
+    ) => {
       const e = await failure(auth.verify(request(headers)));
       expect([e.code, e.reason]).toEqual([code, reason]);
       return e;
     };
-    const liveProof = async (key: typeof k, token: string) => createProof(key.keyPair, { method: 'GET', url: URL_, accessToken: token });
-    await check(strict, { authorization: `Bearer ${unbound}` }, 'invalid_token', 'bearer_not_allowed');
-    const downgrade = await check(mixed, { authorization: `Bearer ${bound}` }, 'invalid_token', 'downgrade');
+    const liveProof = async (key: typeof k, token: string) =>
+      createProof(key.keyPair, { method: 'GET', url: URL_, accessToken: token });
+    await check(
+      strict,
+      { authorization: `Bearer ${unbound}` },
+      'invalid_token',
+      'bearer_not_allowed',
+    );
+    const downgrade = await check(
+      mixed,
+      { authorization: `Bearer ${bound}` },
+      'invalid_token',
+      'downgrade',
+    );
     expect(downgrade.headers['WWW-Authenticate']).toBe(
       'Bearer error="invalid_token", error_description="A DPoP-bound access token must be sent with the DPoP scheme", DPoP algs="ES256 EdDSA Ed25519 PS256 RS256"',
     );
-    await check(strict, { authorization: `DPoP ${unbound}`, dpop: await liveProof(k, unbound) }, 'invalid_token', 'token_not_bound');
+    await check(
+      strict,
+      { authorization: `DPoP ${unbound}`, dpop: await liveProof(k, unbound) },
+      'invalid_token',
+      'token_not_bound',
+    );
     await check(strict, { authorization: `DPoP ${bound}` }, 'invalid_dpop_proof', 'missing_proof');
-    const stolen = await check(strict, { authorization: `DPoP ${bound}`, dpop: await liveProof(attacker, bound) }, 'invalid_token', 'jkt_mismatch');
+    const stolen = await check(
+      strict,
+      { authorization: `DPoP ${bound}`, dpop: await liveProof(attacker, bound) },
+      'invalid_token',
+      'jkt_mismatch',
+    );
     expect(stolen.status).toBe(401);
     const otherToken = await accessToken({ cnf: { jkt: k.jkt } });
-    await check(strict, { authorization: `DPoP ${bound}`, dpop: await liveProof(k, otherToken) }, 'invalid_dpop_proof', 'ath_mismatch');
+    await check(
+      strict,
+      { authorization: `DPoP ${bound}`, dpop: await liveProof(k, otherToken) },
+      'invalid_dpop_proof',
+      'ath_mismatch',
+    );
     const weird = await accessToken({ cnf: { jkt: k.jkt, jwk: { kty: 'EC' } } });
-    await check(strict, { authorization: `DPoP ${weird}`, dpop: await liveProof(k, weird) }, 'invalid_token', 'cnf_unknown');
+    await check(
+      strict,
+      { authorization: `DPoP ${weird}`, dpop: await liveProof(k, weird) },
+      'invalid_token',
+      'cnf_unknown',
+    );
     const notObject = await accessToken({ cnf: 'x' });
     await check(mixed, { authorization: `Bearer ${notObject}` }, 'invalid_token', 'cnf_unknown');
     const mixedOk = await mixed.verify(request({ authorization: `bearer ${unbound}` }));
@@ -120,11 +203,28 @@ describe('createDPoPAuth', () => {
   it('rejects invalid access tokens as invalid_token without leaking them', async () => {
     const k = await clientKey();
     const auth = createDPoPAuth(options());
-    const wrongAud = await new SignJWT({ cnf: { jkt: k.jkt } }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).setIssuer(ISSUER).setAudience('https://other.example.com').setExpirationTime('5m').sign(signingKey);
+    const wrongAud = await new SignJWT({ cnf: { jkt: k.jkt } })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+      .setIssuer(ISSUER)
+      .setAudience('https://other.example.com')
+      .setExpirationTime('5m')
+      .sign(signingKey);
     const noTyp = await accessToken({ cnf: { jkt: k.jkt } }, { typ: 'JWT' });
-    const expired = await new SignJWT({ cnf: { jkt: k.jkt } }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(signingKey);
+    const expired = await new SignJWT({ cnf: { jkt: k.jkt } })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(signingKey);
     for (const token of [wrongAud, noTyp, expired, 'abc.def.ghi', 'opaque-token']) {
-      const e = await failure(auth.verify(request({ authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }) })));
+      const e = await failure(
+        auth.verify(
+          request({
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+          }),
+        ),
+      );
       expect([e.code, e.reason]).toEqual(['invalid_token', 'token_invalid']);
       expect(e.message).not.toContain(token.slice(0, 16));
       expect(e.headers['WWW-Authenticate']).toMatch(/^DPoP error="invalid_token"/);
@@ -139,42 +239,111 @@ describe('createDPoPAuth', () => {
     const withCert = createDPoPAuth(options({ allowBearer: true, certificate: () => presented }));
     const withoutHook = createDPoPAuth(options({ allowBearer: true }));
     const mtls = await accessToken({ cnf: { 'x5t#S256': thumb } });
-    expect((await withCert.verify(request({ authorization: `Bearer ${mtls}` }))).scheme).toBe('Bearer');
-    expect((await failure(withoutHook.verify(request({ authorization: `Bearer ${mtls}` })))).reason).toBe('certificate_missing');
+    expect((await withCert.verify(request({ authorization: `Bearer ${mtls}` }))).scheme).toBe(
+      'Bearer',
+    );
+    expect(
+      (await failure(withoutHook.verify(request({ authorization: `Bearer ${mtls}` })))).reason,
+    ).toBe('certificate_missing');
     presented = undefined;
-    expect((await failure(withCert.verify(request({ authorization: `Bearer ${mtls}` })))).reason).toBe('certificate_missing');
+    expect(
+      (await failure(withCert.verify(request({ authorization: `Bearer ${mtls}` })))).reason,
+    ).toBe('certificate_missing');
     presented = other;
-    expect((await failure(withCert.verify(request({ authorization: `Bearer ${mtls}` })))).reason).toBe('certificate_mismatch');
+    expect(
+      (await failure(withCert.verify(request({ authorization: `Bearer ${mtls}` })))).reason,
+    ).toBe('certificate_mismatch');
     const both = await accessToken({ cnf: { jkt: k.jkt, 'x5t#S256': thumb } });
     const proof = () => createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: both });
-    expect((await failure(withCert.verify(request({ authorization: `DPoP ${both}`, dpop: await proof() })))).reason).toBe('certificate_mismatch');
+    expect(
+      (
+        await failure(
+          withCert.verify(request({ authorization: `DPoP ${both}`, dpop: await proof() })),
+        )
+      ).reason,
+    ).toBe('certificate_mismatch');
     presented = thumb;
-    const ok = await withCert.verify(request({ authorization: `DPoP ${both}`, dpop: await proof() }));
+    const ok = await withCert.verify(
+      request({ authorization: `DPoP ${both}`, dpop: await proof() }),
+    );
     expect(ok.jkt).toBe(k.jkt);
     const malformed = await accessToken({ cnf: { 'x5t#S256': 'ab:cd:ef' } });
-    expect((await failure(withCert.verify(request({ authorization: `Bearer ${malformed}` })))).reason).toBe('cnf_unknown');
+    expect(
+      (await failure(withCert.verify(request({ authorization: `Bearer ${malformed}` })))).reason,
+    ).toBe('cnf_unknown');
   });
 
   it('publicUrl maps proxied paths; request-derived URLs validate Host and X-Forwarded-*', async () => {
     const k = await clientKey();
     const token = await accessToken({ cnf: { jkt: k.jkt } });
-    const proofFor = (url: string) => createProof(k.keyPair, { method: 'GET', url, accessToken: token });
+    const proofFor = (url: string) =>
+      createProof(k.keyPair, { method: 'GET', url, accessToken: token });
     const prefixed = createDPoPAuth(options({ publicUrl: 'https://api.example.com/orders-svc/' }));
-    await prefixed.verify({ method: 'GET', url: '/items?x=1', headers: { host: 'internal:8080', authorization: `DPoP ${token}`, dpop: await proofFor('https://api.example.com/orders-svc/items') } });
-    const derived = createDPoPAuth(options({ allowedHosts: ['api.example.com'], trustProxy: true }));
+    await prefixed.verify({
+      method: 'GET',
+      url: '/items?x=1',
+      headers: {
+        host: 'internal:8080',
+        authorization: `DPoP ${token}`,
+        dpop: await proofFor('https://api.example.com/orders-svc/items'),
+      },
+    });
+    const derived = createDPoPAuth(
+      options({ allowedHosts: ['api.example.com'], trustProxy: true }),
+    );
     await derived.verify({
       method: 'GET',
       url: '/orders',
-      headers: { host: 'internal:8080', 'x-forwarded-host': 'api.example.com', 'x-forwarded-proto': 'https', authorization: `DPoP ${token}`, dpop: await proofFor(URL_) },
+      headers: {
+        host: 'internal:8080',
+        'x-forwarded-host': 'api.example.com',
+        'x-forwarded-proto': 'https',
+        authorization: `DPoP ${token}`,
+        dpop: await proofFor(URL_),
+      },
     });
     const plain = createDPoPAuth(options());
-    for (const host of ['evil.example.com/orders?', 'a b', 'user@api.example.com', 'api.example.com#x', '']) {
-      const e = await failure(plain.verify({ method: 'GET', url: '/orders', headers: { host, authorization: `DPoP ${token}`, dpop: await proofFor(URL_) } }));
+    for (const host of [
+      'evil.example.com/orders?',
+      'a b',
+      'user@api.example.com',
+      'api.example.com#x',
+      '',
+    ]) {
+      const e = await failure(
+        plain.verify({
+          method: 'GET',
+          url: '/orders',
+          headers: { host, authorization: `DPoP ${token}`, dpop: await proofFor(URL_) },
+        }),
+      );
       expect([e.code, e.reason]).toEqual(['invalid_request', 'invalid_host']);
     }
-    const notAllowed = await failure(derived.verify({ method: 'GET', url: '/orders', headers: { host: 'x', 'x-forwarded-host': 'evil.example.com', authorization: `DPoP ${token}`, dpop: await proofFor('https://evil.example.com/orders') } }));
+    const notAllowed = await failure(
+      derived.verify({
+        method: 'GET',
+        url: '/orders',
+        headers: {
+          host: 'x',
+          'x-forwarded-host': 'evil.example.com',
+          authorization: `DPoP ${token}`,
+          dpop: await proofFor('https://evil.example.com/orders'),
+        },
+      }),
+    );
     expect(notAllowed.reason).toBe('invalid_host');
-    const ambiguous = await failure(derived.verify({ method: 'GET', url: '/orders', headers: { host: 'x', 'x-forwarded-host': 'api.example.com, evil.example.com', authorization: `DPoP ${token}`, dpop: await proofFor(URL_) } }));
+    const ambiguous = await failure(
+      derived.verify({
+        method: 'GET',
+        url: '/orders',
+        headers: {
+          host: 'x',
+          'x-forwarded-host': 'api.example.com, evil.example.com',
+          authorization: `DPoP ${token}`,
+          dpop: await proofFor(URL_),
+        },
+      }),
+    );
     expect(ambiguous.reason).toBe('invalid_host');
   });
 
@@ -182,14 +351,34 @@ describe('createDPoPAuth', () => {
     const k = await clientKey();
     const token = await accessToken({ cnf: { jkt: k.jkt } });
     const nonces = createNonceIssuer({ secret: 'n'.repeat(32) });
-    const auth = createDPoPAuth(options({ nonces, algorithms: ['ES256'], requireNonce: (r) => r.method !== 'GET' }));
-    const get = await auth.verify(request({ authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }) }));
+    const auth = createDPoPAuth(
+      options({ nonces, algorithms: ['ES256'], requireNonce: (r) => r.method !== 'GET' }),
+    );
+    const get = await auth.verify(
+      request({
+        authorization: `DPoP ${token}`,
+        dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+      }),
+    );
     expect(get.headers).toEqual({});
     const post = async (nonce?: string) =>
-      request({ authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'POST', url: URL_, accessToken: token, ...(nonce ? { nonce } : {}) }) }, { method: 'POST' });
+      request(
+        {
+          authorization: `DPoP ${token}`,
+          dpop: await createProof(k.keyPair, {
+            method: 'POST',
+            url: URL_,
+            accessToken: token,
+            ...(nonce ? { nonce } : {}),
+          }),
+        },
+        { method: 'POST' },
+      );
     const e = await failure(auth.verify(await post()));
     expect(e.status).toBe(401);
-    expect(e.headers['WWW-Authenticate']).toBe('DPoP error="use_dpop_nonce", error_description="A DPoP nonce is required", algs="ES256"');
+    expect(e.headers['WWW-Authenticate']).toBe(
+      'DPoP error="use_dpop_nonce", error_description="A DPoP nonce is required", algs="ES256"',
+    );
     expect(e.headers['DPoP-Nonce']).toBe(await nonces.current());
     expect((await auth.verify(await post(e.headers['DPoP-Nonce']))).scheme).toBe('DPoP');
     const old = await nonces.current(Date.now() - 60_000);
@@ -201,15 +390,35 @@ describe('createDPoPAuth', () => {
     const token = await accessToken({ cnf: { jkt: k.jkt } });
     const outcomes: AuthOutcome[] = [];
     const auth = createDPoPAuth(options({ onResult: (o) => (outcomes.push(o), undefined) }));
-    await auth.verify(request({ authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }) }));
+    await auth.verify(
+      request({
+        authorization: `DPoP ${token}`,
+        dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+      }),
+    );
     await auth.verify(request({ authorization: `DPoP ${token}` })).catch(() => {});
-    expect(outcomes.map((o) => (o.outcome === 'accepted' ? [o.outcome, o.scheme, o.bound] : [o.outcome, o.code, o.reason]))).toEqual([
+    expect(
+      outcomes.map((o) =>
+        o.outcome === 'accepted' ? [o.outcome, o.scheme, o.bound] : [o.outcome, o.code, o.reason],
+      ),
+    ).toEqual([
       ['accepted', 'DPoP', ['jkt']],
       ['rejected', 'invalid_dpop_proof', 'missing_proof'],
     ]);
     expect(JSON.stringify(outcomes)).not.toContain(token.slice(0, 20));
-    const noisy = createDPoPAuth(options({ onResult: () => { throw new Error('metrics down'); } }));
-    await noisy.verify(request({ authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }) }));
+    const noisy = createDPoPAuth(
+      options({
+        onResult: () => {
+          throw new Error('metrics down');
+        },
+      }),
+    );
+    await noisy.verify(
+      request({
+        authorization: `DPoP ${token}`,
+        dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+      }),
+    );
   });
 
   it('validates options when built', () => {
@@ -217,7 +426,10 @@ describe('createDPoPAuth', () => {
       [{ accessToken: undefined as never }, /"accessToken"/],
       [{ accessToken: { issuer: '', audience: 'a', jwks: jwks as never } }, /issuer/],
       [{ accessToken: { issuer: 'i', audience: 'a', jwks: 42 as never } }, /jwks/],
-      [{ accessToken: { issuer: 'i', audience: 'a', jwks: jwks as never, algorithms: ['HS256'] } }, /algorithms/],
+      [
+        { accessToken: { issuer: 'i', audience: 'a', jwks: jwks as never, algorithms: ['HS256'] } },
+        /algorithms/,
+      ],
       [{ allowBearer: 'yes' as never }, /allowBearer/],
       [{ publicUrl: 'not a url' }, /publicUrl/],
       [{ publicUrl: 'https://x.example/?q=1' }, /publicUrl/],
@@ -225,7 +437,8 @@ describe('createDPoPAuth', () => {
       [{ requireNonce: true }, /requireNonce/],
       [{ replay: undefined as never }, /replay/],
     ];
-    for (const [extra, message] of bad) expect(() => createDPoPAuth({ ...options(), ...extra })).toThrow(message);
+    for (const [extra, message] of bad)
+      expect(() => createDPoPAuth({ ...options(), ...extra })).toThrow(message);
   });
 
   describe('RFC 7662 introspection (real HTTP server)', () => {
@@ -243,7 +456,9 @@ describe('createDPoPAuth', () => {
           res.writeHead(401).end();
           return;
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(active.get(token) ?? { active: false }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(active.get(token) ?? { active: false }));
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/introspect`;
@@ -253,15 +468,40 @@ describe('createDPoPAuth', () => {
 
     it('accepts active bound tokens, caches them briefly, rejects inactive ones', async () => {
       const k = await clientKey();
-      active.set('opaque-1', { active: true, token_type: 'DPoP', cnf: { jkt: k.jkt }, exp: Math.floor(Date.now() / 1000) + 60, sub: 'u' });
-      const auth = createDPoPAuth({ accessToken: { introspection: { endpoint, clientId: 'rs', clientSecret: 'secret' } }, replay: new MemoryReplayStore() });
-      const go = async (token: string) => auth.verify(request({ authorization: `DPoP ${token}`, dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }) }));
+      active.set('opaque-1', {
+        active: true,
+        token_type: 'DPoP',
+        cnf: { jkt: k.jkt },
+        exp: Math.floor(Date.now() / 1000) + 60,
+        sub: 'u',
+      });
+      const auth = createDPoPAuth({
+        accessToken: { introspection: { endpoint, clientId: 'rs', clientSecret: 'secret' } },
+        replay: new MemoryReplayStore(),
+      });
+      const go = async (token: string) =>
+        auth.verify(
+          request({
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+          }),
+        );
       calls = 0;
       expect((await go('opaque-1')).claims.sub).toBe('u');
       await go('opaque-1');
       expect(calls).toBe(1);
       expect((await failure(go('opaque-2'))).reason).toBe('token_invalid');
-      const down = createDPoPAuth({ accessToken: { introspection: { endpoint: 'http://127.0.0.1:1/x', clientId: 'rs', clientSecret: 'secret', timeout: 500 } }, replay: new MemoryReplayStore() });
+      const down = createDPoPAuth({
+        accessToken: {
+          introspection: {
+            endpoint: 'http://127.0.0.1:1/x',
+            clientId: 'rs',
+            clientSecret: 'secret',
+            timeout: 500,
+          },
+        },
+        replay: new MemoryReplayStore(),
+      });
       const e = await failure(down.verify(request({ authorization: 'DPoP opaque-1' })));
       expect([e.code, e.status]).toEqual(['server_error', 503]);
     });

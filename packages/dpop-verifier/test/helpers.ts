@@ -30,14 +30,26 @@ export function rawKey(kind: 'P-256' | 'Ed25519' | 'RSA-2048' | 'RSA-1024' = 'P-
       const signature =
         signAlg === 'EdDSA' || signAlg === 'Ed25519'
           ? sign(null, Buffer.from(input), pair.privateKey)
-          : sign('sha256', Buffer.from(input), signAlg.startsWith('ES') ? { key: pair.privateKey, dsaEncoding: 'ieee-p1363' } : pair.privateKey);
+          : sign(
+              'sha256',
+              Buffer.from(input),
+              signAlg.startsWith('ES')
+                ? { key: pair.privateKey, dsaEncoding: 'ieee-p1363' }
+                : pair.privateKey,
+            );
       return `${input}.${b64(signature)}`;
     },
     header(extra: object = {}) {
       return { typ: 'dpop+jwt', alg, jwk, ...extra };
     },
     claims(extra: object = {}) {
-      return { htm: 'GET', htu: URL_, iat: Math.floor(nowSec), jti: `jti-${Math.random().toString(36).slice(2)}`, ...extra };
+      return {
+        htm: 'GET',
+        htu: URL_,
+        iat: Math.floor(nowSec),
+        jti: `jti-${Math.random().toString(36).slice(2)}`,
+        ...extra,
+      };
     },
   };
 }
@@ -49,8 +61,15 @@ export async function clientKey(alg: Parameters<typeof generateKeyPair>[0] = 'ES
   return {
     keyPair,
     jkt,
-    proof: (request: Partial<Parameters<typeof createProof>[1]> = {}, options: Parameters<typeof createProof>[2] = {}) =>
-      createProof(keyPair, { method: 'GET', url: URL_, ...request }, { iat: Math.floor(nowSec), ...options }),
+    proof: (
+      request: Partial<Parameters<typeof createProof>[1]> = {},
+      options: Parameters<typeof createProof>[2] = {},
+    ) =>
+      createProof(
+        keyPair,
+        { method: 'GET', url: URL_, ...request },
+        { iat: Math.floor(nowSec), ...options },
+      ),
   };
 }
 

@@ -11,7 +11,11 @@ describe('createNonceIssuer', () => {
     const nonce = await a.current(T);
     expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(await b.current(T)).toBe(nonce);
-    expect(await b.check(nonce, T)).toEqual({ valid: true, current: true, expiresAt: (Math.floor(T / 60000) + 3) * 60000 });
+    expect(await b.check(nonce, T)).toEqual({
+      valid: true,
+      current: true,
+      expiresAt: (Math.floor(T / 60000) + 3) * 60000,
+    });
     expect((await c.check(nonce, T)).valid).toBe(false);
   });
 
@@ -36,7 +40,14 @@ describe('createNonceIssuer', () => {
 
   it('rejects garbage without throwing', async () => {
     const issuer = createNonceIssuer({ secret: 'x'.repeat(32) });
-    for (const value of ['', 'short', 'A'.repeat(43), 'A'.repeat(10000), 42 as never, null as never]) {
+    for (const value of [
+      '',
+      'short',
+      'A'.repeat(43),
+      'A'.repeat(10000),
+      42 as never,
+      null as never,
+    ]) {
       expect((await issuer.check(value, T)).valid).toBe(false);
     }
   });

@@ -2,8 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { backend } from '#crypto';
 import { accessTokenHash } from '@popkit/dpop-client';
 import type { ReplayStore, VerifyProofOptions } from '../src/index.ts';
-import { DPoPConfigError, DPoPError, MemoryReplayStore, createNonceIssuer, createProofVerifier, verifyProof } from '../src/index.ts';
-import { RFC9449_JKT, RFC9449_JWK, RFC9449_PROOF, RFC9449_PROOF_CLAIMS } from '../../../test-vectors/rfc.ts';
+import {
+  DPoPConfigError,
+  DPoPError,
+  MemoryReplayStore,
+  createNonceIssuer,
+  createProofVerifier,
+  verifyProof,
+} from '../src/index.ts';
+import {
+  RFC9449_JKT,
+  RFC9449_JWK,
+  RFC9449_PROOF,
+  RFC9449_PROOF_CLAIMS,
+} from '../../../test-vectors/rfc.ts';
 import { NOW, URL_, clientKey, nowSec, rawKey } from './helpers.ts';
 
 const base = (extra: Partial<VerifyProofOptions> = {}): VerifyProofOptions => ({
@@ -18,19 +30,40 @@ async function rejects(promise: Promise<unknown>, code: string, reason: string) 
     (e: unknown) => e,
   );
   expect(error, `expected ${code}/${reason}`).toBeInstanceOf(DPoPError);
-  expect({ code: (error as DPoPError).code, reason: (error as DPoPError).reason }).toEqual({ code, reason });
+  expect({ code: (error as DPoPError).code, reason: (error as DPoPError).reason }).toEqual({
+    code,
+    reason,
+  });
   return error as DPoPError;
 }
 
 describe('verifyProof: RFC 9449 vectors', () => {
   it('accepts the RFC 9449 §4.1 example proof at its time and returns the §6.1 jkt', async () => {
-    const verify = createProofVerifier({ replay: false, now: () => RFC9449_PROOF_CLAIMS.iat * 1000 + 5000 });
-    const result = await verify(RFC9449_PROOF, { method: 'POST', url: 'https://server.example.com/token' });
+    const verify = createProofVerifier({
+      replay: false,
+      now: () => RFC9449_PROOF_CLAIMS.iat * 1000 + 5000,
+    });
+    const result = await verify(RFC9449_PROOF, {
+      method: 'POST',
+      url: 'https://server.example.com/token',
+    });
     expect(result.jkt).toBe(RFC9449_JKT);
     expect(result.jwk).toEqual({ kty: 'EC', crv: 'P-256', x: RFC9449_JWK.x, y: RFC9449_JWK.y });
     expect(result.claims).toEqual(RFC9449_PROOF_CLAIMS);
-    await rejects(verify(RFC9449_PROOF, { method: 'GET', url: 'https://server.example.com/token' }), 'invalid_dpop_proof', 'htm');
-    await rejects(verify(RFC9449_PROOF, { method: 'POST', url: 'https://server.example.com/token', jkt: 'x'.repeat(43) }), 'invalid_token', 'jkt_mismatch');
+    await rejects(
+      verify(RFC9449_PROOF, { method: 'GET', url: 'https://server.example.com/token' }),
+      'invalid_dpop_proof',
+      'htm',
+    );
+    await rejects(
+      verify(RFC9449_PROOF, {
+        method: 'POST',
+        url: 'https://server.example.com/token',
+        jkt: 'x'.repeat(43),
+      }),
+      'invalid_token',
+      'jkt_mismatch',
+    );
   });
 
   it('uses node:crypto on Node', () => expect(backend).toBe('node'));
@@ -41,9 +74,21 @@ describe('verifyProof: every check, in order', () => {
     const k = await clientKey();
     const options = base();
     const proof = await k.proof({ accessToken: 'tok' });
-    const result = await verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'tok', jkt: k.jkt }, options);
-    expect(result).toMatchObject({ jkt: k.jkt, alg: 'ES256', claims: { htm: 'GET', htu: URL_, ath: await accessTokenHash('tok') } });
-    await rejects(verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'tok' }, options), 'invalid_dpop_proof', 'replay');
+    const result = await verifyProof(
+      proof,
+      { method: 'GET', url: URL_, accessToken: 'tok', jkt: k.jkt },
+      options,
+    );
+    expect(result).toMatchObject({
+      jkt: k.jkt,
+      alg: 'ES256',
+      claims: { htm: 'GET', htu: URL_, ath: await accessTokenHash('tok') },
+    });
+    await rejects(
+      verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'tok' }, options),
+      'invalid_dpop_proof',
+      'replay',
+    );
   });
 
   it('size and shape', async () => {
@@ -66,8 +111,17 @@ describe('verifyProof: every check, in order', () => {
       [`${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`, 'signature'],
       [`${h}.${p}.${s.slice(0, 20)}`, 'signature'], // wrong length
     ];
-    for (const [proof, reason] of cases) await rejects(verifyProof(proof, { method: 'GET', url: URL_ }, o), 'invalid_dpop_proof', reason);
-    await rejects(verifyProof(42 as never, { method: 'GET', url: URL_ }, o), 'invalid_dpop_proof', 'missing_proof');
+    for (const [proof, reason] of cases)
+      await rejects(
+        verifyProof(proof, { method: 'GET', url: URL_ }, o),
+        'invalid_dpop_proof',
+        reason,
+      );
+    await rejects(
+      verifyProof(42 as never, { method: 'GET', url: URL_ }, o),
+      'invalid_dpop_proof',
+      'missing_proof',
+    );
   });
 
   it('rejects non-canonical trailing bits in any segment', async () => {
@@ -77,7 +131,12 @@ describe('verifyProof: every check, in order', () => {
     const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const idx = last.indexOf(s.at(-1)!);
     const mutated = `${proof.slice(0, proof.lastIndexOf('.') + 1)}${s.slice(0, -1)}${last[idx | 1]}`;
-    if (mutated !== proof) await rejects(verifyProof(mutated, { method: 'GET', url: URL_ }, base()), 'invalid_dpop_proof', 'proof_malformed');
+    if (mutated !== proof)
+      await rejects(
+        verifyProof(mutated, { method: 'GET', url: URL_ }, base()),
+        'invalid_dpop_proof',
+        'proof_malformed',
+      );
   });
 
   it('header: typ, alg, crit, jwk', async () => {
@@ -111,7 +170,12 @@ describe('verifyProof: every check, in order', () => {
       [rsaSmall.jws(rsaSmall.header(), rsaSmall.claims()), 'jwk'],
       [ed.jws(ed.header({ jwk: k.jwk }), ed.claims()), 'jwk'],
     ];
-    for (const [proof, reason] of cases) await rejects(verifyProof(proof, { method: 'GET', url: URL_ }, o), 'invalid_dpop_proof', reason);
+    for (const [proof, reason] of cases)
+      await rejects(
+        verifyProof(proof, { method: 'GET', url: URL_ }, o),
+        'invalid_dpop_proof',
+        reason,
+      );
   });
 
   it('accepts EdDSA and Ed25519 headers, RSA 2048, and keys with kid/alg/use=sig members', async () => {
@@ -120,9 +184,17 @@ describe('verifyProof: every check, in order', () => {
     const rsa = rawKey('RSA-2048');
     const k = rawKey();
     await verifyProof(ed.jws(ed.header(), ed.claims()), { method: 'GET', url: URL_ }, o);
-    await verifyProof(ed.jws(ed.header({ alg: 'Ed25519' }), ed.claims(), 'Ed25519'), { method: 'GET', url: URL_ }, o);
+    await verifyProof(
+      ed.jws(ed.header({ alg: 'Ed25519' }), ed.claims(), 'Ed25519'),
+      { method: 'GET', url: URL_ },
+      o,
+    );
     await verifyProof(rsa.jws(rsa.header(), rsa.claims()), { method: 'GET', url: URL_ }, o);
-    await verifyProof(k.jws(k.header({ jwk: { ...k.jwk, kid: 'k1', alg: 'ES256', use: 'sig' } }), k.claims()), { method: 'GET', url: URL_ }, o);
+    await verifyProof(
+      k.jws(k.header({ jwk: { ...k.jwk, kid: 'k1', alg: 'ES256', use: 'sig' } }), k.claims()),
+      { method: 'GET', url: URL_ },
+      o,
+    );
   });
 
   it('claims: htm, htu, jti, iat', async () => {
@@ -148,18 +220,39 @@ describe('verifyProof: every check, in order', () => {
       [{ iat: nowSec + 11 }, 'iat_in_future'],
     ];
     for (const [claims, reason] of cases) {
-      await rejects(verifyProof(k.jws(k.header(), k.claims(claims)), { method: 'GET', url: URL_ }, o), 'invalid_dpop_proof', reason);
+      await rejects(
+        verifyProof(k.jws(k.header(), k.claims(claims)), { method: 'GET', url: URL_ }, o),
+        'invalid_dpop_proof',
+        reason,
+      );
     }
     // boundaries are inclusive
-    await verifyProof(k.jws(k.header(), k.claims({ iat: nowSec - 60 })), { method: 'GET', url: URL_ }, o);
-    await verifyProof(k.jws(k.header(), k.claims({ iat: nowSec + 10 })), { method: 'GET', url: URL_ }, o);
+    await verifyProof(
+      k.jws(k.header(), k.claims({ iat: nowSec - 60 })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
+    await verifyProof(
+      k.jws(k.header(), k.claims({ iat: nowSec + 10 })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
   });
 
   it('compares htu after normalising both sides (case, default port, dot segments, percent-encoding, query)', async () => {
     const o = base();
     const k = rawKey();
-    for (const htu of ['HTTPS://API.example.com:443/orders', 'https://api.example.com/a/../orders', 'https://api.example.com/%6frders', 'https://api.example.com/orders?x=1#f']) {
-      await verifyProof(k.jws(k.header(), k.claims({ htu })), { method: 'GET', url: 'https://api.example.com/orders?page=3' }, o);
+    for (const htu of [
+      'HTTPS://API.example.com:443/orders',
+      'https://api.example.com/a/../orders',
+      'https://api.example.com/%6frders',
+      'https://api.example.com/orders?x=1#f',
+    ]) {
+      await verifyProof(
+        k.jws(k.header(), k.claims({ htu })),
+        { method: 'GET', url: 'https://api.example.com/orders?page=3' },
+        o,
+      );
     }
   });
 
@@ -167,11 +260,39 @@ describe('verifyProof: every check, in order', () => {
     const o = base();
     const k = rawKey();
     const ath = await accessTokenHash('token-1');
-    await verifyProof(k.jws(k.header(), k.claims({ ath })), { method: 'GET', url: URL_, accessToken: 'token-1' }, o);
-    await rejects(verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_, accessToken: 'token-1' }, o), 'invalid_dpop_proof', 'ath_missing');
-    await rejects(verifyProof(k.jws(k.header(), k.claims({ ath: await accessTokenHash('token-2') })), { method: 'GET', url: URL_, accessToken: 'token-1' }, o), 'invalid_dpop_proof', 'ath_mismatch');
+    await verifyProof(
+      k.jws(k.header(), k.claims({ ath })),
+      { method: 'GET', url: URL_, accessToken: 'token-1' },
+      o,
+    );
+    await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims()),
+        { method: 'GET', url: URL_, accessToken: 'token-1' },
+        o,
+      ),
+      'invalid_dpop_proof',
+      'ath_missing',
+    );
+    await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims({ ath: await accessTokenHash('token-2') })),
+        { method: 'GET', url: URL_, accessToken: 'token-1' },
+        o,
+      ),
+      'invalid_dpop_proof',
+      'ath_mismatch',
+    );
     // a lenient decoder would accept padding or a flipped trailing bit: strings do not
-    await rejects(verifyProof(k.jws(k.header(), k.claims({ ath: `${ath}=` })), { method: 'GET', url: URL_, accessToken: 'token-1' }, o), 'invalid_dpop_proof', 'ath_mismatch');
+    await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims({ ath: `${ath}=` })),
+        { method: 'GET', url: URL_, accessToken: 'token-1' },
+        o,
+      ),
+      'invalid_dpop_proof',
+      'ath_mismatch',
+    );
   });
 
   it('a rejected proof never burns its jti (replay store is last)', async () => {
@@ -179,36 +300,82 @@ describe('verifyProof: every check, in order', () => {
     const k = rawKey();
     const claims = k.claims({ ath: await accessTokenHash('right') });
     const proof = k.jws(k.header(), claims);
-    await rejects(verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'wrong' }, o), 'invalid_dpop_proof', 'ath_mismatch');
-    await rejects(verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'right', jkt: 'A'.repeat(43) }, o), 'invalid_token', 'jkt_mismatch');
+    await rejects(
+      verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'wrong' }, o),
+      'invalid_dpop_proof',
+      'ath_mismatch',
+    );
+    await rejects(
+      verifyProof(
+        proof,
+        { method: 'GET', url: URL_, accessToken: 'right', jkt: 'A'.repeat(43) },
+        o,
+      ),
+      'invalid_token',
+      'jkt_mismatch',
+    );
     await verifyProof(proof, { method: 'GET', url: URL_, accessToken: 'right' }, o);
   });
 
   it('replay keys are scoped per key: the same jti from two keys is two proofs', async () => {
     const o = base();
     const [a, b] = [rawKey(), rawKey()];
-    await verifyProof(a.jws(a.header(), a.claims({ jti: 'shared-jti-0001' })), { method: 'GET', url: URL_ }, o);
-    await verifyProof(b.jws(b.header(), b.claims({ jti: 'shared-jti-0001' })), { method: 'GET', url: URL_ }, o);
+    await verifyProof(
+      a.jws(a.header(), a.claims({ jti: 'shared-jti-0001' })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
+    await verifyProof(
+      b.jws(b.header(), b.claims({ jti: 'shared-jti-0001' })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
   });
 
   it('fails closed when the replay store errors or is full (503, retryable)', async () => {
     const k = rawKey();
-    const broken: ReplayStore = { useOnce: () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:6379')) };
-    const error = await rejects(verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, base({ replay: broken })), 'server_error', 'replay_store_error');
+    const broken: ReplayStore = {
+      useOnce: () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:6379')),
+    };
+    const error = await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims()),
+        { method: 'GET', url: URL_ },
+        base({ replay: broken }),
+      ),
+      'server_error',
+      'replay_store_error',
+    );
     expect(error.status).toBe(503);
     expect(error.message).not.toContain('6379');
     const full = base({ replay: new MemoryReplayStore({ maxEntries: 1, now: () => NOW }) });
     await verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, full);
-    await rejects(verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, full), 'server_error', 'replay_store_full');
+    await rejects(
+      verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, full),
+      'server_error',
+      'replay_store_full',
+    );
     const lying: ReplayStore = { useOnce: () => 'yes' as never };
-    await rejects(verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, base({ replay: lying })), 'invalid_dpop_proof', 'replay');
+    await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims()),
+        { method: 'GET', url: URL_ },
+        base({ replay: lying }),
+      ),
+      'invalid_dpop_proof',
+      'replay',
+    );
   });
 
   it('anchors the replay TTL at iat + maxAge + clockTolerance', async () => {
     const seen: number[] = [];
     const spy: ReplayStore = { useOnce: (_k, expiresAt) => (seen.push(expiresAt), true) };
     const k = rawKey();
-    await verifyProof(k.jws(k.header(), k.claims({ iat: nowSec - 30 })), { method: 'GET', url: URL_ }, base({ replay: spy }));
+    await verifyProof(
+      k.jws(k.header(), k.claims({ iat: nowSec - 30 })),
+      { method: 'GET', url: URL_ },
+      base({ replay: spy }),
+    );
     expect(seen).toEqual([(nowSec - 30 + 60 + 10) * 1000]);
   });
 
@@ -217,32 +384,76 @@ describe('verifyProof: every check, in order', () => {
     const o = base({ nonces });
     const k = rawKey();
     const current = await nonces.current(NOW);
-    const missing = await rejects(verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, o), 'use_dpop_nonce', 'nonce_missing');
+    const missing = await rejects(
+      verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, o),
+      'use_dpop_nonce',
+      'nonce_missing',
+    );
     expect(missing.headers['DPoP-Nonce']).toBe(current);
-    await rejects(verifyProof(k.jws(k.header(), k.claims({ nonce: 'A'.repeat(43) })), { method: 'GET', url: URL_ }, o), 'use_dpop_nonce', 'nonce_invalid');
-    await rejects(verifyProof(k.jws(k.header(), k.claims({ nonce: 5 })), { method: 'GET', url: URL_ }, o), 'use_dpop_nonce', 'nonce_invalid');
-    const ok = await verifyProof(k.jws(k.header(), k.claims({ nonce: current })), { method: 'GET', url: URL_ }, o);
+    await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims({ nonce: 'A'.repeat(43) })),
+        { method: 'GET', url: URL_ },
+        o,
+      ),
+      'use_dpop_nonce',
+      'nonce_invalid',
+    );
+    await rejects(
+      verifyProof(k.jws(k.header(), k.claims({ nonce: 5 })), { method: 'GET', url: URL_ }, o),
+      'use_dpop_nonce',
+      'nonce_invalid',
+    );
+    const ok = await verifyProof(
+      k.jws(k.header(), k.claims({ nonce: current })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
     expect(ok.nextNonce).toBeUndefined();
     // a nonce from the previous step is accepted, and the current one is offered proactively
     const previous = await nonces.current(NOW - 60_000);
-    const aged = await verifyProof(k.jws(k.header(), k.claims({ nonce: previous })), { method: 'GET', url: URL_ }, o);
+    const aged = await verifyProof(
+      k.jws(k.header(), k.claims({ nonce: previous })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
     expect(aged.nextNonce).toBe(current);
     // without nonce, iat out of window becomes a nonce challenge when nonces are on
     const stale = await rejects(
-      verifyProof(k.jws(k.header(), k.claims({ iat: nowSec - 300 })), { method: 'GET', url: URL_, requireNonce: false }, o),
+      verifyProof(
+        k.jws(k.header(), k.claims({ iat: nowSec - 300 })),
+        { method: 'GET', url: URL_, requireNonce: false },
+        o,
+      ),
       'use_dpop_nonce',
       'iat_too_old',
     );
     expect(stale.headers['DPoP-Nonce']).toBe(current);
     // a valid nonce bounds freshness: a client clock 5 minutes slow still succeeds
-    await verifyProof(k.jws(k.header(), k.claims({ iat: nowSec - 300, nonce: current })), { method: 'GET', url: URL_ }, o);
+    await verifyProof(
+      k.jws(k.header(), k.claims({ iat: nowSec - 300, nonce: current })),
+      { method: 'GET', url: URL_ },
+      o,
+    );
   });
 
   it('an exact expected nonce (stateful servers)', async () => {
     const k = rawKey();
     const o = base();
-    await verifyProof(k.jws(k.header(), k.claims({ nonce: 'n-1' })), { method: 'GET', url: URL_, nonce: 'n-1' }, o);
-    const e = await rejects(verifyProof(k.jws(k.header(), k.claims({ nonce: 'n-0' })), { method: 'GET', url: URL_, nonce: 'n-1' }, o), 'use_dpop_nonce', 'nonce_invalid');
+    await verifyProof(
+      k.jws(k.header(), k.claims({ nonce: 'n-1' })),
+      { method: 'GET', url: URL_, nonce: 'n-1' },
+      o,
+    );
+    const e = await rejects(
+      verifyProof(
+        k.jws(k.header(), k.claims({ nonce: 'n-0' })),
+        { method: 'GET', url: URL_, nonce: 'n-1' },
+        o,
+      ),
+      'use_dpop_nonce',
+      'nonce_invalid',
+    );
     expect(e.headers['DPoP-Nonce']).toBe('n-1');
   });
 
@@ -266,7 +477,11 @@ describe('verifyProof: every check, in order', () => {
   it('messages never contain the proof or its parts', async () => {
     const k = rawKey();
     const proof = k.jws(k.header({ typ: 'nope' }), k.claims());
-    const error = await rejects(verifyProof(proof, { method: 'GET', url: URL_ }, base()), 'invalid_dpop_proof', 'typ');
+    const error = await rejects(
+      verifyProof(proof, { method: 'GET', url: URL_ }, base()),
+      'invalid_dpop_proof',
+      'typ',
+    );
     for (const part of proof.split('.')) expect(error.message).not.toContain(part.slice(0, 16));
   });
 });

@@ -14,18 +14,32 @@ export function importPublicJwk(_alg: ProofAlgorithm, jwk: Record<string, string
 }
 
 /** @internal */
-export function verifySignature(alg: ProofAlgorithm, key: unknown, signingInput: string, signature: Uint8Array): boolean {
+export function verifySignature(
+  alg: ProofAlgorithm,
+  key: unknown,
+  signingInput: string,
+  signature: Uint8Array,
+): boolean {
   const data = Buffer.from(signingInput, 'latin1');
   const keyObject = key as KeyObject;
   switch (alg[0]) {
     case 'E':
       if (alg === 'EdDSA' || alg === 'Ed25519') return verify(null, data, keyObject, signature);
-      return verify(HASH[alg.slice(2)], data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, signature);
+      return verify(
+        HASH[alg.slice(2)],
+        data,
+        { key: keyObject, dsaEncoding: 'ieee-p1363' },
+        signature,
+      );
     case 'P':
       return verify(
         HASH[alg.slice(2)],
         data,
-        { key: keyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 },
+        {
+          key: keyObject,
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: Number(alg.slice(2)) / 8,
+        },
         signature,
       );
     default:

@@ -10,7 +10,10 @@ import type { ProofAlgorithm } from '../algorithms.ts';
 export type VerifyKey = unknown;
 
 /** Imports a validated public JWK; throws on keys the platform refuses (off-curve points...). */
-export declare function importPublicJwk(alg: ProofAlgorithm, jwk: Record<string, string>): VerifyKey | Promise<VerifyKey>;
+export declare function importPublicJwk(
+  alg: ProofAlgorithm,
+  jwk: Record<string, string>,
+): VerifyKey | Promise<VerifyKey>;
 
 /** Verifies a JWS signature over the ASCII signing input. */
 export declare function verifySignature(
@@ -24,7 +27,10 @@ export declare function verifySignature(
 export declare function sha256Base64url(text: string): string | Promise<string>;
 
 /** base64url(HMAC-SHA-256(key, UTF-8(data))). */
-export declare function hmacSha256Base64url(key: Uint8Array, data: string): string | Promise<string>;
+export declare function hmacSha256Base64url(
+  key: Uint8Array,
+  data: string,
+): string | Promise<string>;
 
 /** Decodes a base64url segment whose alphabet the caller already checked. */
 export declare function decodeBase64url(segment: string): Uint8Array;

@@ -14,12 +14,14 @@ function encode(bytes: Uint8Array): string {
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += ALPHABET[v >> 18]! + ALPHABET[(v >> 12) & 63]! + ALPHABET[(v >> 6) & 63]! + ALPHABET[v & 63]!;
+    out +=
+      ALPHABET[v >> 18]! + ALPHABET[(v >> 12) & 63]! + ALPHABET[(v >> 6) & 63]! + ALPHABET[v & 63]!;
   }
   const rest = bytes.length - i;
   if (rest > 0) {
     const v = (bytes[i]! << 16) | ((rest > 1 ? bytes[i + 1]! : 0) << 8);
-    out += ALPHABET[v >> 18]! + ALPHABET[(v >> 12) & 63]! + (rest > 1 ? ALPHABET[(v >> 6) & 63]! : '');
+    out +=
+      ALPHABET[v >> 18]! + ALPHABET[(v >> 12) & 63]! + (rest > 1 ? ALPHABET[(v >> 6) & 63]! : '');
   }
   return out;
 }
@@ -66,19 +68,35 @@ function params(alg: ProofAlgorithm): { importParams: Algorithm; verifyParams: A
       const name = alg.startsWith('PS') ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5';
       return {
         importParams: { name, hash } as RsaHashedImportParams,
-        verifyParams: (name === 'RSA-PSS' ? { name, saltLength: Number(bits) / 8 } : { name }) as Algorithm,
+        verifyParams: (name === 'RSA-PSS'
+          ? { name, saltLength: Number(bits) / 8 }
+          : { name }) as Algorithm,
       };
     }
   }
 }
 
 /** @internal */
-export function importPublicJwk(alg: ProofAlgorithm, jwk: Record<string, string>): Promise<CryptoKey> {
-  return crypto.subtle.importKey('jwk', { ...jwk, ext: true } as JsonWebKey, params(alg).importParams, false, ['verify']);
+export function importPublicJwk(
+  alg: ProofAlgorithm,
+  jwk: Record<string, string>,
+): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    'jwk',
+    { ...jwk, ext: true } as JsonWebKey,
+    params(alg).importParams,
+    false,
+    ['verify'],
+  );
 }
 
 /** @internal */
-export function verifySignature(alg: ProofAlgorithm, key: unknown, signingInput: string, signature: Uint8Array): Promise<boolean> {
+export function verifySignature(
+  alg: ProofAlgorithm,
+  key: unknown,
+  signingInput: string,
+  signature: Uint8Array,
+): Promise<boolean> {
   return crypto.subtle.verify(
     params(alg).verifyParams,
     key as CryptoKey,
@@ -89,7 +107,9 @@ export function verifySignature(alg: ProofAlgorithm, key: unknown, signingInput:
 
 /** @internal */
 export async function sha256Base64url(text: string): Promise<string> {
-  return encode(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text) as BufferSource)));
+  return encode(
+    new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text) as BufferSource)),
+  );
 }
 
 const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
@@ -98,8 +118,18 @@ const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 export async function hmacSha256Base64url(key: Uint8Array, data: string): Promise<string> {
   let cryptoKey = hmacKeys.get(key);
   if (cryptoKey === undefined) {
-    cryptoKey = crypto.subtle.importKey('raw', key as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    cryptoKey = crypto.subtle.importKey(
+      'raw',
+      key as BufferSource,
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    );
     hmacKeys.set(key, cryptoKey);
   }
-  return encode(new Uint8Array(await crypto.subtle.sign('HMAC', await cryptoKey, encoder.encode(data) as BufferSource)));
+  return encode(
+    new Uint8Array(
+      await crypto.subtle.sign('HMAC', await cryptoKey, encoder.encode(data) as BufferSource),
+    ),
+  );
 }

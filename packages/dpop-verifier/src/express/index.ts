@@ -44,7 +44,10 @@ export function toRequestLike(req: Request): RequestLike {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
-  const auth = 'verify' in options && typeof options.verify === 'function' ? options : createDPoPAuth(options as DPoPAuthOptions);
+  const auth =
+    'verify' in options && typeof options.verify === 'function'
+      ? options
+      : createDPoPAuth(options as DPoPAuthOptions);
   return (req: Request, res: Response, next: NextFunction) => {
     auth.verify(toRequestLike(req)).then(
       (result) => {

@@ -2,7 +2,12 @@
  * `@popkit/dpop-verifier/fastify`: DPoP and certificate-bound tokens for Fastify 5.
  * @packageDocumentation
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type {
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+} from 'fastify';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
 import { DPoPError } from '../errors.ts';
@@ -15,7 +20,9 @@ declare module 'fastify' {
 }
 
 function toAuth(options: DPoPAuthOptions | DPoPAuth): DPoPAuth {
-  return 'verify' in options && typeof options.verify === 'function' ? options : createDPoPAuth(options as DPoPAuthOptions);
+  return 'verify' in options && typeof options.verify === 'function'
+    ? options
+    : createDPoPAuth(options as DPoPAuthOptions);
 }
 
 /**
@@ -57,7 +64,10 @@ export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsy
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
-export const dpopAuthPlugin: FastifyPluginAsync<DPoPAuthOptions | DPoPAuth> = async (fastify, options) => {
+export const dpopAuthPlugin: FastifyPluginAsync<DPoPAuthOptions | DPoPAuth> = async (
+  fastify,
+  options,
+) => {
   const hook = dpopAuthHook(options);
   fastify.decorateRequest('auth', null);
   fastify.addHook('preHandler', hook);

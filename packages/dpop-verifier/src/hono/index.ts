@@ -27,7 +27,10 @@ export interface DPoPAuthEnv {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): MiddlewareHandler<DPoPAuthEnv> {
-  const auth = 'verify' in options && typeof options.verify === 'function' ? options : createDPoPAuth(options as DPoPAuthOptions);
+  const auth =
+    'verify' in options && typeof options.verify === 'function'
+      ? options
+      : createDPoPAuth(options as DPoPAuthOptions);
   return async (c, next) => {
     let result: AuthResult;
     try {

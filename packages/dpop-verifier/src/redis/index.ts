@@ -48,12 +48,17 @@ export class RedisReplayStore implements ReplayStore {
   readonly #timeout: number;
 
   constructor(client: IoredisLike | NodeRedisLike, options: RedisReplayStoreOptions = {}) {
-    if (client === null || typeof client !== 'object' || typeof (client as { set?: unknown }).set !== 'function') {
+    if (
+      client === null ||
+      typeof client !== 'object' ||
+      typeof (client as { set?: unknown }).set !== 'function'
+    ) {
       throw new DPoPConfigError('client', 'must be an ioredis or node-redis client');
     }
     const { prefix = 'popkit:dpop:jti:', timeout = 250 } = options;
     if (typeof prefix !== 'string') throw new DPoPConfigError('prefix', 'must be a string');
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new DPoPConfigError('timeout', 'must be a positive number of ms');
+    if (!Number.isFinite(timeout) || timeout <= 0)
+      throw new DPoPConfigError('timeout', 'must be a positive number of ms');
     this.#prefix = prefix;
     this.#timeout = timeout;
     if ('isOpen' in client) {
@@ -70,7 +75,10 @@ export class RedisReplayStore implements ReplayStore {
     if (ttl <= 0) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ReplayStoreError('replay_store_error', 'Redis did not answer in time')), this.#timeout);
+      timer = setTimeout(
+        () => reject(new ReplayStoreError('replay_store_error', 'Redis did not answer in time')),
+        this.#timeout,
+      );
     });
     try {
       const result = await Promise.race([this.#set(this.#prefix + key, ttl), timeout]);

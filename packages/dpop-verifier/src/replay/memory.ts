@@ -33,8 +33,10 @@ export class MemoryReplayStore implements ReplayStore {
 
   constructor(options: MemoryReplayStoreOptions = {}) {
     const { maxEntries = 100_000, maxPerKey = 10_000, now = Date.now } = options;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new DPoPConfigError('maxEntries', 'must be a positive integer');
-    if (!Number.isInteger(maxPerKey) || maxPerKey < 1) throw new DPoPConfigError('maxPerKey', 'must be a positive integer');
+    if (!Number.isInteger(maxEntries) || maxEntries < 1)
+      throw new DPoPConfigError('maxEntries', 'must be a positive integer');
+    if (!Number.isInteger(maxPerKey) || maxPerKey < 1)
+      throw new DPoPConfigError('maxPerKey', 'must be a positive integer');
     if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
     this.#maxEntries = maxEntries;
     this.#maxPerKey = maxPerKey;
@@ -51,7 +53,10 @@ export class MemoryReplayStore implements ReplayStore {
     }
     const count = this.#perScope.get(scope) ?? 0;
     if (scope !== '' && count >= this.#maxPerKey) {
-      throw new ReplayStoreError('replay_store_full', 'the replay store holds too many proofs for this key');
+      throw new ReplayStoreError(
+        'replay_store_full',
+        'the replay store holds too many proofs for this key',
+      );
     }
     this.#entries.set(key, scope);
     this.#perScope.set(scope, count + 1);

@@ -16,7 +16,11 @@ export interface ReplayStore {
 /** A replay store that could not answer: full, unreachable or too slow. */
 export class ReplayStoreError extends Error {
   readonly reason: 'replay_store_full' | 'replay_store_error';
-  constructor(reason: 'replay_store_full' | 'replay_store_error', message: string, options?: { cause?: unknown }) {
+  constructor(
+    reason: 'replay_store_full' | 'replay_store_error',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'ReplayStoreError';
     this.reason = reason;

@@ -1,0 +1,114 @@
+import { createProof } from '@popkit/dpop-client';
+import Redis from 'ioredis';
+import { createClient, createCluster } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../../test-support/binaries.ts';
+import type { RedisServer } from '../../../test-support/redis.ts';
+import { REDIS_INSTALL, startRedis } from '../../../test-support/redis.ts';
+import { RedisReplayStore } from '../src/redis/index.ts';
+import type { VerifyProofOptions } from '../src/index.ts';
+import { DPoPError, createProofVerifier } from '../src/index.ts';
+import { URL_, clientKey } from './helpers.ts';
+
+const available = requireBinary('redis-server', REDIS_INSTALL);
+
+describe.skipIf(!available)('RedisReplayStore against a real redis-server', () => {
+  let redis: RedisServer;
+  const clients: Array<{ quit(): Promise<unknown> } | { disconnect(): void }> = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const c of clients) {
+      if ('disconnect' in c) c.disconnect();
+    }
+    await redis?.stop();
+  });
+
+  const ioredis = () => {
+    const c = new Redis(redis.port, '127.0.0.1', {
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+      lazyConnect: false,
+    });
+    c.on('error', () => {}); // outages are part of these tests
+    clients.push(c);
+    return c;
+  };
+
+  it('SET NX PX is atomic: with ioredis and node-redis, first use true, replay false, TTL from expiresAt', async () => {
+    const io = new RedisReplayStore(ioredis(), { prefix: 't1:' });
+    const nodeClient = createClient({ url: redis.url });
+    await nodeClient.connect();
+    const nr = new RedisReplayStore(nodeClient, { prefix: 't1:' });
+    const expiresAt = Date.now() + 5000;
+    expect(await io.useOnce('k1', expiresAt)).toBe(true);
+    expect(await nr.useOnce('k1', expiresAt)).toBe(false);
+    expect(await nr.useOnce('k2', expiresAt)).toBe(true);
+    const ttl = await nodeClient.pTTL('t1:k2');
+    expect(ttl).toBeGreaterThan(4000);
+    expect(ttl).toBeLessThanOrEqual(5000);
+    await nodeClient.quit();
+  });
+
+  it('two verifier instances sharing Redis accept one of many concurrent copies of a proof', async () => {
+    const make = (): VerifyProofOptions => ({
+      replay: new RedisReplayStore(ioredis(), { prefix: 'race:' }),
+    });
+    const [a, b] = [createProofVerifier(make()), createProofVerifier(make())];
+    const k = await clientKey();
+    for (let round = 0; round < 20; round++) {
+      const proof = await createProof(k.keyPair, { method: 'GET', url: URL_ });
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b)(proof, { method: 'GET', url: URL_ })),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results)
+        if (r.status === 'rejected') expect((r.reason as DPoPError).reason).toBe('replay');
+    }
+  });
+
+  it('fails closed (503) while Redis is down or slow, and recovers when it is back', async () => {
+    const client = ioredis();
+    const verify = createProofVerifier({ replay: new RedisReplayStore(client, { timeout: 200 }) });
+    const k = await clientKey();
+    const attempt = async () =>
+      verify(await createProof(k.keyPair, { method: 'GET', url: URL_ }), {
+        method: 'GET',
+        url: URL_,
+      });
+    await attempt();
+
+    // slow: a paused server (SIGSTOP) never answers; the timeout bounds the wait
+    redis.process.kill('SIGSTOP');
+    const started = Date.now();
+    const slow = await attempt().catch((e: unknown) => e);
+    expect(slow).toBeInstanceOf(DPoPError);
+    expect([(slow as DPoPError).code, (slow as DPoPError).status]).toEqual(['server_error', 503]);
+    expect(Date.now() - started).toBeLessThan(1500);
+    redis.process.kill('SIGCONT');
+
+    await redis.kill();
+    for (let i = 0; i < 3; i++) {
+      const down = await attempt().catch((e: unknown) => e);
+      expect((down as DPoPError).status).toBe(503);
+    }
+    await redis.restart();
+    let recovered = false;
+    for (let i = 0; i < 50 && !recovered; i++) {
+      recovered = await attempt().then(
+        () => true,
+        () => false,
+      );
+      if (!recovered) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(recovered).toBe(true);
+  });
+
+  it('accepts a node-redis cluster client shape', () => {
+    const cluster = createCluster({ rootNodes: [{ url: redis.url }] });
+    expect(() => new RedisReplayStore(cluster as never)).not.toThrow();
+    expect(() => new RedisReplayStore({} as never)).toThrow(/client/);
+    expect(() => new RedisReplayStore(ioredis(), { timeout: 0 })).toThrow(/timeout/);
+  });
+});

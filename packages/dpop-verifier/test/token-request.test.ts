@@ -1,0 +1,100 @@
+import { createProof } from '@popkit/dpop-client';
+import { describe, expect, it } from 'vitest';
+import {
+  DPoPError,
+  MemoryReplayStore,
+  createNonceIssuer,
+  createTokenRequestVerifier,
+  verifyTokenRequest,
+} from '../src/index.ts';
+import { clientKey } from './helpers.ts';
+
+const TOKEN_URL = 'https://as.example.com/token';
+const post = (dpop?: string | string[]) => ({
+  method: 'POST',
+  url: '/token',
+  headers: dpop === undefined ? { host: 'as.example.com' } : { host: 'as.example.com', dpop },
+});
+
+async function failure(p: Promise<unknown>) {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(DPoPError);
+  return e as DPoPError;
+}
+
+describe('verifyTokenRequest (authorization servers)', () => {
+  it('returns the jkt for cnf and answers errors as 400 JSON', async () => {
+    const k = await clientKey();
+    const check = createTokenRequestVerifier({
+      tokenEndpoint: TOKEN_URL,
+      replay: new MemoryReplayStore(),
+    });
+    const proof = await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL });
+    const result = await check(post(proof));
+    expect(result!.jkt).toBe(k.jkt);
+    const replay = await failure(check(post(proof)));
+    expect(replay.status).toBe(400);
+    expect(JSON.parse(replay.body!)).toEqual({
+      error: 'invalid_dpop_proof',
+      error_description: 'The DPoP proof has already been used',
+    });
+    expect(replay.headers['Content-Type']).toBe('application/json');
+    expect(replay.headers['Cache-Control']).toBe('no-store');
+    expect(replay.headers['WWW-Authenticate']).toBeUndefined();
+    const missing = await failure(check(post()));
+    expect(missing.reason).toBe('missing_proof');
+    const two = await failure(check(post([proof, proof])));
+    expect([two.code, two.reason]).toEqual(['invalid_dpop_proof', 'multiple_proofs']);
+    const wrongUrl = await failure(
+      check(
+        post(await createProof(k.keyPair, { method: 'POST', url: 'https://as.example.com/other' })),
+      ),
+    );
+    expect(wrongUrl.reason).toBe('htu');
+  });
+
+  it('checks dpop_jkt (RFC 9449 §10) and a bound refresh token', async () => {
+    const k = await clientKey();
+    const other = await clientKey();
+    const options = { tokenEndpoint: TOKEN_URL, replay: new MemoryReplayStore() };
+    const proof = () => createProof(k.keyPair, { method: 'POST', url: TOKEN_URL });
+    expect(
+      (await verifyTokenRequest(post(await proof()), { ...options, dpopJkt: k.jkt })).jkt,
+    ).toBe(k.jkt);
+    expect(
+      (await failure(verifyTokenRequest(post(await proof()), { ...options, dpopJkt: other.jkt })))
+        .reason,
+    ).toBe('dpop_jkt_mismatch');
+    const check = createTokenRequestVerifier(options);
+    expect((await failure(check(post(await proof()), { boundJkt: other.jkt }))).reason).toBe(
+      'jkt_mismatch',
+    );
+    const optional = createTokenRequestVerifier({ ...options, required: false });
+    expect(await optional(post())).toBeUndefined();
+    expect((await failure(optional(post(), { boundJkt: k.jkt }))).reason).toBe('missing_proof');
+  });
+
+  it('nonce challenges are 400 use_dpop_nonce with DPoP-Nonce', async () => {
+    const k = await clientKey();
+    const nonces = createNonceIssuer({ secret: 'as-secret-'.padEnd(32, '!') });
+    const check = createTokenRequestVerifier({
+      tokenEndpoint: TOKEN_URL,
+      replay: new MemoryReplayStore(),
+      nonces,
+    });
+    const e = await failure(
+      check(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL }))),
+    );
+    expect([e.status, e.code]).toEqual([400, 'use_dpop_nonce']);
+    expect(JSON.parse(e.body!).error).toBe('use_dpop_nonce');
+    const nonce = e.headers['DPoP-Nonce']!;
+    expect(nonce).toBe(await nonces.current());
+    expect(
+      (await check(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL, nonce }))))!
+        .jkt,
+    ).toBe(k.jkt);
+  });
+});

@@ -17,6 +17,8 @@ export interface RequestLike {
   rawHeaders?: readonly string[];
   /** Scheme of the connection (for origin-form URLs): `https` when TLS terminated here. */
   protocol?: 'http' | 'https';
+  /** The connection's socket (Node adapters), for client certificates (RFC 8705). */
+  socket?: unknown;
 }
 
 /**

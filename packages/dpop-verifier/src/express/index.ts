@@ -27,6 +27,7 @@ export function toRequestLike(req: Request): RequestLike {
     headers: req.headers,
     rawHeaders: req.rawHeaders,
     protocol: (req.socket as TLSSocket | undefined)?.encrypted ? 'https' : 'http',
+    socket: req.socket,
   };
 }
 

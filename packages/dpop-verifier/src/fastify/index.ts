@@ -39,6 +39,7 @@ export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsy
         headers: request.headers,
         rawHeaders: request.raw.rawHeaders,
         protocol: request.protocol,
+        socket: request.raw.socket,
       });
       request.auth = result;
       for (const [name, value] of Object.entries(result.headers)) reply.header(name, value);

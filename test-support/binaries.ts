@@ -1,20 +1,15 @@
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findBinary as findOnPath } from '../examples/shared/src/binaries.ts';
 
 /** Absolute path of an executable on PATH (or an absolute path that exists), else undefined. */
 export function findBinary(name: string): string | undefined {
-  const candidates = name.startsWith('/')
-    ? [name]
-    : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name));
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
+  if (!name.startsWith('/')) return findOnPath(name);
+  try {
+    accessSync(name, constants.X_OK);
+    return name;
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 /**

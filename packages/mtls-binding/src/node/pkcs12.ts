@@ -60,11 +60,24 @@ export async function loadPkcs12(
   }
   if (typeof password !== 'string') throw new TypeError('"password" must be a string');
   let p12: forge.pkcs12.Pkcs12Pfx;
+  // forge re-encodes the certificates it parses, and its encoding is not always the original
+  // (ECDSA signature algorithms gain NULL parameters), which would change the thumbprint and
+  // break the signature. Keep the original DER of every certificate it parses. forge is
+  // synchronous, so the wrapper is in place for this call only.
+  const originals = new WeakMap<object, Uint8Array>();
+  const parse = forge.pki.certificateFromAsn1;
+  forge.pki.certificateFromAsn1 = (obj, computeHash) => {
+    const cert = parse(obj, computeHash);
+    originals.set(cert, derOf(obj));
+    return cert;
+  };
   try {
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(bytes).toString('binary')));
     p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, password);
   } catch (cause) {
     throw pkcs12Error('the PKCS#12 file cannot be read: wrong password or corrupt file', cause);
+  } finally {
+    forge.pki.certificateFromAsn1 = parse;
   }
   const keys: KeyObject[] = [];
   for (const type of [forge.pki.oids.pkcs8ShroudedKeyBag!, forge.pki.oids.keyBag!]) {

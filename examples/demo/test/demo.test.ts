@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { requireBinary } from '../../../test-support/binaries.ts';
+import { REDIS_INSTALL } from '../../../test-support/redis.ts';
+import type { ScenarioResult } from '../src/scenarios.ts';
+import { runDemo } from '../src/scenarios.ts';
+
+const haveRedis = requireBinary('redis-server', REDIS_INSTALL);
+
+describe('the replay-attack demo, as assertions', () => {
+  let results: ScenarioResult[];
+  const lines: string[] = [];
+
+  it('runs every scenario against real servers in well under a minute', async () => {
+    const start = Date.now();
+    results = await runDemo({ log: (line) => lines.push(line) });
+    expect(Date.now() - start).toBeLessThan(60_000);
+    expect(results.map((r) => r.id)).toEqual([
+      '1',
+      '2',
+      '3',
+      '4',
+      '5a',
+      '5b',
+      '6a',
+      '6b',
+      '7',
+      '8a',
+      '8b',
+      '8c',
+      '9',
+      '10a',
+      '10b',
+      '10c',
+    ]);
+  });
+
+  it('every legitimate call succeeds', () => {
+    for (const r of results.filter((x) => x.kind === 'legitimate'))
+      expect([r.id, r.status, r.verdict]).toEqual([r.id, 200, 'OK']);
+  });
+
+  it('every attack is defeated with the RFC error the scenario expects', () => {
+    const expected: Record<string, [number, string]> = {
+      '2': [401, 'invalid_dpop_proof'],
+      '3': [401, 'invalid_token'],
+      '4': [401, 'invalid_token'],
+      '5a': [401, 'invalid_dpop_proof'],
+      '5b': [401, 'invalid_dpop_proof'],
+      '6a': [401, 'use_dpop_nonce'],
+      '6b': [401, 'use_dpop_nonce'],
+      '7': [401, 'invalid_dpop_proof'],
+      '8b': [401, 'invalid_token'],
+      '8c': [401, 'invalid_token'],
+      '9': [401, 'invalid_dpop_proof'],
+      '10b': [400, 'invalid_grant'],
+    };
+    for (const r of results.filter((x) => x.kind === 'attack')) {
+      if (r.id === '9' && !haveRedis) {
+        expect(r.verdict).toBe('SKIPPED');
+        continue;
+      }
+      expect([r.id, r.status, r.error, r.verdict]).toEqual([r.id, ...expected[r.id]!, 'DEFEATED']);
+    }
+  });
+
+  it('shows the nonce challenges and their automatic retry in the log', () => {
+    expect(lines.some((l) => /answered use_dpop_nonce; retrying once/.test(l))).toBe(true);
+    if (haveRedis)
+      expect(lines.some((l) => /10 accepted exactly once, 0 accepted twice/.test(l))).toBe(true);
+  });
+});

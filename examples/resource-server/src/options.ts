@@ -1,0 +1,68 @@
+// How the example resource server configures @popkit/dpop-verifier: RFC 9068 JWTs from the
+// authorization server's JWKS, DPoP with nonces, a replay store (Redis when REDIS_URL is set),
+// and certificate-bound tokens through @popkit/mtls-binding.
+import { MemoryReplayStore, createNonceIssuer } from '@popkit/dpop-verifier';
+import type { DPoPAuthOptions, ReplayStore } from '@popkit/dpop-verifier';
+import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
+import { certificateThumbprintSource } from '@popkit/mtls-binding/node';
+import Redis from 'ioredis';
+import { createRemoteJWKSet, customFetch } from 'jose';
+import { AuthMetrics } from './metrics.ts';
+
+export interface ApiConfig {
+  /** The authorization server's issuer (its JWKS is at `${issuer}/jwks`). */
+  issuer: string;
+  /** This API's identifier: the access tokens' audience. */
+  audience: string;
+  /** How this server appears to clients (`htu`). */
+  publicUrl: string;
+  /** A fetch that trusts the authorization server's TLS certificate. */
+  fetch: typeof globalThis.fetch;
+  /** Shared by every instance so nonces agree; >= 32 bytes. */
+  nonceSecret: string;
+  /** Use a shared Redis replay store (several instances). Default: process.env.REDIS_URL. */
+  redisUrl?: string;
+}
+
+export interface ApiAuth {
+  options: DPoPAuthOptions;
+  metrics: AuthMetrics;
+  close(): Promise<void>;
+}
+
+export function buildAuthOptions(config: ApiConfig): ApiAuth {
+  const metrics = new AuthMetrics();
+  const redisUrl = config.redisUrl ?? process.env.REDIS_URL;
+  let replay: ReplayStore;
+  let redis: Redis | undefined;
+  if (redisUrl) {
+    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    redis.on('error', () => {}); // outages fail requests closed (503); no log noise
+    replay = new RedisReplayStore(redis, { timeout: 250 });
+  } else {
+    replay = new MemoryReplayStore({ maxEntries: 100_000 });
+  }
+  const jwks = createRemoteJWKSet(new URL(`${config.issuer}/jwks`), {
+    [customFetch]: (url: string, init: RequestInit) => config.fetch(url, init),
+  });
+  return {
+    metrics,
+    options: {
+      accessToken: {
+        issuer: config.issuer,
+        audience: config.audience,
+        jwks,
+        algorithms: ['ES256'],
+      },
+      publicUrl: config.publicUrl,
+      replay,
+      nonces: createNonceIssuer({ secret: config.nonceSecret }),
+      allowBearer: true, // certificate-bound tokens travel as Bearer; DPoP-bound ones never may
+      certificate: certificateThumbprintSource({ from: 'socket' }),
+      onResult: metrics.onResult,
+    },
+    close: async () => {
+      redis?.disconnect();
+    },
+  };
+}

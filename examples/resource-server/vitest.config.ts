@@ -1,3 +1,5 @@
 import { defineProject } from 'vitest/config';
 
-export default defineProject({ test: { name: 'resource-server', include: ['test/**/*.test.ts'], testTimeout: 30_000 } });
+export default defineProject({
+  test: { name: 'resource-server', include: ['test/**/*.test.ts'], testTimeout: 30_000 },
+});

@@ -4,7 +4,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DPoPError, MemoryReplayStore, createNonceIssuer, createTokenRequestVerifier } from '@popkit/dpop-verifier';
+import {
+  DPoPError,
+  MemoryReplayStore,
+  createNonceIssuer,
+  createTokenRequestVerifier,
+} from '@popkit/dpop-verifier';
 import { toRequestLike } from '@popkit/dpop-verifier/express';
 import express from 'express';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -21,7 +26,9 @@ export async function startMinimalAuthorizationServer(options: {
   audience: string;
 }): Promise<MinimalAuthorizationServer> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
-  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'minimal-1', alg: 'ES256', use: 'sig' }] };
+  const jwks = {
+    keys: [{ ...(await exportJWK(publicKey)), kid: 'minimal-1', alg: 'ES256', use: 'sig' }],
+  };
   const app = express();
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -44,8 +51,10 @@ export async function startMinimalAuthorizationServer(options: {
   app.get('/jwks', (_req, res) => res.json(jwks));
   app.post('/token', express.urlencoded({ extended: false }), async (req, res) => {
     res.set('Cache-Control', 'no-store');
-    if (!clientAuthenticated(req.headers.authorization)) return void res.status(401).json({ error: 'invalid_client' });
-    if (req.body.grant_type !== 'client_credentials') return void res.status(400).json({ error: 'unsupported_grant_type' });
+    if (!clientAuthenticated(req.headers.authorization))
+      return void res.status(401).json({ error: 'invalid_client' });
+    if (req.body.grant_type !== 'client_credentials')
+      return void res.status(400).json({ error: 'unsupported_grant_type' });
     let dpop: Awaited<ReturnType<typeof checkDPoP>>;
     try {
       dpop = await checkDPoP(toRequestLike(req));
@@ -54,7 +63,11 @@ export async function startMinimalAuthorizationServer(options: {
       // 400 {"error":"invalid_dpop_proof" | "use_dpop_nonce"} with DPoP-Nonce (RFC 9449 §5, §8)
       return void res.status(error.status).set(error.headers).send(error.body);
     }
-    const accessToken = await new SignJWT({ client_id: options.client.id, scope: 'orders:read', ...(dpop ? { cnf: { jkt: dpop.jkt } } : {}) })
+    const accessToken = await new SignJWT({
+      client_id: options.client.id,
+      scope: 'orders:read',
+      ...(dpop ? { cnf: { jkt: dpop.jkt } } : {}),
+    })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'minimal-1' })
       .setIssuer(issuer)
       .setAudience(options.audience)
@@ -63,7 +76,9 @@ export async function startMinimalAuthorizationServer(options: {
       .setJti(randomBytes(16).toString('base64url'))
       .setExpirationTime('5m')
       .sign(privateKey);
-    res.set(dpop?.headers ?? {}).json({ access_token: accessToken, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: 300 });
+    res
+      .set(dpop?.headers ?? {})
+      .json({ access_token: accessToken, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: 300 });
   });
   return { issuer, jwks, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

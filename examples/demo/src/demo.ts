@@ -39,7 +39,7 @@ function table(rows: ScenarioResult[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ');
-  const out = [paint('1', line(head)), widths.map((w) => '-'.repeat(w)).join('  ')];
+  const out = [paint('1', line(head).trimEnd()), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const c of cells) {
     const verdict = c[5] as ScenarioResult['verdict'];
     out.push(

@@ -1,0 +1,267 @@
+// Client and verifier benchmarks against the raw node:crypto / WebCrypto limits and the peers.
+import { createPublicKey, createPrivateKey, KeyObject, sign, verify } from 'node:crypto';
+import { accessTokenHash, createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
+import { MemoryReplayStore, createDPoPAuth, createProofVerifier } from '@popkit/dpop-verifier';
+import { generateProof } from 'dpop';
+import {
+  EmbeddedJWK,
+  SignJWT,
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair as joseKeyPair,
+  jwtVerify,
+} from 'jose';
+import Provider from 'oidc-provider';
+// oidc-provider has no exports map: its DPoP validation is reachable by path (not public API).
+import validateDpop from 'oidc-provider/lib/helpers/validate_dpop.js';
+import type { Case } from './harness.ts';
+
+const URL_ = 'https://rs.example.com/api/orders';
+const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.'.padEnd(248, 'x');
+const data = new TextEncoder().encode('eyJ0eXAiOiJkcG9wK2p3dCJ9.eyJodG0iOiJHRVQifQ');
+
+type Alg = 'ES256' | 'EdDSA';
+const nodeSign = (alg: Alg, key: KeyObject, input: Uint8Array) =>
+  alg === 'ES256'
+    ? sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' })
+    : sign(null, input, key);
+const nodeVerify = (alg: Alg, key: KeyObject, input: Uint8Array, sig: Uint8Array) =>
+  alg === 'ES256'
+    ? verify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, sig)
+    : verify(null, input, key, sig);
+const subtleParams = (alg: Alg) =>
+  alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'Ed25519' };
+
+export async function clientCases(alg: Alg): Promise<Case[]> {
+  const pair = await generateKeyPair(alg); // non-extractable, as shipped
+  const privateKeyObject = KeyObject.from(pair.privateKey);
+  const dpopAlg = alg === 'ES256' ? 'ES256' : 'Ed25519';
+  const joseJwk = await exportJWK(pair.publicKey);
+  const ath = await accessTokenHash(TOKEN);
+  return [
+    { name: `[limit] node:crypto sign ${alg}`, run: () => nodeSign(alg, privateKeyObject, data) },
+    {
+      name: `[limit] WebCrypto sign ${alg}`,
+      run: () => crypto.subtle.sign(subtleParams(alg), pair.privateKey, data),
+    },
+    {
+      name: `popkit createProof ${alg}`,
+      run: () => createProof(pair, { method: 'GET', url: URL_ }),
+    },
+    {
+      name: `popkit createProof ${alg} +ath`,
+      run: () => createProof(pair, { method: 'GET', url: URL_, accessToken: TOKEN }),
+    },
+    {
+      name: `dpop generateProof ${alg} +ath`,
+      run: () => generateProof(pair, URL_, 'GET', undefined, TOKEN),
+    },
+    {
+      name: `jose SignJWT ${alg} +ath`,
+      run: () =>
+        new SignJWT({ htm: 'GET', htu: URL_, jti: crypto.randomUUID(), ath })
+          .setProtectedHeader({
+            typ: 'dpop+jwt',
+            alg: dpopAlg === 'ES256' ? 'ES256' : 'EdDSA',
+            jwk: joseJwk,
+          })
+          .setIssuedAt()
+          .sign(pair.privateKey),
+    },
+  ];
+}
+
+/** Fresh proofs (unique jti, current iat) from `keys`, cycling through them. */
+async function proofPool(
+  keys: CryptoKeyPair[],
+  n: number,
+  accessToken?: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++)
+    out.push(
+      await createProof(keys[i % keys.length]!, {
+        method: 'GET',
+        url: URL_,
+        ...(accessToken ? { accessToken } : {}),
+      }),
+    );
+  return out;
+}
+
+export async function verifierCases(alg: Alg, poolSize: number): Promise<Case[]> {
+  const one = [await generateKeyPair(alg, { extractable: true })];
+  const many = await Promise.all(Array.from({ length: 256 }, () => generateKeyPair(alg)));
+  const publicJwk = (await exportJWK(one[0]!.publicKey)) as Record<string, string>;
+  const privateKeyObject = createPrivateKey({
+    key: (await exportJWK(one[0]!.privateKey)) as never,
+    format: 'jwk',
+  });
+  const publicKeyObject = createPublicKey({ key: publicJwk as never, format: 'jwk' });
+  const signature = nodeSign(alg, privateKeyObject, data);
+  const subtleKey = await crypto.subtle.importKey(
+    'jwk',
+    publicJwk,
+    alg === 'ES256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: 'Ed25519' },
+    false,
+    ['verify'],
+  );
+
+  const algorithms = ['ES256', 'EdDSA', 'Ed25519'] as const;
+  const warm = createProofVerifier({ replay: false, algorithms: [...algorithms] });
+  const cold = createProofVerifier({ replay: false, algorithms: [...algorithms], keyCacheSize: 1 });
+  let replayVerifier = createProofVerifier({
+    replay: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+    algorithms: [...algorithms],
+  });
+
+  let warmPool: string[] = [];
+  let coldPool: string[] = [];
+  let uniquePool: string[] = [];
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  const expect = { method: 'GET', url: URL_ };
+  const provider = new Provider('https://op.example.com', {
+    features: { dPoP: { enabled: true } },
+    enabledJWA: { dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA'] },
+  });
+  const opCtx = (proof: string) => ({
+    method: 'GET',
+    oidc: { provider, route: 'x', urlFor: () => URL_ },
+    get: () => proof,
+    set: () => {},
+  });
+
+  return [
+    {
+      name: `[limit] node:crypto verify ${alg} (KeyObject ready)`,
+      run: () => nodeVerify(alg, publicKeyObject, data, signature),
+    },
+    {
+      name: `[limit] createPublicKey + verify ${alg}`,
+      run: () =>
+        nodeVerify(
+          alg,
+          createPublicKey({ key: publicJwk as never, format: 'jwk' }),
+          data,
+          signature,
+        ),
+    },
+    {
+      name: `[limit] WebCrypto verify ${alg}`,
+      run: () =>
+        crypto.subtle.verify(
+          alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'Ed25519' },
+          subtleKey,
+          signature,
+          data,
+        ),
+    },
+    {
+      name: `popkit verifyProof ${alg} warm key`,
+      beforeRound: async () => {
+        warmPool = await proofPool(one, 512);
+      },
+      run: () => warm(warmPool[i++ & 511]!, expect),
+    },
+    {
+      name: `popkit verifyProof ${alg} warm key + memory replay`,
+      beforeRound: async () => {
+        uniquePool = await proofPool(one, poolSize);
+        replayVerifier = createProofVerifier({
+          replay: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+          algorithms: [...algorithms],
+        });
+        k = 0;
+      },
+      run: () => replayVerifier(uniquePool[k++ % poolSize]!, expect).catch(() => undefined),
+    },
+    {
+      name: `popkit verifyProof ${alg} cold key`,
+      beforeRound: async () => {
+        coldPool = await proofPool(many, 512);
+      },
+      run: () => cold(coldPool[j++ & 511]!, expect),
+    },
+    {
+      name: `jose jwtVerify EmbeddedJWK ${alg} + thumbprint`,
+      run: async () => {
+        const { payload, protectedHeader } = await jwtVerify(warmPool[i++ & 511]!, EmbeddedJWK, {
+          typ: 'dpop+jwt',
+          algorithms: [...algorithms],
+        });
+        if (payload.htm !== 'GET' || payload.htu !== URL_) throw new Error('claims');
+        await calculateJwkThumbprint(protectedHeader.jwk!);
+      },
+    },
+    {
+      name: `oidc-provider validateDpop ${alg}`,
+      run: () => validateDpop(provider, opCtx(warmPool[i++ & 511]!)),
+    },
+  ];
+}
+
+/** A full resource-server request: proof + RFC 9068 JWT + ath + cnf.jkt + memory replay. */
+export async function fullRequestCases(poolSize: number): Promise<Case[]> {
+  const as = await joseKeyPair('ES256');
+  const jwks = { keys: [{ ...(await exportJWK(as.publicKey)), kid: 'k', alg: 'ES256' }] };
+  const client = await generateKeyPair('ES256');
+  const token = await new SignJWT({ cnf: { jkt: await thumbprint(client) }, client_id: 'c' })
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k' })
+    .setIssuer('https://as')
+    .setAudience('https://rs')
+    .setExpirationTime('1h')
+    .sign(as.privateKey);
+  const asKeyObject = createPublicKey({ key: jwks.keys[0] as never, format: 'jwk' });
+  const clientPriv = KeyObject.from(client.privateKey);
+  const clientPub = KeyObject.from(client.publicKey);
+  const sig = nodeSign('ES256', clientPriv, data);
+  const make = (cacheSize: number) =>
+    createDPoPAuth({
+      accessToken: {
+        issuer: 'https://as',
+        audience: 'https://rs',
+        jwks,
+        algorithms: ['ES256'],
+        cacheSize,
+      },
+      replay: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+    });
+  let cached = make(10_000);
+  let uncached = make(0);
+  let pool: string[] = [];
+  let n = 0;
+  const request = (proof: string) => ({
+    method: 'GET',
+    url: URL_,
+    headers: { authorization: `DPoP ${token}`, dpop: proof },
+  });
+  const refill = async () => {
+    pool = await proofPool([client], poolSize, token);
+    n = 0;
+  };
+  return [
+    {
+      name: '[limit] two ES256 verifies (proof + token)',
+      run: () =>
+        nodeVerify('ES256', clientPub, data, sig) && nodeVerify('ES256', asKeyObject, data, sig),
+    },
+    {
+      name: 'popkit createDPoPAuth.verify (JWT cached by hash)',
+      beforeRound: async () => {
+        await refill();
+        cached = make(10_000);
+      },
+      run: () => cached.verify(request(pool[n++ % poolSize]!)).catch(() => undefined),
+    },
+    {
+      name: 'popkit createDPoPAuth.verify (JWT verified by jose every time)',
+      beforeRound: async () => {
+        await refill();
+        uncached = make(0);
+      },
+      run: () => uncached.verify(request(pool[n++ % poolSize]!)).catch(() => undefined),
+    },
+  ];
+}

@@ -1,0 +1,299 @@
+// `pnpm bench` (full, < 10 min) and `pnpm bench --quick` (< 60 s): every figure is measured in
+// this process against a baseline measured in the same rounds; ratios are per-round medians.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { bundleSizes } from './bundle.ts';
+import { clientCases, fullRequestCases, verifierCases } from './crypto-cases.ts';
+import type { Measured } from './harness.ts';
+import { fmtOps, fmtRatio, measureGroup, median, ratio } from './harness.ts';
+import { httpCases } from './http-cases.ts';
+import { mtlsCases } from './mtls-cases.ts';
+import { memoryBytesPerEntry, memoryCase, redisCases } from './store-cases.ts';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 3 : 5;
+const MS = quick ? 250 : 1200;
+const POOL = quick ? 6000 : 25_000;
+const HTTP_SECONDS = quick ? 2 : 6;
+const started = Date.now();
+
+interface Row {
+  group: string;
+  operation: string;
+  median: number;
+  min: number;
+  max: number;
+  vsLimit?: string;
+  vsPeers?: string;
+}
+interface Target {
+  target: string;
+  goal: number;
+  measured: number;
+  met: boolean;
+  note?: string;
+}
+const rows: Row[] = [];
+const targets: Target[] = [];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function addRows(
+  group: string,
+  measured: Measured[],
+  compare: Record<string, { limit?: string; peers?: string[] }>,
+) {
+  const byName = new Map(measured.map((m) => [m.name, m]));
+  for (const m of measured) {
+    const c = compare[m.name];
+    const row: Row = {
+      group,
+      operation: m.name,
+      median: median(m.rounds),
+      min: Math.min(...m.rounds),
+      max: Math.max(...m.rounds),
+    };
+    if (c?.limit)
+      row.vsLimit = `${fmtRatio(ratio(m, byName.get(c.limit)!))} of ${c.limit.replace(/^\[limit\] /, '')}`;
+    if (c?.peers)
+      row.vsPeers = c.peers.map((p) => `${fmtRatio(ratio(m, byName.get(p)!))} vs ${p}`).join('; ');
+    rows.push(row);
+  }
+}
+
+function target(name: string, goal: number, measured: number, note?: string) {
+  targets.push({
+    target: name,
+    goal,
+    measured: Number(measured.toFixed(2)),
+    met: measured >= goal,
+    ...(note ? { note } : {}),
+  });
+}
+
+const get = (ms: Measured[], name: string) => ms.find((m) => m.name === name)!;
+
+// Client
+for (const alg of ['ES256', 'EdDSA'] as const) {
+  log(`client ${alg}…`);
+  const m = await measureGroup(await clientCases(alg), ROUNDS, MS);
+  addRows(`client ${alg}`, m, {
+    [`popkit createProof ${alg}`]: { limit: `[limit] node:crypto sign ${alg}` },
+    [`popkit createProof ${alg} +ath`]: {
+      limit: `[limit] node:crypto sign ${alg}`,
+      peers: [`dpop generateProof ${alg} +ath`, `jose SignJWT ${alg} +ath`],
+    },
+  });
+  if (alg === 'ES256') {
+    target(
+      'createProof ES256 >= 0.85x raw node:crypto sign',
+      0.85,
+      ratio(get(m, 'popkit createProof ES256'), get(m, '[limit] node:crypto sign ES256')).median,
+    );
+    target(
+      'createProof ES256 (+ath) >= 4x panva dpop',
+      4,
+      ratio(get(m, 'popkit createProof ES256 +ath'), get(m, 'dpop generateProof ES256 +ath'))
+        .median,
+    );
+  }
+}
+
+// Verifier
+for (const alg of ['ES256', 'EdDSA'] as const) {
+  log(`verifier ${alg}…`);
+  const m = await measureGroup(await verifierCases(alg, POOL), ROUNDS, MS);
+  const peers = [
+    `jose jwtVerify EmbeddedJWK ${alg} + thumbprint`,
+    `oidc-provider validateDpop ${alg}`,
+  ];
+  addRows(`verifier ${alg}`, m, {
+    [`popkit verifyProof ${alg} warm key`]: {
+      limit: `[limit] node:crypto verify ${alg} (KeyObject ready)`,
+      peers,
+    },
+    [`popkit verifyProof ${alg} warm key + memory replay`]: {
+      limit: `[limit] node:crypto verify ${alg} (KeyObject ready)`,
+    },
+    [`popkit verifyProof ${alg} cold key`]: {
+      limit: `[limit] createPublicKey + verify ${alg}`,
+      peers,
+    },
+  });
+  if (alg === 'ES256') {
+    target(
+      'verifyProof ES256 warm >= 0.85x raw verify',
+      0.85,
+      ratio(
+        get(m, 'popkit verifyProof ES256 warm key'),
+        get(m, '[limit] node:crypto verify ES256 (KeyObject ready)'),
+      ).median,
+    );
+    target(
+      'verifyProof ES256 cold >= 0.8x createPublicKey + verify',
+      0.8,
+      ratio(
+        get(m, 'popkit verifyProof ES256 cold key'),
+        get(m, '[limit] createPublicKey + verify ES256'),
+      ).median,
+    );
+    target(
+      'verifyProof ES256 warm >= 5x jose EmbeddedJWK',
+      5,
+      ratio(
+        get(m, 'popkit verifyProof ES256 warm key'),
+        get(m, 'jose jwtVerify EmbeddedJWK ES256 + thumbprint'),
+      ).median,
+    );
+  }
+}
+
+// Full resource-server request
+log('full request…');
+{
+  const m = await measureGroup(await fullRequestCases(POOL), ROUNDS, MS);
+  const limit = '[limit] two ES256 verifies (proof + token)';
+  addRows('resource server', m, {
+    'popkit createDPoPAuth.verify (JWT cached by hash)': { limit },
+    'popkit createDPoPAuth.verify (JWT verified by jose every time)': { limit },
+  });
+  target(
+    'full request >= 0.8x the two-verify limit (default: validated JWT cached by hash)',
+    0.8,
+    ratio(get(m, 'popkit createDPoPAuth.verify (JWT cached by hash)'), get(m, limit)).median,
+  );
+}
+
+// Replay stores
+log('replay stores…');
+{
+  const live = quick ? [100_000] : [100_000, 1_000_000];
+  const m = await measureGroup(live.map(memoryCase), ROUNDS, MS);
+  addRows('replay store', m, {});
+  target(
+    'MemoryReplayStore >= 1M ops/s at 100k live entries',
+    1,
+    median(m[0]!.rounds) / 1e6,
+    'in millions of ops/s',
+  );
+  const bytes = memoryBytesPerEntry(quick ? 100_000 : 1_000_000);
+  rows.push({
+    group: 'replay store',
+    operation: `MemoryReplayStore heap bytes per live entry (${quick ? '100k' : '1M'} entries)`,
+    median: bytes,
+    min: bytes,
+    max: bytes,
+  });
+  const redis = await redisCases();
+  if (redis) {
+    const r = await measureGroup(redis.cases, ROUNDS, MS);
+    r[1]!.rounds = r[1]!.rounds.map((v) => v * 64);
+    addRows('replay store', r, {});
+    target(
+      'RedisReplayStore >= 60k ops/s with 64 in flight',
+      60,
+      median(r[1]!.rounds) / 1000,
+      'in thousands of ops/s',
+    );
+    await redis.stop();
+  } else {
+    log('skipped: redis-server not installed (apt-get install -y redis-server)');
+  }
+}
+
+// mTLS
+log('mTLS…');
+{
+  const { cases, stop } = await mtlsCases();
+  addRows('mTLS', await measureGroup(cases, ROUNDS, MS), {});
+  await stop();
+}
+
+// HTTP
+log('HTTP load…');
+const http = await httpCases(HTTP_SECONDS);
+
+// Bundles
+log('bundles…');
+const bundles = await bundleSizes();
+const core = bundles[0]!;
+const whole = bundles[2]!;
+targets.push({
+  target: 'client core (createProof) <= 2.5 KB gzipped',
+  goal: 2500,
+  measured: core.gzipped,
+  met: core.gzipped <= 2500,
+  note: 'bytes, lower is better',
+});
+targets.push({
+  target: 'whole client <= 5 KB gzipped',
+  goal: 5000,
+  measured: whole.gzipped,
+  met: whole.gzipped <= 5000,
+  note: 'bytes, lower is better',
+});
+
+// Output
+const pkg = (p: string) =>
+  JSON.parse(readFileSync(fileURLToPath(new URL(p, import.meta.url)), 'utf8')).version as string;
+const machine = {
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.versions.node,
+  openssl: process.versions.openssl,
+  platform: `${os.platform()} ${os.release()}`,
+};
+const versions = {
+  '@popkit/dpop-client': pkg('../../packages/dpop-client/package.json'),
+  '@popkit/dpop-verifier': pkg('../../packages/dpop-verifier/package.json'),
+  jose: pkg('../node_modules/jose/package.json'),
+  dpop: pkg('../node_modules/dpop/package.json'),
+  'oidc-provider': pkg('../node_modules/oidc-provider/package.json'),
+};
+
+const lines: string[] = [];
+lines.push(
+  `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, OpenSSL ${machine.openssl}. ${quick ? 'Quick run' : 'Full run'}: ${ROUNDS} rounds x ${MS} ms per case, one operation in flight; ratios are per-round medians (min-max).`,
+);
+lines.push('');
+lines.push('| group | operation | ops/s (median) | min-max | vs limit | vs peers |');
+lines.push('| --- | --- | ---: | --- | --- | --- |');
+for (const r of rows) {
+  const isBytes = r.operation.includes('bytes per');
+  lines.push(
+    `| ${r.group} | ${r.operation} | ${isBytes ? `${r.median.toFixed(0)} B` : fmtOps(r.median)} | ${isBytes ? '' : `${fmtOps(r.min)}-${fmtOps(r.max)}`} | ${r.vsLimit ?? ''} | ${r.vsPeers ?? ''} |`,
+  );
+}
+lines.push('');
+lines.push(
+  `| HTTP (loopback, 16 connections, ${HTTP_SECONDS} s each) | requests/s | p50 ms | p99 ms | non-2xx |`,
+);
+lines.push('| --- | ---: | ---: | ---: | ---: |');
+for (const h of http)
+  lines.push(`| ${h.name} | ${fmtOps(h.requestsPerSecond)} | ${h.p50} | ${h.p99} | ${h.non2xx} |`);
+lines.push('');
+lines.push('| bundle (esbuild --minify, gzip -9) | minified | gzipped |');
+lines.push('| --- | ---: | ---: |');
+for (const b of bundles) lines.push(`| ${b.name} | ${b.minified} B | ${b.gzipped} B |`);
+lines.push('');
+lines.push('| target | goal | measured | met |');
+lines.push('| --- | ---: | ---: | --- |');
+for (const t of targets)
+  lines.push(
+    `| ${t.target} | ${t.goal} | ${t.measured}${t.note ? ` (${t.note})` : ''} | ${t.met ? 'yes' : 'NO'} |`,
+  );
+const markdown = lines.join('\n');
+console.log(markdown);
+
+const seconds = Math.round((Date.now() - started) / 1000);
+log(`\nbench finished in ${seconds} s`);
+if (!quick) {
+  const dir = fileURLToPath(new URL('../results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    `${dir}latest.json`,
+    `${JSON.stringify({ date: new Date().toISOString(), seconds, machine, versions, rounds: ROUNDS, msPerCase: MS, rows, http, bundles, targets }, null, 2)}\n`,
+  );
+  writeFileSync(`${dir}latest.md`, `${markdown}\n`);
+}

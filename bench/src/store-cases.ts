@@ -9,8 +9,28 @@ import type { Case } from './harness.ts';
 
 const TTL = 70_000;
 
+const rings = new Map<number, string[]>();
+
+/**
+ * Pre-generated 43-character keys (the shape of replay keys), enough for `live` entries plus one
+ * round of inserts, so the loops measure the store and not string building.
+ */
+function keyRing(live: number): string[] {
+  let ring = rings.get(live);
+  if (ring === undefined) {
+    ring = Array.from({ length: live + 2_000_000 }, (_, i) =>
+      `${i.toString(36)}`.padStart(43, 'k'),
+    );
+    rings.set(live, ring);
+  }
+  return ring;
+}
+
+const label = (live: number) => (live >= 1e6 ? `${live / 1e6}M` : `${live / 1e3}k`);
+
 /** A memory store held at `live` entries: a logical clock expires one old entry per insert. */
 export function memoryCase(live: number): Case {
+  const ring = keyRing(live);
   let clock = 0;
   const step = TTL / live;
   let store = new MemoryReplayStore({
@@ -19,25 +39,46 @@ export function memoryCase(live: number): Case {
     now: () => clock,
   });
   let n = 0;
-  const key = () => `k${n++}`.padEnd(43, 'x'); // replay keys are 43-character hashes
   return {
-    name: `MemoryReplayStore.useOnce at ${live >= 1e6 ? `${live / 1e6}M` : `${live / 1e3}k`} live entries`,
+    name: `MemoryReplayStore.useOnce at ${label(live)} live entries`,
     beforeRound: () => {
       clock = 0;
-      n = 0;
       store = new MemoryReplayStore({
         maxEntries: live * 2,
         maxPerKey: live * 2,
         now: () => clock,
       });
-      for (let i = 0; i < live; i++) {
-        store.useOnce(key(), clock + TTL, 'jkt');
+      for (n = 0; n < live; n++) {
+        store.useOnce(ring[n]!, clock + TTL, 'jkt');
         clock += step;
       }
     },
     run: () => {
       clock += step;
-      return store.useOnce(key(), clock + TTL, 'jkt');
+      return store.useOnce(ring[n++ % ring.length]!, clock + TTL, 'jkt');
+    },
+  };
+}
+
+/** The floor: the same keys into a plain Map held at `live` entries (insert one, delete the oldest). */
+export function mapBaselineCase(live: number): Case {
+  const ring = keyRing(live);
+  let map = new Map<string, number>();
+  let n = 0;
+  let oldest = 0;
+  return {
+    name: `[limit] Map has + set + delete oldest at ${label(live)} live entries`,
+    beforeRound: () => {
+      map = new Map();
+      for (n = 0; n < live; n++) map.set(ring[n]!, n);
+      oldest = 0;
+    },
+    run: () => {
+      const k = ring[n++ % ring.length]!;
+      if (map.has(k)) return false;
+      map.set(k, n);
+      map.delete(ring[oldest++ % ring.length]!);
+      return true;
     },
   };
 }

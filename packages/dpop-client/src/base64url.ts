@@ -30,33 +30,3 @@ export function encodeBase64urlString(text: string): string {
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
-
-const DECODE = new Int16Array(128).fill(-1);
-for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
-
-/**
- * Strict base64url decoding: rejects padding, `+`, `/`, whitespace, impossible lengths and
- * non-canonical trailing bits. Returns `undefined` on any violation. @internal
- */
-export function decodeBase64url(text: string): Uint8Array | undefined {
-  const n = text.length;
-  if (n % 4 === 1) return undefined;
-  const out = new Uint8Array(Math.floor((n * 3) / 4));
-  let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? DECODE[c]! : -1;
-    if (v < 0) return undefined;
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (acc !== 0) return undefined; // non-canonical trailing bits
-  return out;
-}

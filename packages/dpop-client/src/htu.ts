@@ -63,6 +63,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * @internal
  */
 export function normalizeMethod(method: string, name = 'method'): string {
+  if (method === 'GET' || method === 'POST') return method; // the common case, already normal
   if (typeof method !== 'string') throw invalidType(name, 'a string');
   if (method.length === 0 || method.length > 64 || !TOKEN.test(method)) {
     throw invalidValue(name, 'must be an HTTP method token');

@@ -6,6 +6,7 @@ import type { PublicJwk } from './jwk.ts';
 import { canonicalJwk, toPublicJwk } from './jwk.ts';
 import type { DPoPKey, DPoPSigner } from './signer.ts';
 import { derToJoseSignature } from './signer.ts';
+import { utf8 } from './base64url.ts';
 
 /** Options of {@link generateKeyPair}. */
 export interface GenerateKeyPairOptions {
@@ -61,7 +62,7 @@ export interface ProofKey {
   readonly canonical: string;
   /** base64url of the protected header, per header `alg` spelling. */
   header(alg: DPoPAlgorithm): string;
-  sign(input: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  sign(signingInput: string): Uint8Array | Promise<Uint8Array>;
   thumbprint(): string | Promise<string>;
 }
 
@@ -70,7 +71,7 @@ const cache = new WeakMap<object, Promise<ProofKey>>();
 function makeProofKey(
   alg: DPoPAlgorithm,
   jwk: PublicJwk,
-  sign: (input: Uint8Array) => Uint8Array | Promise<Uint8Array>,
+  sign: (signingInput: string) => Uint8Array | Promise<Uint8Array>,
 ): ProofKey {
   const headers = new Map<DPoPAlgorithm, string>();
   const jwkJson = JSON.stringify(jwk);
@@ -153,7 +154,7 @@ async function fromCryptoKeyPair(pair: CryptoKeyPair, name: string): Promise<Pro
     (await crypto.subtle.exportKey('jwk', publicKey)) as Record<string, unknown>,
     `${name}.publicKey`,
   );
-  return makeProofKey(alg, jwk, (input) => signWithCryptoKey(alg, privateKey, input));
+  return makeProofKey(alg, jwk, (signingInput) => signWithCryptoKey(alg, privateKey, signingInput));
 }
 
 function fromSigner(signer: DPoPSigner, name: string): ProofKey {
@@ -174,10 +175,10 @@ function fromSigner(signer: DPoPSigner, name: string): ProofKey {
   }
   const ecSize = EC_SIGNATURE_BYTES[alg];
   const der = signer.signatureEncoding === 'der';
-  const sign = async (input: Uint8Array): Promise<Uint8Array> => {
+  const sign = async (signingInput: string): Promise<Uint8Array> => {
     let signature: Uint8Array;
     try {
-      signature = await signer.sign(input);
+      signature = await signer.sign(utf8(signingInput));
     } catch (cause) {
       throw new DPoPClientError('ERR_DPOP_SIGNER', 'the external signer failed', { cause });
     }

@@ -1,6 +1,5 @@
 import { base64url, base64urlString, randomId, sha256Base64url } from '#crypto';
 import type { DPoPAlgorithm } from './algorithms.ts';
-import { utf8 } from './base64url.ts';
 import { invalidType, invalidValue } from './errors.ts';
 import { normalizeHtu, normalizeMethod } from './htu.ts';
 import { resolveProofKey } from './keys.ts';
@@ -37,6 +36,22 @@ const NONCE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // NQCHAR, RFC 9449 §8.1
 /** Longest nonce the client will store or send. */
 export const MAX_NONCE_LENGTH = 1024;
 const MAX_TOKEN_LENGTH = 16384;
+
+// Normalised, JSON-encoded htu per URL string: a client calls few URLs, many times.
+const htuCache = new Map<string, string>();
+
+function htuClaim(url: string | URL): string {
+  if (typeof url === 'string') {
+    const hit = htuCache.get(url);
+    if (hit !== undefined) return hit;
+  }
+  const json = JSON.stringify(normalizeHtu(url, 'request.url'));
+  if (typeof url === 'string') {
+    if (htuCache.size >= 256) htuCache.delete(htuCache.keys().next().value as string);
+    htuCache.set(url, json);
+  }
+  return json;
+}
 
 /** @internal */
 export function isValidNonce(nonce: unknown): nonce is string {
@@ -86,7 +101,7 @@ export async function createProof(
 ): Promise<string> {
   if (request === null || typeof request !== 'object') throw invalidType('request', 'an object');
   const htm = normalizeMethod(request.method, 'request.method');
-  const htu = normalizeHtu(request.url, 'request.url');
+  const htuJson = htuClaim(request.url);
   const { accessToken, nonce } = request;
   let iat: number;
   let jti: string;
@@ -120,7 +135,7 @@ export async function createProof(
       headerAlg = options.ed25519Alg;
     }
   }
-  let payload = `{"htm":${JSON.stringify(htm)},"htu":${JSON.stringify(htu)},"iat":${iat},"jti":${JSON.stringify(jti)}`;
+  let payload = `{"htm":"${htm}","htu":${htuJson},"iat":${iat},"jti":${JSON.stringify(jti)}`;
   if (accessToken !== undefined) {
     if (
       typeof accessToken !== 'string' ||
@@ -151,6 +166,6 @@ export async function createProof(
       ? (headerAlg ?? proofKey.alg)
       : proofKey.alg;
   const signingInput = `${proofKey.header(alg)}.${base64urlString(payload)}`;
-  const signature = await proofKey.sign(utf8(signingInput));
+  const signature = await proofKey.sign(signingInput);
   return `${signingInput}.${base64url(signature)}`;
 }

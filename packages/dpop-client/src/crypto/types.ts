@@ -6,11 +6,11 @@
  */
 import type { DPoPAlgorithm } from '../algorithms.ts';
 
-/** Signs `data` with a private `CryptoKey`, returning a JOSE-format signature. */
+/** Signs the ASCII JWS signing input with a private `CryptoKey`, returning a JOSE-format signature. */
 export declare function signWithCryptoKey(
   alg: DPoPAlgorithm,
   key: CryptoKey,
-  data: Uint8Array,
+  signingInput: string,
 ): Uint8Array | Promise<Uint8Array>;
 
 /** base64url(SHA-256(UTF-8(text))), e.g. `ath` and RFC 7638 thumbprints. */

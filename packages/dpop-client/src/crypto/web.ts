@@ -9,9 +9,11 @@ export const backend = 'web' as const;
 export async function signWithCryptoKey(
   alg: DPoPAlgorithm,
   key: CryptoKey,
-  data: Uint8Array,
+  signingInput: string,
 ): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign(signParams(alg), key, data as BufferSource));
+  return new Uint8Array(
+    await crypto.subtle.sign(signParams(alg), key, utf8(signingInput) as BufferSource),
+  );
 }
 
 /** @internal */

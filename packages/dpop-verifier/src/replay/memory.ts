@@ -14,6 +14,12 @@ export interface MemoryReplayStoreOptions {
 
 const BUCKET_MS = 1000;
 
+/** Live entries of one key thumbprint. */
+interface Quota {
+  readonly scope: string;
+  count: number;
+}
+
 /**
  * A bounded in-process replay store for one server instance. O(1) insert and amortised O(1)
  * expiry: entries are grouped in one-second buckets by expiry time and whole buckets are dropped
@@ -26,10 +32,12 @@ export class MemoryReplayStore implements ReplayStore {
   readonly #maxEntries: number;
   readonly #maxPerKey: number;
   readonly #now: () => number;
-  readonly #entries = new Map<string, string>(); // key -> scope ('' when none)
+  readonly #entries = new Map<string, Quota>(); // key -> its scope's quota
   readonly #buckets = new Map<number, string[]>(); // expiry bucket -> keys
-  readonly #perScope = new Map<string, number>();
+  readonly #quotas = new Map<string, Quota>(); // scope -> live entries
   #nextBucket = -1; // first bucket not yet swept
+  #lastBucket = -1; // most recent bucket written, and its list (most inserts share it)
+  #lastList: string[] = [];
 
   constructor(options: MemoryReplayStoreOptions = {}) {
     const { maxEntries = 100_000, maxPerKey = 10_000, now = Date.now } = options;
@@ -51,19 +59,31 @@ export class MemoryReplayStore implements ReplayStore {
     if (this.#entries.size >= this.#maxEntries) {
       throw new ReplayStoreError('replay_store_full', 'the replay store is full');
     }
-    const count = this.#perScope.get(scope) ?? 0;
-    if (scope !== '' && count >= this.#maxPerKey) {
+    let quota = this.#quotas.get(scope);
+    if (quota === undefined) {
+      quota = { scope, count: 0 };
+      this.#quotas.set(scope, quota);
+    } else if (scope !== '' && quota.count >= this.#maxPerKey) {
       throw new ReplayStoreError(
         'replay_store_full',
         'the replay store holds too many proofs for this key',
       );
     }
-    this.#entries.set(key, scope);
-    this.#perScope.set(scope, count + 1);
+    quota.count++;
+    this.#entries.set(key, quota);
     const bucket = Math.ceil(expiresAt / BUCKET_MS);
-    const list = this.#buckets.get(bucket);
-    if (list === undefined) this.#buckets.set(bucket, [key]);
-    else list.push(key);
+    if (bucket === this.#lastBucket) {
+      this.#lastList.push(key);
+    } else {
+      let list = this.#buckets.get(bucket);
+      if (list === undefined) {
+        list = [];
+        this.#buckets.set(bucket, list);
+      }
+      list.push(key);
+      this.#lastBucket = bucket;
+      this.#lastList = list;
+    }
     if (this.#nextBucket < 0) this.#nextBucket = Math.floor(now / BUCKET_MS);
     return true;
   }
@@ -78,6 +98,7 @@ export class MemoryReplayStore implements ReplayStore {
     if (this.#nextBucket < 0 || this.#nextBucket > last) return;
     if (this.#entries.size === 0) {
       this.#buckets.clear();
+      this.#lastBucket = -1;
       this.#nextBucket = last + 1;
       return;
     }
@@ -94,13 +115,12 @@ export class MemoryReplayStore implements ReplayStore {
     const keys = this.#buckets.get(bucket);
     if (keys === undefined) return;
     this.#buckets.delete(bucket);
+    if (bucket === this.#lastBucket) this.#lastBucket = -1;
     for (const key of keys) {
-      const scope = this.#entries.get(key);
-      if (scope === undefined) continue;
+      const quota = this.#entries.get(key);
+      if (quota === undefined) continue;
       this.#entries.delete(key);
-      const count = this.#perScope.get(scope)!;
-      if (count <= 1) this.#perScope.delete(scope);
-      else this.#perScope.set(scope, count - 1);
+      if (--quota.count === 0) this.#quotas.delete(quota.scope);
     }
   }
 }

@@ -16,7 +16,8 @@ if (mode === 'popkit') {
     dpopAuth({
       accessToken: { issuer: 'https://as', audience: 'https://rs', jwks, algorithms: ['ES256'] },
       publicUrl,
-      replay: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+      // one benchmark client sends every request: lift the per-key quota (default 10,000)
+      replay: new MemoryReplayStore({ maxEntries: 1_000_000, maxPerKey: 1_000_000 }),
     }),
   );
 } else if (mode === 'jose') {

@@ -180,6 +180,25 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
   const headers = new Lru<string, HeaderEntry>(Math.max(1, keyCacheSize));
+  // Normalised expected htu per request URL string (a server has few routes; bounded).
+  const htus = new Lru<string, string>(1024);
+  const expectedHtuOf = (url: string | URL): string => {
+    const key = typeof url === 'string' ? url : undefined;
+    const hit = key === undefined ? undefined : htus.get(key);
+    if (hit !== undefined) return hit;
+    let normalized: string;
+    try {
+      normalized = normalizeHtu(url, 'expect.url');
+    } catch {
+      throw new DPoPError(
+        'invalid_request',
+        'invalid_url',
+        'The request URL cannot be used for DPoP',
+      );
+    }
+    if (key !== undefined && key.length <= 2048) htus.set(key, normalized);
+    return normalized;
+  };
   const keys = new Lru<string, VerifyKey>(Math.max(1, keyCacheSize));
 
   async function parseHeader(segment: string): Promise<HeaderEntry> {
@@ -218,16 +237,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
   return async function verify(proof, expect) {
     if (expect === null || typeof expect !== 'object')
       throw new DPoPConfigError('expect', 'must be an object');
-    let expectedHtu: string;
-    try {
-      expectedHtu = normalizeHtu(expect.url, 'expect.url');
-    } catch {
-      throw new DPoPError(
-        'invalid_request',
-        'invalid_url',
-        'The request URL cannot be used for DPoP',
-      );
-    }
+    const expectedHtu = expectedHtuOf(expect.url);
     // 1. size and shape
     if (typeof proof !== 'string' || proof.length === 0)
       throw proofError('missing_proof', 'A DPoP proof is required');
@@ -241,11 +251,16 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     const h = proof.slice(0, d1);
     const p = proof.slice(d1 + 1, d2);
     const s = proof.slice(d2 + 1);
-    if (!isStrictBase64url(h) || !isStrictBase64url(p) || !isStrictBase64url(s)) {
+    // 2. header: a cached segment is byte-identical to one that passed every header check
+    let entry = headers.get(h);
+    if (
+      !isStrictBase64url(p) ||
+      !isStrictBase64url(s) ||
+      (entry === undefined && !isStrictBase64url(h))
+    ) {
       throw proofError('proof_malformed', 'The DPoP proof is not strict base64url');
     }
-    // 2. header (cached per distinct header segment)
-    const entry = headers.get(h) ?? (await parseHeader(h));
+    entry ??= await parseHeader(h);
     // 3. signature
     const signature = decodeBase64url(s);
     if (signature.length !== entry.signatureLength)

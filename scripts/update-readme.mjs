@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Refreshes the generated sections of README.md: the demo table (runs `pnpm demo`), the latest
+// benchmark (bench/results/latest.md) and the interop matrix (tests/interop/results/matrix.md).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+const readmePath = `${root}README.md`;
+let readme = readFileSync(readmePath, 'utf8');
+
+function replace(name, body) {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < 0) return;
+  readme = `${readme.slice(0, i + start.length)}\n${body.trim()}\n${readme.slice(j)}`;
+}
+
+if (!process.argv.includes('--no-demo')) {
+  const out = execFileSync('pnpm', ['--silent', 'demo'], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const lines = out.split('\n');
+  const tableStart = lines.findIndex((l) => l.startsWith('#    '));
+  replace('demo', '```text\n' + lines.slice(tableStart).join('\n').trim() + '\n```');
+}
+if (existsSync(`${root}bench/results/latest.md`)) replace('bench', readFileSync(`${root}bench/results/latest.md`, 'utf8'));
+if (existsSync(`${root}tests/interop/results/matrix.md`)) replace('interop', readFileSync(`${root}tests/interop/results/matrix.md`, 'utf8'));
+writeFileSync(readmePath, readme);
+console.log('README.md updated');

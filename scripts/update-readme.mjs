@@ -18,12 +18,18 @@ function replace(name, body) {
 }
 
 if (!process.argv.includes('--no-demo')) {
-  const out = execFileSync('pnpm', ['--silent', 'demo'], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const out = execFileSync('pnpm', ['--silent', 'demo'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   const lines = out.split('\n');
   const tableStart = lines.findIndex((l) => l.startsWith('#    '));
   replace('demo', '```text\n' + lines.slice(tableStart).join('\n').trim() + '\n```');
 }
-if (existsSync(`${root}bench/results/latest.md`)) replace('bench', readFileSync(`${root}bench/results/latest.md`, 'utf8'));
-if (existsSync(`${root}tests/interop/results/matrix.md`)) replace('interop', readFileSync(`${root}tests/interop/results/matrix.md`, 'utf8'));
+if (existsSync(`${root}bench/results/latest.md`))
+  replace('bench', readFileSync(`${root}bench/results/latest.md`, 'utf8'));
+if (existsSync(`${root}tests/interop/results/matrix.md`))
+  replace('interop', readFileSync(`${root}tests/interop/results/matrix.md`, 'utf8'));
 writeFileSync(readmePath, readme);
 console.log('README.md updated');

@@ -2,7 +2,7 @@
 // authorization server's JWKS, DPoP with nonces, a replay store (Redis when REDIS_URL is set),
 // and certificate-bound tokens through @popkit/mtls-binding.
 import { MemoryReplayStore, createNonceIssuer } from '@popkit/dpop-verifier';
-import type { DPoPAuthOptions, ReplayStore } from '@popkit/dpop-verifier';
+import type { DPoPAuthOptions, NonceIssuer, ReplayStore } from '@popkit/dpop-verifier';
 import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { certificateThumbprintSource } from '@popkit/mtls-binding/node';
 import Redis from 'ioredis';
@@ -22,6 +22,13 @@ export interface ApiConfig {
   nonceSecret: string;
   /** Use a shared Redis replay store (several instances). Default: process.env.REDIS_URL. */
   redisUrl?: string;
+  /** A replay store to use instead (tests, custom stores). */
+  replay?: ReplayStore;
+  /** A nonce issuer to use instead of one built from `nonceSecret` (e.g. a shorter period). */
+  nonces?: NonceIssuer;
+  /** Proof freshness window, seconds. Default 60 and 10. */
+  maxAge?: number;
+  clockTolerance?: number;
 }
 
 export interface ApiAuth {
@@ -35,7 +42,9 @@ export function buildAuthOptions(config: ApiConfig): ApiAuth {
   const redisUrl = config.redisUrl ?? process.env.REDIS_URL;
   let replay: ReplayStore;
   let redis: Redis | undefined;
-  if (redisUrl) {
+  if (config.replay) {
+    replay = config.replay;
+  } else if (redisUrl) {
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     redis.on('error', () => {}); // outages fail requests closed (503); no log noise
     replay = new RedisReplayStore(redis, { timeout: 250 });
@@ -56,10 +65,12 @@ export function buildAuthOptions(config: ApiConfig): ApiAuth {
       },
       publicUrl: config.publicUrl,
       replay,
-      nonces: createNonceIssuer({ secret: config.nonceSecret }),
+      nonces: config.nonces ?? createNonceIssuer({ secret: config.nonceSecret }),
       allowBearer: true, // certificate-bound tokens travel as Bearer; DPoP-bound ones never may
       certificate: certificateThumbprintSource({ from: 'socket' }),
       onResult: metrics.onResult,
+      ...(config.maxAge === undefined ? {} : { maxAge: config.maxAge }),
+      ...(config.clockTolerance === undefined ? {} : { clockTolerance: config.clockTolerance }),
     },
     close: async () => {
       redis?.disconnect();

@@ -25,8 +25,9 @@ interface Quota {
  * expiry: entries are grouped in one-second buckets by expiry time and whole buckets are dropped
  * as time passes (no per-entry timers, no scans). When full, or when one key holds `maxPerKey`
  * live entries, it refuses (the request fails with 503) rather than evicting, because eviction
- * would reopen a replay window. Size it at (peak proofs per second) x (maxAge + clockTolerance);
- * for several instances use `RedisReplayStore`.
+ * would reopen a replay window. Size it at (peak proofs per second) x (how long a proof stays
+ * acceptable: maxAge + clockTolerance, or the nonce lifetime when nonces are on); for several
+ * instances use `RedisReplayStore`.
  */
 export class MemoryReplayStore implements ReplayStore {
   readonly #maxEntries: number;

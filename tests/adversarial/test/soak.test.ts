@@ -1,0 +1,191 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { createDPoPFetch, createProof, generateKeyPair } from '@popkit/dpop-client';
+import type { FetchLike } from '@popkit/dpop-client';
+import {
+  DPoPError,
+  MemoryReplayStore,
+  createNonceIssuer,
+  createProofVerifier,
+} from '@popkit/dpop-verifier';
+import { startMinimalAuthorizationServer } from '@popkit/example-authorization-server/minimal';
+import { startApi } from '@popkit/example-resource-server';
+import { buildAuthOptions } from '@popkit/example-resource-server/options';
+import { createTestPki } from '@popkit/example-shared/pki';
+import { freePort } from '@popkit/example-shared/redis';
+import { fetchTrusting } from '@popkit/example-shared/tls';
+import { describe, expect, it } from 'vitest';
+
+// Bounded by default; POPKIT_SOAK_SECONDS=600 for a long soak.
+const SECONDS = Number(process.env.POPKIT_SOAK_SECONDS ?? 15);
+const AUDIENCE = 'https://api.soak.example';
+
+type Kind = 'legitimate' | 'replay' | 'stolen' | 'downgrade';
+
+function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
+}
+
+describe('load soak at the example resource server', () => {
+  it(`${SECONDS} s of mixed traffic: no attack accepted, no legitimate call refused, replay store flat`, async () => {
+    const pki = await createTestPki();
+    const trusting = fetchTrusting(pki.ca.certPem) as FetchLike;
+    const as = await startMinimalAuthorizationServer({
+      client: { id: 'svc', secret: 'secret' },
+      audience: AUDIENCE,
+    });
+    const store = new MemoryReplayStore({ maxEntries: 50_000, maxPerKey: 50_000 });
+    const port = await freePort();
+    // Short lifetimes so the soak reaches its plateau quickly: a proof is acceptable for at most
+    // maxAge + clockTolerance (3 s), or as long as its nonce (1 s steps, 1 previous step accepted).
+    const auth = buildAuthOptions({
+      issuer: as.issuer,
+      audience: AUDIENCE,
+      publicUrl: `https://127.0.0.1:${port}`,
+      fetch: globalThis.fetch,
+      nonceSecret: '',
+      nonces: createNonceIssuer({ secret: randomBytes(32), period: 1, window: 1 }),
+      replay: store,
+      maxAge: 2,
+      clockTolerance: 1,
+    });
+    const api = await startApi(
+      auth,
+      { keyPem: pki.server.keyPem, certPem: pki.server.certPem, caPem: pki.ca.certPem },
+      port,
+    );
+    const url = `${api.url}/api/orders`;
+
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const key = await generateKeyPair();
+        const captured: { last?: Record<string, string> } = {};
+        const tap: FetchLike = async (input, init) => {
+          const res = await trusting(input, init);
+          if (res.ok && String(input).startsWith(api.url))
+            captured.last = Object.fromEntries(new Headers(init?.headers));
+          return res;
+        };
+        const dpopFetch = createDPoPFetch(key, { fetch: tap });
+        const res = await createDPoPFetch(key)(`${as.issuer}/token`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${btoa('svc:secret')}` },
+          body: new URLSearchParams({ grant_type: 'client_credentials' }),
+        });
+        const { access_token: token } = (await res.json()) as { access_token: string };
+        return { key, dpopFetch, token, captured };
+      }),
+    );
+    const thief = createDPoPFetch(await generateKeyPair(), { fetch: trusting });
+
+    const stats: Record<Kind, { sent: number; accepted: number; rejected: number }> = {
+      legitimate: { sent: 0, accepted: 0, rejected: 0 },
+      replay: { sent: 0, accepted: 0, rejected: 0 },
+      stolen: { sent: 0, accepted: 0, rejected: 0 },
+      downgrade: { sent: 0, accepted: 0, rejected: 0 },
+    };
+    const latencies: number[] = [];
+    const sizes: number[] = [];
+    const heap: number[] = [];
+    const deadline = Date.now() + SECONDS * 1000;
+    const sampler = setInterval(() => {
+      sizes.push(store.size);
+      heap.push(process.memoryUsage().heapUsed);
+    }, 250);
+    let i = 0;
+    const worker = async () => {
+      while (Date.now() < deadline) {
+        const c = clients[i++ % clients.length]!;
+        const roll = i % 10;
+        const kind: Kind =
+          roll < 7 || !c.captured.last
+            ? 'legitimate'
+            : roll === 7
+              ? 'replay'
+              : roll === 8
+                ? 'stolen'
+                : 'downgrade';
+        const started = performance.now();
+        let status: number;
+        if (kind === 'legitimate')
+          status = (await c.dpopFetch(url, { accessToken: c.token })).status;
+        else if (kind === 'replay')
+          status = (await trusting(url, { headers: c.captured.last! })).status;
+        else if (kind === 'stolen') status = (await thief(url, { accessToken: c.token })).status;
+        else
+          status = (await trusting(url, { headers: { authorization: `Bearer ${c.token}` } }))
+            .status;
+        if (kind === 'legitimate') latencies.push(performance.now() - started);
+        stats[kind].sent++;
+        stats[kind][status === 200 ? 'accepted' : 'rejected']++;
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    clearInterval(sampler);
+    await api.close();
+    await as.close();
+
+    const half = Math.floor(sizes.length / 2);
+    const report = {
+      seconds: SECONDS,
+      stats,
+      requestsPerSecond: Math.round(Object.values(stats).reduce((a, s) => a + s.sent, 0) / SECONDS),
+      latencyMs: {
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        max: Math.max(...latencies),
+      },
+      replayStore: {
+        cap: 50_000,
+        maxFirstHalf: Math.max(...sizes.slice(1, half)),
+        maxSecondHalf: Math.max(...sizes.slice(half)),
+      },
+      heapMiB: {
+        firstHalfMax: Math.max(...heap.slice(1, half)) / 2 ** 20,
+        secondHalfMax: Math.max(...heap.slice(half)) / 2 ** 20,
+      },
+    };
+    const dir = fileURLToPath(new URL('../results/', import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}soak.json`, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`soak: ${JSON.stringify(report)}`);
+
+    expect(stats.legitimate.sent).toBeGreaterThan(100);
+    expect(stats.legitimate.rejected).toBe(0);
+    for (const kind of ['replay', 'stolen', 'downgrade'] as const) {
+      expect(stats[kind].sent).toBeGreaterThan(10);
+      expect(stats[kind].accepted).toBe(0);
+    }
+    // entries live 3 s (maxAge 2 + tolerance 1): the store plateaus instead of growing with time
+    expect(report.replayStore.maxSecondHalf).toBeLessThanOrEqual(report.replayStore.cap);
+    expect(report.replayStore.maxSecondHalf).toBeLessThan(
+      report.replayStore.maxFirstHalf * 1.5 + 200,
+    );
+  });
+
+  it('at its cap the memory store refuses (503) rather than grows', async () => {
+    const store = new MemoryReplayStore({ maxEntries: 200 });
+    const verify = createProofVerifier({ replay: store });
+    const key = await generateKeyPair();
+    let refused = 0;
+    for (let n = 0; n < 300; n++) {
+      try {
+        await verify(await createProof(key, { method: 'GET', url: 'https://rs/x' }), {
+          method: 'GET',
+          url: 'https://rs/x',
+        });
+      } catch (e) {
+        expect(e).toBeInstanceOf(DPoPError);
+        expect([(e as DPoPError).status, (e as DPoPError).reason]).toEqual([
+          503,
+          'replay_store_full',
+        ]);
+        refused++;
+      }
+    }
+    expect(store.size).toBe(200);
+    expect(refused).toBe(100);
+  });
+});

@@ -365,9 +365,12 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         }
         return result;
       } catch (e) {
+        // Errors not yet shaped for this resource server (e.g. a rejected Host) get its headers.
         const error =
           e instanceof DPoPError
-            ? e
+            ? e.headers['Cache-Control']
+              ? e
+              : reject(e, state.scheme)
             : reject(
                 new DPoPError(
                   'server_error',

@@ -4,7 +4,7 @@ import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { findBinary } from '@popkit/example-shared/binaries';
 import type { RedisServer } from '@popkit/example-shared/redis';
 import { startRedis } from '@popkit/example-shared/redis';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Case } from './harness.ts';
 
 const TTL = 70_000;

@@ -51,7 +51,7 @@ export async function spaLogin(options: {
     if (/\/interaction\/[^/]+$/.test(url)) {
       // the development login page, then (if asked) its consent page
       const page = await (await send(url)).text();
-      const form = page.includes('value="consent"')
+      const form: Record<string, string> = page.includes('value="consent"')
         ? { prompt: 'consent' }
         : { prompt: 'login', login: options.user ?? 'alice', password: 'any' };
       location = (

@@ -5,7 +5,7 @@ import { MemoryReplayStore, createNonceIssuer } from '@popkit/dpop-verifier';
 import type { DPoPAuthOptions, NonceIssuer, ReplayStore } from '@popkit/dpop-verifier';
 import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { certificateThumbprintSource } from '@popkit/mtls-binding/node';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { createRemoteJWKSet, customFetch } from 'jose';
 import { AuthMetrics } from './metrics.ts';
 

@@ -11,7 +11,7 @@ import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import type { RedisServer } from '@popkit/example-shared/redis';
 import { startRedis } from '@popkit/example-shared/redis';
 import express from 'express';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair as joseKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -244,11 +244,11 @@ describe('client and server clocks 5 minutes apart', () => {
       );
       const o4wKey = await oauth.generateKeyPair('ES256');
       const o4wToken = await mint(await thumbprint(o4wKey));
-      const DPoP = oauth.DPoP({ client_id: 'c' }, o4wKey);
-      const options = {
+      const DPoP = oauth.DPoP({ client_id: 'c' } as oauth.Client, o4wKey);
+      const options: oauth.ProtectedResourceRequestOptions = {
         DPoP,
-        [oauth.customFetch]: (input: string, init: RequestInit) =>
-          fetch(input.replace(PUBLIC, withNonces.url), init),
+        [oauth.customFetch]: (input, init) =>
+          fetch(input.replace(PUBLIC, withNonces.url), init as RequestInit),
       };
       const target = new URL(`${PUBLIC}/r`);
       let first: unknown;

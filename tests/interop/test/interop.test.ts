@@ -72,7 +72,7 @@ describe('oauth4webapi', () => {
 
   it('its DPoP handle gets a token from popkit createTokenRequestVerifier, and calls popkit dpopAuth through the nonce challenge', async () => {
     const keyPair = await oauth.generateKeyPair('ES256');
-    const o4wClient = { client_id: 'svc' };
+    const o4wClient: oauth.Client = { client_id: 'svc' };
     const DPoP = oauth.DPoP(o4wClient, keyPair);
     let token = '';
     await cell(

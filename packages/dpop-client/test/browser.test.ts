@@ -1,61 +1,29 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { EmbeddedJWK, calculateJwkThumbprint, jwtVerify } from 'jose';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../../test-support/binaries.ts';
-import { CHROMIUM_INSTALL, CHROMIUM_PATH, launchChromium } from '../../../test-support/chromium.ts';
+import type { BundleInPage } from '../../../test-support/browser-bundle.ts';
+import { bundleInChromium } from '../../../test-support/browser-bundle.ts';
+import { CHROMIUM_INSTALL, CHROMIUM_PATH } from '../../../test-support/chromium.ts';
 
 const available = requireBinary(CHROMIUM_PATH, CHROMIUM_INSTALL);
 
 describe.skipIf(!available)('@popkit/dpop-client/browser in real headless Chromium', () => {
+  let env: BundleInPage;
   let browser: Browser;
-  let origin: string;
   let bundle: string;
-  let close: () => Promise<void>;
+  let open: (page: Page) => Promise<void>;
 
   beforeAll(async () => {
-    const result = await build({
-      stdin: {
-        contents: `export * from './src/index.ts'; export * from './src/browser/index.ts';`,
-        resolveDir: fileURLToPath(new URL('..', import.meta.url)),
-        loader: 'ts',
-      },
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      target: 'es2022',
-    });
-    bundle = result.outputFiles[0]!.text;
-    const server = createServer((req, res) => {
-      if (req.url === '/lib.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript' });
-        res.end(bundle);
-      } else {
-        res.writeHead(200, { 'content-type': 'text/html' });
-        res.end(
-          '<!doctype html><title>popkit</title><script type="module">import * as m from "/lib.js"; window.popkit = m;</script>',
-        );
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = () => new Promise((r) => server.close(() => r()));
-    browser = await launchChromium();
+    env = await bundleInChromium(
+      `export * from './src/index.ts'; export * from './src/browser/index.ts';`,
+      fileURLToPath(new URL('..', import.meta.url)),
+    );
+    ({ browser, bundle, open } = env);
   }, 60_000);
 
-  const open = async (page: import('playwright-core').Page) => {
-    await page.goto(origin);
-    await page.waitForFunction(() => (window as any).popkit);
-  };
-
-  afterAll(async () => {
-    await browser?.close();
-    await close?.();
-  });
+  afterAll(() => env?.close());
 
   it('the browser bundle uses WebCrypto and pulls in no Node module', () => {
     expect(bundle).not.toMatch(/node:|require\(|Buffer\./);

@@ -1,4 +1,5 @@
 import type { AccessTokenOption, TokenClaims } from './access-token.ts';
+import { DEFAULT_ALGORITHMS } from './algorithms.ts';
 import { createTokenValidator } from './access-token.ts';
 import type { ChallengeConfig } from './challenge.ts';
 import { wwwAuthenticate } from './challenge.ts';
@@ -140,7 +141,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
   const validateToken = createTokenValidator(options.accessToken);
   const resolveUrl = createUrlResolver(options);
   const challenge: ChallengeConfig = {
-    algs: (options.algorithms ?? ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256']).join(' '),
+    algs: (options.algorithms ?? DEFAULT_ALGORITHMS).join(' '),
     allowBearer,
     ...(realm === undefined ? {} : { realm }),
   };

@@ -1,0 +1,139 @@
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../../test-support/binaries.ts';
+import type { BundleInPage } from '../../../test-support/browser-bundle.ts';
+import { bundleInChromium } from '../../../test-support/browser-bundle.ts';
+import { CHROMIUM_INSTALL, CHROMIUM_PATH } from '../../../test-support/chromium.ts';
+
+const available = requireBinary(CHROMIUM_PATH, CHROMIUM_INSTALL);
+
+/**
+ * The verifier core and the Hono adapter on a Web-standard runtime: bundled for the browser
+ * (the `#crypto` default condition, WebCrypto) and run in real Chromium.
+ */
+describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromium', () => {
+  let env: BundleInPage;
+  let page: Page;
+  let bundle: string;
+
+  beforeAll(async () => {
+    env = await bundleInChromium(
+      [
+        "export { createProofVerifier, createDPoPAuth, createNonceIssuer, MemoryReplayStore, DPoPError } from './src/index.ts';",
+        "export { dpopAuth } from './src/hono/index.ts';",
+        "export { createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';",
+        "export { Hono } from 'hono';",
+        "export { SignJWT, exportJWK, generateKeyPair as joseKeyPair } from 'jose';",
+        "export { backend } from '#crypto';",
+      ].join('\n'),
+      fileURLToPath(new URL('..', import.meta.url)),
+    );
+    ({ page, bundle } = env);
+  }, 60_000);
+
+  afterAll(() => env?.close());
+
+  it('bundles without Node built-ins and picks the WebCrypto backend', async () => {
+    expect(bundle).not.toMatch(/from ?["']node:|require\(["']node:/);
+    expect(await page.evaluate(() => (window as any).popkit.backend)).toBe('web');
+  });
+
+  it('verifies proofs, rejects replays, tampering and wrong URLs, issues and checks nonces', async () => {
+    const outcome = await page.evaluate(async () => {
+      const m = (window as any).popkit;
+      const key = await m.generateKeyPair('ES256');
+      const ed = await m.generateKeyPair('EdDSA');
+      const nonces = m.createNonceIssuer({ secret: 'browser-nonce-secret-of-32-bytes!!' });
+      const verify = m.createProofVerifier({ replay: new m.MemoryReplayStore(), nonces });
+      const url = 'https://api.example.com/orders';
+      const code = async (p: Promise<unknown>) =>
+        p.then(
+          () => 'ok',
+          (e: any) => `${e.code}/${e.reason}`,
+        );
+      const nonce = await nonces.current();
+      const proof = await m.createProof(key, { method: 'GET', url, accessToken: 'tok', nonce });
+      const results: Record<string, string> = {};
+      results.valid = await code(
+        verify(proof, { method: 'GET', url, accessToken: 'tok', jkt: await m.thumbprint(key) }),
+      );
+      results.replay = await code(verify(proof, { method: 'GET', url, accessToken: 'tok' }));
+      results.eddsa = await code(
+        verify(await m.createProof(ed, { method: 'GET', url, nonce }), { method: 'GET', url }),
+      );
+      results.noNonce = await code(
+        verify(await m.createProof(key, { method: 'GET', url }), { method: 'GET', url }),
+      );
+      results.htu = await code(
+        verify(await m.createProof(key, { method: 'GET', url: `${url}/x`, nonce }), {
+          method: 'GET',
+          url,
+        }),
+      );
+      const other = await m.createProof(key, { method: 'GET', url, nonce });
+      results.tampered = await code(
+        verify(other.slice(0, -4) + (other.endsWith('AAAA') ? 'BBBB' : 'AAAA'), {
+          method: 'GET',
+          url,
+        }),
+      );
+      results.ath = await code(
+        verify(await m.createProof(key, { method: 'GET', url, accessToken: 'other', nonce }), {
+          method: 'GET',
+          url,
+          accessToken: 'tok',
+        }),
+      );
+      return results;
+    });
+    expect(outcome).toEqual({
+      valid: 'ok',
+      replay: 'invalid_dpop_proof/replay',
+      eddsa: 'ok',
+      noNonce: 'use_dpop_nonce/nonce_missing',
+      htu: 'invalid_dpop_proof/htu',
+      tampered: 'invalid_dpop_proof/signature',
+      ath: 'invalid_dpop_proof/ath_mismatch',
+    });
+  });
+
+  it('the Hono middleware protects a route on a Web-standard runtime (app.request in the page)', async () => {
+    const outcome = await page.evaluate(async () => {
+      const m = (window as any).popkit;
+      const as = await m.joseKeyPair('ES256');
+      const jwks = { keys: [{ ...(await m.exportJWK(as.publicKey)), kid: 'k' }] };
+      const key = await m.generateKeyPair('ES256');
+      const token = await new m.SignJWT({ cnf: { jkt: await m.thumbprint(key) } })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k' })
+        .setIssuer('https://as')
+        .setAudience('https://rs')
+        .setExpirationTime('5m')
+        .sign(as.privateKey);
+      const app = new m.Hono();
+      app.use(
+        '/api/*',
+        m.dpopAuth({
+          accessToken: { issuer: 'https://as', audience: 'https://rs', jwks },
+          replay: new m.MemoryReplayStore(),
+        }),
+      );
+      app.get('/api/me', (c: any) => c.json({ jkt: c.get('auth').jkt }));
+      const url = 'https://rs.example/api/me';
+      const send = async (headers: Record<string, string>) => {
+        const res = await app.request(url, { headers });
+        return `${res.status} ${res.headers.get('www-authenticate') ?? (await res.text())}`;
+      };
+      const proof = await m.createProof(key, { method: 'GET', url, accessToken: token });
+      return {
+        ok: await send({ authorization: `DPoP ${token}`, dpop: proof }),
+        replay: await send({ authorization: `DPoP ${token}`, dpop: proof }),
+        bearer: await send({ authorization: `Bearer ${token}` }),
+        jkt: await m.thumbprint(key),
+      };
+    });
+    expect(outcome.ok).toBe(`200 {"jkt":"${outcome.jkt}"}`);
+    expect(outcome.replay).toMatch(/^401 DPoP error="invalid_dpop_proof"/);
+    expect(outcome.bearer).toMatch(/^401 DPoP error="invalid_token"/);
+  });
+});

@@ -113,6 +113,10 @@ export async function startAuthorizationServer(
       return grant;
     },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // CORS only for the browser app, from the origins of its redirect URIs.
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.clientId === SPA_CLIENT_ID &&
+      options.spaRedirectUris.some((uri) => new URL(uri).origin === origin),
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },

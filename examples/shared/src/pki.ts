@@ -92,6 +92,19 @@ export async function issue(options: {
   };
 }
 
+/** A TLS server certificate for localhost and 127.0.0.1, issued by `ca`. */
+function localhostServer(ca: Issued, organization: string): Promise<Issued> {
+  return issue({
+    subject: `C=US, O=${organization}, CN=localhost`,
+    issuer: ca,
+    serverAuth: true,
+    san: [
+      { type: 'dns', value: 'localhost' },
+      { type: 'ip', value: '127.0.0.1' },
+    ],
+  });
+}
+
 /** The PKI the examples and tests use. */
 export interface TestPki {
   ca: Issued;
@@ -116,15 +129,7 @@ export async function createTestPki(): Promise<TestPki> {
     ca: true,
     issuer: ca,
   });
-  const server = await issue({
-    subject: 'C=US, O=popkit test, CN=localhost',
-    issuer: ca,
-    serverAuth: true,
-    san: [
-      { type: 'dns', value: 'localhost' },
-      { type: 'ip', value: '127.0.0.1' },
-    ],
-  });
+  const server = await localhostServer(ca, 'popkit test');
   const san: x509.JsonGeneralNames = [
     { type: 'dns', value: 'client-a.example.com' },
     { type: 'url', value: 'spiffe://example.com/client-a' },
@@ -192,15 +197,7 @@ export async function ensureDemoPki(dir: string): Promise<DemoPki> {
       ca: true,
       alg: 'RSA',
     });
-    const server = await issue({
-      subject: 'C=US, O=popkit demo, CN=localhost',
-      issuer: ca,
-      serverAuth: true,
-      san: [
-        { type: 'dns', value: 'localhost' },
-        { type: 'ip', value: '127.0.0.1' },
-      ],
-    });
+    const server = await localhostServer(ca, 'popkit demo');
     const service = await issue({
       subject: 'C=US, O=popkit demo, CN=service-mtls',
       issuer: ca,

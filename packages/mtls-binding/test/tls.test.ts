@@ -172,15 +172,16 @@ describe('one middleware enforces cnf.jkt and cnf["x5t#S256"] (with @popkit/dpop
   });
   afterAll(() => new Promise<void>((r) => rs.close(() => r())));
 
+  /** mTLS fetches presenting client A's and client B's certificates. */
+  const clientFetches = () =>
+    Promise.all(
+      [pki.clientA, pki.clientB].map((c) =>
+        createMtlsFetch({ cert: c.certPem, key: c.keyPem }, { ca: pki.ca.certPem }),
+      ),
+    );
+
   it('certificate-bound: right certificate 200, another certificate or none 401', async () => {
-    const a = await createMtlsFetch(
-      { cert: pki.clientA.certPem, key: pki.clientA.keyPem },
-      { ca: pki.ca.certPem },
-    );
-    const b = await createMtlsFetch(
-      { cert: pki.clientB.certPem, key: pki.clientB.keyPem },
-      { ca: pki.ca.certPem },
-    );
+    const [a, b] = await clientFetches();
     const { Agent, fetch } = await import('undici');
     const none = (url: string, init: object) =>
       fetch(url, { ...init, dispatcher: new Agent({ connect: { ca: pki.ca.certPem } }) });
@@ -195,14 +196,7 @@ describe('one middleware enforces cnf.jkt and cnf["x5t#S256"] (with @popkit/dpop
   });
 
   it('bound both ways: needs the DPoP key and the certificate', async () => {
-    const a = await createMtlsFetch(
-      { cert: pki.clientA.certPem, key: pki.clientA.keyPem },
-      { ca: pki.ca.certPem },
-    );
-    const b = await createMtlsFetch(
-      { cert: pki.clientB.certPem, key: pki.clientB.keyPem },
-      { ca: pki.ca.certPem },
-    );
+    const [a, b] = await clientFetches();
     const keyPair = await generateKeyPair();
     const token = await mint({ jkt: await jkt(keyPair), 'x5t#S256': a.thumbprint });
     const viaA = createDPoPFetch(keyPair, { fetch: a as never });

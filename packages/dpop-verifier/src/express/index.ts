@@ -2,7 +2,6 @@
  * `@popkit/dpop-verifier/express`: DPoP and certificate-bound tokens for Express 4 and 5.
  * @packageDocumentation
  */
-import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
@@ -26,7 +25,7 @@ export function toRequestLike(req: Request): RequestLike {
     url: req.originalUrl ?? req.url,
     headers: req.headers,
     rawHeaders: req.rawHeaders,
-    protocol: (req.socket as TLSSocket | undefined)?.encrypted ? 'https' : 'http',
+    protocol: (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http',
     socket: req.socket,
   };
 }

@@ -1,4 +1,5 @@
 import ky from 'ky';
+import { createFetch } from 'ofetch';
 import { fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DPoPFetchEvent } from '../src/index.ts';
@@ -176,6 +177,15 @@ describe('createDPoPFetch against a real HTTP server', () => {
     await expect(
       createDPoPFetch(keyPair)(`${server.url}/api/x`, { signal: controller.signal }),
     ).rejects.toThrow('user left');
+  });
+
+  it('is the fetch of ofetch', async () => {
+    const $fetch = createFetch({ fetch: createDPoPFetch(keyPair) as typeof fetch });
+    expect(await $fetch(`${server.url}/api/ofetch`, { method: 'POST', body: { o: 1 } })).toEqual({
+      ok: true,
+      echo: '{"o":1}',
+    });
+    expect(server.seen.map((s) => s.outcome)).toEqual([401, 200]);
   });
 
   it('wraps undici.fetch and ky', async () => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { connect } from 'node:tls';
 import { certificateThumbprint } from '@popkit/mtls-binding';
-import { peerCertificate } from '@popkit/mtls-binding/node';
+import { certificateThumbprintSource, peerCertificate } from '@popkit/mtls-binding/node';
 import { createTestPki } from '@popkit/example-shared/pki';
 import type { Case } from './harness.ts';
 
@@ -34,6 +34,7 @@ export async function mtlsCases(): Promise<{ cases: Case[]; stop(): Promise<void
   await new Promise((r) => client.once('secureConnect', r));
   while (!serverSide) await new Promise((r) => setTimeout(r, 5));
   const socket = serverSide;
+  const fromSocket = certificateThumbprintSource({ from: 'socket' });
   return {
     cases: [
       { name: 'certificateThumbprint(PEM)', run: () => certificateThumbprint(pem) },
@@ -41,6 +42,10 @@ export async function mtlsCases(): Promise<{ cases: Case[]; stop(): Promise<void
       {
         name: 'certificateThumbprint(peerCertificate(socket).leaf)',
         run: () => certificateThumbprint(peerCertificate(socket)!.leaf),
+      },
+      {
+        name: 'certificateThumbprintSource({ from: socket }), per request on a kept-alive connection',
+        run: () => fromSocket({ headers: {}, socket }),
       },
     ],
     stop: async () => {

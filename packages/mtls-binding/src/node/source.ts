@@ -1,4 +1,4 @@
-import { certificateThumbprint } from '../thumbprint.ts';
+import { hash } from 'node:crypto';
 import type { CertificateFromHeadersOptions, HeaderSource } from './headers.ts';
 import { certificateFromHeaders } from './headers.ts';
 import { peerCertificate } from './peer.ts';
@@ -14,12 +14,18 @@ export interface CertificateSourceRequest {
   socket?: unknown;
 }
 
+/** x5t#S256 with node:crypto's one-shot hash (the core uses WebCrypto, which is async). */
+const x5t = (der: Uint8Array): string => hash('sha256', der, 'base64url');
+
 /**
  * The `certificate` hook of `@popkit/dpop-verifier`'s `createDPoPAuth`: resolves the `x5t#S256`
  * of the client certificate of a request, from the TLS socket (`{ from: 'socket' }`) or from a
  * named proxy's header (`{ from: 'headers', proxy: 'envoy' }`). One middleware then enforces
  * `cnf.jkt` and `cnf["x5t#S256"]` alike; a token bound to both needs both. A malformed proxy
- * header rejects the request (the hook throws, the verifier answers 503... never accepts).
+ * header makes the hook throw, and the verifier refuses the request (never accepts it).
+ *
+ * A TLS connection's client certificate cannot change, so the socket's thumbprint is computed
+ * once per connection and reused by every request on it (keep-alive).
  *
  * @example
  * ```ts
@@ -27,19 +33,29 @@ export interface CertificateSourceRequest {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc8705#section-3
  */
-export function certificateThumbprintSource(options: CertificateSourceOptions) {
+export function certificateThumbprintSource(
+  options: CertificateSourceOptions,
+): (request: CertificateSourceRequest) => string | undefined {
   if (options?.from !== 'socket' && options?.from !== 'headers')
     throw new TypeError('"from" must be "socket" or "headers"');
-  if (options.from === 'headers' && options.proxy === undefined) {
-    throw new TypeError('"proxy" must name the TLS-terminating proxy whose header is trusted');
+  if (options.from === 'headers') {
+    if (options.proxy === undefined)
+      throw new TypeError('"proxy" must name the TLS-terminating proxy whose header is trusted');
+    return (request) => {
+      const presented = certificateFromHeaders(request as HeaderSource, options);
+      return presented === undefined ? undefined : x5t(presented.leaf);
+    };
   }
-  return async (request: CertificateSourceRequest): Promise<string | undefined> => {
-    const presented =
-      options.from === 'socket'
-        ? request.socket
-          ? peerCertificate({ socket: request.socket })
-          : undefined
-        : certificateFromHeaders(request as HeaderSource, options);
-    return presented === undefined ? undefined : certificateThumbprint(presented.leaf);
+  const perConnection = new WeakMap<object, string | null>();
+  return (request) => {
+    const socket = request.socket;
+    if (socket === null || typeof socket !== 'object') return undefined;
+    let thumbprint = perConnection.get(socket);
+    if (thumbprint === undefined) {
+      const presented = peerCertificate({ socket });
+      thumbprint = presented === undefined ? null : x5t(presented.leaf);
+      perConnection.set(socket, thumbprint);
+    }
+    return thumbprint ?? undefined;
   };
 }

@@ -1,2 +1,2 @@
-export { REDIS_INSTALL, freePort, startRedis } from '../examples/shared/src/redis.ts';
-export type { RedisServer } from '../examples/shared/src/redis.ts';
+export { REDIS_INSTALL, freePort, startRedis, startRedisCluster } from '../examples/shared/src/redis.ts';
+export type { RedisCluster, RedisServer } from '../examples/shared/src/redis.ts';

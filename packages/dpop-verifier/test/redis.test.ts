@@ -1,10 +1,13 @@
 import { createProof } from '@popkit/dpop-client';
-import Redis from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createClient, createCluster } from 'redis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../../test-support/binaries.ts';
 import type { RedisServer } from '../../../test-support/redis.ts';
-import { REDIS_INSTALL, startRedis } from '../../../test-support/redis.ts';
+import { REDIS_INSTALL, startRedis, startRedisCluster } from '../../../test-support/redis.ts';
 import { RedisReplayStore } from '../src/redis/index.ts';
 import type { VerifyProofOptions } from '../src/index.ts';
 import { DPoPError, createProofVerifier } from '../src/index.ts';
@@ -105,10 +108,45 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
     expect(recovered).toBe(true);
   });
 
-  it('accepts a node-redis cluster client shape', () => {
-    const cluster = createCluster({ rootNodes: [{ url: redis.url }] });
-    expect(() => new RedisReplayStore(cluster as never)).not.toThrow();
+  it('validates its options', () => {
     expect(() => new RedisReplayStore({} as never)).toThrow(/client/);
     expect(() => new RedisReplayStore(ioredis(), { timeout: 0 })).toThrow(/timeout/);
+  });
+});
+
+describe.skipIf(!available)('RedisReplayStore against a real three-node Redis Cluster', () => {
+  it('ioredis Cluster and node-redis createCluster: atomic first use across the cluster', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'popkit-cluster-'));
+    const cluster = await startRedisCluster(dir);
+    const io = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
+    io.on('error', () => {});
+    const node = createCluster({
+      rootNodes: cluster.ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
+    });
+    await node.connect();
+    try {
+      const [a, b] = [new RedisReplayStore(io), new RedisReplayStore(node)];
+      const expiresAt = Date.now() + 10_000;
+      // keys hash to different slots, so every master takes part
+      for (let i = 0; i < 30; i++) {
+        const results = await Promise.all([
+          a.useOnce(`k${i}`, expiresAt),
+          b.useOnce(`k${i}`, expiresAt),
+        ]);
+        expect(results.filter(Boolean)).toHaveLength(1);
+      }
+      const verify = createProofVerifier({ replay: a });
+      const k = await clientKey();
+      const proof = await createProof(k.keyPair, { method: 'GET', url: URL_ });
+      await verify(proof, { method: 'GET', url: URL_ });
+      await expect(
+        createProofVerifier({ replay: b })(proof, { method: 'GET', url: URL_ }),
+      ).rejects.toMatchObject({ reason: 'replay' });
+    } finally {
+      io.disconnect();
+      await node.quit();
+      await cluster.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

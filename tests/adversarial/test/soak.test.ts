@@ -39,14 +39,14 @@ describe('load soak at the example resource server', () => {
     const store = new MemoryReplayStore({ maxEntries: 50_000, maxPerKey: 50_000 });
     const port = await freePort();
     // Short lifetimes so the soak reaches its plateau quickly: a proof is acceptable for at most
-    // maxAge + clockTolerance (3 s), or as long as its nonce (1 s steps, 1 previous step accepted).
+    // maxAge + clockTolerance (3 s), or as long as its nonce (2 s steps, 1 previous step accepted).
     const auth = buildAuthOptions({
       issuer: as.issuer,
       audience: AUDIENCE,
       publicUrl: `https://127.0.0.1:${port}`,
       fetch: globalThis.fetch,
       nonceSecret: '',
-      nonces: createNonceIssuer({ secret: randomBytes(32), period: 1, window: 1 }),
+      nonces: createNonceIssuer({ secret: randomBytes(32), period: 2, window: 1 }),
       replay: store,
       maxAge: 2,
       clockTolerance: 1,

@@ -21,34 +21,33 @@ import {
 let pki: TestPki;
 let server: Server;
 let base: string;
+/** HTTPS options of the test servers: ask for a client certificate, verify it against the CA, admit any. */
+const serverTls = () => ({
+  key: pki.server.keyPem,
+  cert: pki.server.certPem,
+  ca: [pki.ca.certPem],
+  requestCert: true,
+  rejectUnauthorized: false,
+});
 const haveOpenssl = requireBinary('openssl', 'apt-get install -y openssl');
 
 beforeAll(async () => {
   pki = await createTestPki();
-  server = createServer(
-    {
-      key: pki.server.keyPem,
-      cert: pki.server.certPem,
-      ca: [pki.ca.certPem],
-      requestCert: true,
-      rejectUnauthorized: false,
-    },
-    async (req, res) => {
-      const presented = peerCertificate(req);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify(
-          presented
-            ? {
-                thumbprint: await certificateThumbprint(presented.leaf),
-                chain: presented.chain.length,
-                verified: presented.verified,
-              }
-            : { thumbprint: null },
-        ),
-      );
-    },
-  );
+  server = createServer(serverTls(), async (req, res) => {
+    const presented = peerCertificate(req);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify(
+        presented
+          ? {
+              thumbprint: await certificateThumbprint(presented.leaf),
+              chain: presented.chain.length,
+              verified: presented.verified,
+            }
+          : { thumbprint: null },
+      ),
+    );
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -157,16 +156,7 @@ describe('one middleware enforces cnf.jkt and cnf["x5t#S256"] (with @popkit/dpop
     app.get('/data', (req, res) =>
       res.json({ scheme: req.auth!.scheme, jkt: req.auth!.jkt ?? null }),
     );
-    rs = createServer(
-      {
-        key: pki.server.keyPem,
-        cert: pki.server.certPem,
-        ca: [pki.ca.certPem],
-        requestCert: true,
-        rejectUnauthorized: false,
-      },
-      app,
-    );
+    rs = createServer(serverTls(), app);
     await new Promise<void>((r) => rs.listen(0, '127.0.0.1', r));
     rsBase = `https://127.0.0.1:${(rs.address() as AddressInfo).port}`;
   });

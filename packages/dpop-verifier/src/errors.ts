@@ -41,6 +41,7 @@ export type DPoPRejectReason =
   | 'jkt_mismatch'
   | 'replay'
   | 'replay_store_full'
+  | 'replay_over_share'
   | 'replay_store_error'
   // token binding
   | 'token_invalid'

@@ -12,9 +12,10 @@ export type { NonceCheck, NonceIssuer, NonceIssuerOptions } from './nonce.ts';
 export { MemoryReplayStore } from './replay/memory.ts';
 export type { MemoryReplayStoreOptions } from './replay/memory.ts';
 export { ReplayStoreError } from './replay/types.ts';
-export type { ReplayStore } from './replay/types.ts';
+export type { ReplayStore, ReplayStoreFailure, ReplayStoreStats } from './replay/types.ts';
 export { createProofVerifier, verifyProof } from './verify-proof.ts';
 export type {
+  PreparedProof,
   ProofExpectation,
   ProofVerifier,
   VerifiedProof,
@@ -38,7 +39,9 @@ export type {
 export type { HeadersLike, PublicUrlOptions, RequestLike } from './request.ts';
 export { createTokenRequestVerifier, verifyTokenRequest } from './token-request.ts';
 export type {
+  PreparedTokenRequest,
   TokenRequestContext,
+  TokenRequestVerifier,
   TokenRequestOptions,
   TokenRequestResult,
 } from './token-request.ts';

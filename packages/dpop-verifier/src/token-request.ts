@@ -3,7 +3,7 @@ import { DPoPConfigError, DPoPError } from './errors.ts';
 import type { RequestLike } from './request.ts';
 import { createUrlResolver, headerValues } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
-import type { VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
+import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { createProofVerifier } from './verify-proof.ts';
 
 /** Options of {@link createTokenRequestVerifier}. */
@@ -50,21 +50,54 @@ function fail(reason: DPoPRejectReason, description: string): DPoPError {
 }
 
 /**
+ * A token-request proof that passed every check and is not yet recorded. Call `commit()` once
+ * client authentication and grant validation have succeeded: it records the proof's `jti` and
+ * rejects with a ready 400 (`invalid_dpop_proof`, a replay) or 503 answer.
+ */
+export interface PreparedTokenRequest extends TokenRequestResult {
+  commit(): Promise<void>;
+}
+
+/** The check built by {@link createTokenRequestVerifier}. */
+export interface TokenRequestVerifier {
+  /** One call: checks the proof and records it at once. Resolves `undefined` when optional and absent. */
+  (request: RequestLike, context?: TokenRequestContext): Promise<TokenRequestResult | undefined>;
+  /**
+   * Two-phase (recommended): checks the proof and records nothing, so requests that then fail
+   * client authentication or grant validation, and anonymous floods, never fill the replay
+   * store. Resolves `undefined` when optional and absent.
+   */
+  prepare(
+    request: RequestLike,
+    context?: TokenRequestContext,
+  ): Promise<PreparedTokenRequest | undefined>;
+}
+
+/**
  * Builds the authorization-server check of a token request's DPoP proof (RFC 9449 §5): exactly
  * one `DPoP` header, every proof check of `createProofVerifier` (no `ath`: there is no access
- * token yet), the authorization request's `dpop_jkt` and a bound refresh token's `jkt`. Errors
- * are ready 400 JSON answers (`invalid_dpop_proof` or `use_dpop_nonce`, with `DPoP-Nonce`).
+ * token yet), the authorization request's `dpop_jkt` and a bound refresh token's `jkt` (both
+ * compared before the signature is checked). Errors are ready 400 JSON answers
+ * (`invalid_dpop_proof` or `use_dpop_nonce`, with `DPoP-Nonce`), or 503 when the replay store
+ * cannot answer.
+ *
+ * Use `prepare` and `commit` in this order: check the proof, authenticate the client, validate
+ * the grant, then `commit()` (which records the `jti`), then issue the token. A rejected grant, a
+ * failed client authentication or a `dpop_jkt` mismatch then never burns a `jti`, and
+ * anonymous callers cannot fill the replay store.
  *
  * @example
  * ```ts
  * const checkDPoP = createTokenRequestVerifier({ tokenEndpoint: 'https://as.example.com/token', replay, nonces });
- * const { jkt, headers } = await checkDPoP(request, { dpopJkt: code.dpopJkt });
- * // issue the access token with cnf: { jkt } and token_type "DPoP"
+ * const dpop = await checkDPoP.prepare(request, { dpopJkt: code.dpopJkt });
+ * await authenticateClient(request); // and validate the grant
+ * await dpop.commit();               // records the jti; throws on a replay
+ * // issue the access token with cnf: { jkt: dpop.jkt } and token_type "DPoP"
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
-export function createTokenRequestVerifier(options: TokenRequestOptions) {
-  const verify = createProofVerifier(options);
+export function createTokenRequestVerifier(options: TokenRequestOptions): TokenRequestVerifier {
+  const verifier = createProofVerifier(options);
   const required = options.required ?? true;
   const resolveUrl = createUrlResolver(
     options.tokenEndpoint === undefined ? {} : { publicUrl: () => options.tokenEndpoint! },
@@ -76,10 +109,17 @@ export function createTokenRequestVerifier(options: TokenRequestOptions) {
       throw new DPoPConfigError('tokenEndpoint', 'must be an absolute URL');
     }
   }
-  return async (
+  const shaped = (e: unknown): DPoPError =>
+    asTokenEndpointError(
+      e instanceof DPoPError
+        ? e
+        : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
+    );
+
+  const prepare = async (
     request: RequestLike,
     context: TokenRequestContext = {},
-  ): Promise<TokenRequestResult | undefined> => {
+  ): Promise<PreparedTokenRequest | undefined> => {
     const values = headerValues(request, 'dpop');
     if (values.length === 0) {
       if (!required && context.boundJkt === undefined && context.dpopJkt === undefined)
@@ -88,28 +128,48 @@ export function createTokenRequestVerifier(options: TokenRequestOptions) {
     }
     if (values.length > 1 || values[0]!.includes(','))
       throw fail('multiple_proofs', 'Exactly one DPoP header is allowed');
-    let proof: VerifiedProof;
-    try {
-      proof = await verify(values[0]!, { method: request.method, url: resolveUrl(request) });
-    } catch (e) {
-      throw asTokenEndpointError(
-        e instanceof DPoPError
-          ? e
-          : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
-      );
-    }
-    if (context.dpopJkt !== undefined && !timingSafeEqual(context.dpopJkt, proof.jkt)) {
-      throw fail('dpop_jkt_mismatch', 'The DPoP proof key does not match dpop_jkt');
-    }
-    if (context.boundJkt !== undefined && !timingSafeEqual(context.boundJkt, proof.jkt)) {
+    const { dpopJkt, boundJkt } = context;
+    if (dpopJkt !== undefined && boundJkt !== undefined && !timingSafeEqual(dpopJkt, boundJkt))
       throw fail('jkt_mismatch', 'The DPoP proof key does not match the refresh token binding');
+    let prepared: PreparedProof;
+    try {
+      prepared = await verifier.prepare(values[0]!, {
+        method: request.method,
+        url: resolveUrl(request),
+        ...(dpopJkt !== undefined || boundJkt !== undefined ? { jkt: dpopJkt ?? boundJkt } : {}),
+      });
+    } catch (e) {
+      if (e instanceof DPoPError && e.reason === 'jkt_mismatch') {
+        throw dpopJkt !== undefined
+          ? fail('dpop_jkt_mismatch', 'The DPoP proof key does not match dpop_jkt')
+          : fail('jkt_mismatch', 'The DPoP proof key does not match the refresh token binding');
+      }
+      throw shaped(e);
     }
+    const { proof } = prepared;
+    let committed: Promise<void> | undefined;
     return {
       jkt: proof.jkt,
       proof,
       headers: proof.nextNonce === undefined ? {} : { 'DPoP-Nonce': proof.nextNonce },
+      commit: () =>
+        (committed ??= prepared.commit().catch((e: unknown) => {
+          throw shaped(e);
+        })),
     };
   };
+
+  const verify = async (
+    request: RequestLike,
+    context: TokenRequestContext = {},
+  ): Promise<TokenRequestResult | undefined> => {
+    const prepared = await prepare(request, context);
+    if (prepared === undefined) return undefined;
+    await prepared.commit();
+    const { commit: _, ...result } = prepared;
+    return result;
+  };
+  return Object.assign(verify, { prepare });
 }
 
 /**

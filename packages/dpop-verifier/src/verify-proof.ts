@@ -72,8 +72,30 @@ export interface VerifiedProof {
   nextNonce?: string;
 }
 
-/** A compiled verifier: options were validated once, caches live inside. */
-export type ProofVerifier = (proof: string, expect: ProofExpectation) => Promise<VerifiedProof>;
+/**
+ * A proof that passed every check but is not yet recorded in the replay store: `commit` records
+ * its `jti` (once; later calls return the same promise) and rejects with a {@link DPoPError}
+ * (`invalid_dpop_proof`/`replay`, or a 503 when the store cannot answer) if it was used already.
+ */
+export interface PreparedProof {
+  proof: VerifiedProof;
+  commit(): Promise<void>;
+}
+
+/**
+ * A compiled verifier: options were validated once, caches live inside. Calling it checks the
+ * proof and records it; `prepare` checks it and leaves recording to `commit` (two-phase, for
+ * callers with more checks of their own to run first).
+ */
+export type ProofVerifier = ((proof: string, expect: ProofExpectation) => Promise<VerifiedProof>) & {
+  prepare(proof: string, expect: ProofExpectation): Promise<PreparedProof>;
+};
+
+interface Checked {
+  result: VerifiedProof;
+  jti: string;
+  expiresAt: number;
+}
 
 interface HeaderEntry {
   alg: ProofAlgorithm;
@@ -91,7 +113,6 @@ const SIGNATURE_LENGTH: Partial<Record<ProofAlgorithm, number>> = {
   Ed25519: 64,
 };
 const MAX_HEADER_CACHE_SEGMENT = 4096;
-const MAX_NONCE_IAT_SKEW = 86_400;
 const MAX_HTU_LENGTH = 8192;
 
 function positive(name: string, value: unknown, fallback: number, max: number): number {
@@ -125,13 +146,15 @@ function parseJsonObject(segment: string): Record<string, unknown> | undefined {
  * 2. header: JSON object, `typ` exactly `dpop+jwt`, `alg` allowed (asymmetric only), no `crit`,
  *    `jwk` a public key of the type `alg` needs (no private members, valid coordinates,
  *    RSA >= 2048 bits) that the platform imports (off-curve points are refused);
- * 3. signature;
- * 4. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
+ * 3. `jkt` against `cnf.jkt` / `dpop_jkt`, constant time, before the expensive signature check;
+ * 4. signature;
+ * 5. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
  *    and bounded, `nonce` (when nonces are configured), `iat` within
- *    `[now - maxAge, now + clockTolerance]` (a valid server nonce bounds freshness instead);
- * 5. `ath` against the access token, compared as strings in constant time;
- * 6. `jkt` against `cnf.jkt` / `dpop_jkt`, constant time;
- * 7. the replay store, last: key = SHA-256(jkt, jti), kept until `iat + maxAge + clockTolerance`.
+ *    `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
+ *    freshness), within the nonce's lifetime of now;
+ * 6. `ath` against the access token, compared as strings in constant time;
+ * 7. the replay store, last: key = SHA-256(jkt, jti), kept exactly as long as the proof could be
+ *    accepted again: until its nonce expires, or else until `iat + maxAge + clockTolerance`.
  *
  * Imported keys are cached by header (bounded LRU), and on Node signatures are checked with
  * `node:crypto`. Every failure is a {@link DPoPError}; messages never contain the proof.
@@ -177,6 +200,8 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
   const requireNonceDefault = options.requireNonce ?? nonces !== undefined;
   if (requireNonceDefault && nonces === undefined)
     throw new DPoPConfigError('requireNonce', 'needs "nonces"');
+  const nonceLifetime =
+    nonces === undefined ? 0 : (nonces.lifetime ?? 3 * nonces.period) + clockTolerance;
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
   const headers = new Lru<string, HeaderEntry>(Math.max(1, keyCacheSize));
@@ -234,7 +259,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     return entry;
   }
 
-  return async function verify(proof, expect) {
+  async function check(proof: string, expect: ProofExpectation): Promise<Checked> {
     if (expect === null || typeof expect !== 'object')
       throw new DPoPConfigError('expect', 'must be an object');
     const expectedHtu = expectedHtuOf(expect.url);
@@ -261,7 +286,18 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       throw proofError('proof_malformed', 'The DPoP proof is not strict base64url');
     }
     entry ??= await parseHeader(h);
-    // 3. signature
+    // 3. the key binding, before any expensive step: a proof by another key is refused cheaply
+    if (
+      expect.jkt !== undefined &&
+      (typeof expect.jkt !== 'string' || !timingSafeEqual(entry.jkt, expect.jkt))
+    ) {
+      throw new DPoPError(
+        'invalid_token',
+        'jkt_mismatch',
+        'The access token is not bound to the DPoP proof key',
+      );
+    }
+    // 4. signature
     const signature = decodeBase64url(s);
     if (signature.length !== entry.signatureLength)
       throw proofError('signature', 'The DPoP proof signature is invalid');
@@ -272,7 +308,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       valid = false;
     }
     if (!valid) throw proofError('signature', 'The DPoP proof signature is invalid');
-    // 4. claims
+    // 5. claims
     const claims = parseJsonObject(p);
     if (claims === undefined)
       throw proofError('proof_malformed', 'The DPoP proof payload is not a JSON object');
@@ -328,9 +364,10 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
         );
       }
     }
-    // A valid server nonce bounds freshness (RFC 9449 §11.1); iat must still be plausible.
-    const oldest = nonceCheck?.valid ? nowSec - MAX_NONCE_IAT_SKEW : nowSec - maxAge;
-    const newest = nonceCheck?.valid ? nowSec + MAX_NONCE_IAT_SKEW : nowSec + clockTolerance;
+    // A valid server nonce bounds freshness (RFC 9449 §11.1): iat need only be plausible, within
+    // the nonce's own lifetime of the server clock (for clients whose clocks are off).
+    const oldest = nonceCheck?.valid ? nowSec - nonceLifetime : nowSec - maxAge;
+    const newest = nonceCheck?.valid ? nowSec + nonceLifetime : nowSec + clockTolerance;
     if (iat < oldest || iat > newest) {
       const reason = iat < oldest ? 'iat_too_old' : 'iat_in_future';
       if (nonces !== undefined)
@@ -344,7 +381,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
         iat < oldest ? 'The DPoP proof is too old' : 'The DPoP proof iat is in the future',
       );
     }
-    // 5. ath
+    // 6. ath
     if (expect.accessToken !== undefined) {
       const { ath } = claims;
       if (typeof ath !== 'string')
@@ -353,42 +390,6 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
         throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
       }
     }
-    // 6. jkt
-    if (
-      expect.jkt !== undefined &&
-      (typeof expect.jkt !== 'string' || !timingSafeEqual(entry.jkt, expect.jkt))
-    ) {
-      throw new DPoPError(
-        'invalid_token',
-        'jkt_mismatch',
-        'The access token is not bound to the DPoP proof key',
-      );
-    }
-    // 7. replay, last
-    if (replay !== false) {
-      let expiresAt = (iat + maxAge + clockTolerance) * 1000;
-      if (nonceCheck?.valid && nonceCheck.expiresAt > expiresAt) expiresAt = nonceCheck.expiresAt;
-      let first: boolean;
-      try {
-        first = await replay.useOnce(
-          await sha256Base64url(`${entry.jkt}.${jti}`),
-          expiresAt,
-          entry.jkt,
-        );
-      } catch (cause) {
-        const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
-        throw new DPoPError(
-          'server_error',
-          reason,
-          'The DPoP replay check is unavailable; retry later',
-          {
-            headers: { 'Retry-After': '1' },
-            cause,
-          },
-        );
-      }
-      if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
-    }
     const result: VerifiedProof = {
       jkt: entry.jkt,
       jwk: entry.jwk,
@@ -396,8 +397,49 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       claims: claims as VerifiedProof['claims'],
     };
     if (nextNonce !== undefined) result.nextNonce = nextNonce;
-    return result;
+    // The entry lives exactly as long as the proof could be accepted again: until its nonce
+    // expires (after that the nonce is refused), else until iat leaves the window.
+    const expiresAt = nonceCheck?.valid
+      ? nonceCheck.expiresAt
+      : (iat + maxAge + clockTolerance) * 1000;
+    return { result, jti, expiresAt };
+  }
+
+  // 7. replay, last: only a proof that passed every other check is recorded.
+  async function record(checked: Checked): Promise<void> {
+    if (replay === false) return;
+    const { result, jti, expiresAt } = checked;
+    let first: boolean;
+    try {
+      first = await replay.useOnce(
+        await sha256Base64url(`${result.jkt}.${jti}`),
+        expiresAt,
+        result.jkt,
+      );
+    } catch (cause) {
+      const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
+      throw new DPoPError('server_error', reason, 'The DPoP replay check is unavailable; retry later', {
+        headers: { 'Retry-After': '1' },
+        cause,
+      });
+    }
+    if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
+  }
+
+  const verify = async (proof: string, expect: ProofExpectation): Promise<VerifiedProof> => {
+    const checked = await check(proof, expect);
+    await record(checked);
+    return checked.result;
   };
+  const prepare = async (proof: string, expect: ProofExpectation): Promise<PreparedProof> => {
+    const checked = await check(proof, expect);
+    let committed: Promise<void> | undefined;
+    return {
+      proof: checked.result,
+      commit: () => (committed ??= record(checked)),
+    };
+  };
+  return Object.assign(verify, { prepare });
 }
 
 const compiled = new WeakMap<VerifyProofOptions, ProofVerifier>();

@@ -1,5 +1,20 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryReplayStore, ReplayStoreError } from '../src/index.ts';
+
+/** A replay key of the shape the verifier uses: base64url SHA-256 (43 characters). */
+const digest = (s: string): string => createHash('sha256').update(s).digest('base64url');
+const jkt = (name: string): string => digest(`key:${name}`);
+
+function refusal(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ReplayStoreError);
+    return (e as ReplayStoreError).reason;
+  }
+}
 
 describe('MemoryReplayStore', () => {
   it('is insert-if-absent until the entry expires', () => {
@@ -14,38 +29,121 @@ describe('MemoryReplayStore', () => {
     expect(store.size).toBe(1);
   });
 
+  it('keeps an entry exactly until its expiry second, never shorter', () => {
+    let now = 10_000_000;
+    const store = new MemoryReplayStore({ now: () => now });
+    const key = digest('exact');
+    expect(store.useOnce(key, now + 60_500)).toBe(true);
+    now += 60_499;
+    expect(store.useOnce(key, now + 60_000)).toBe(false);
+    now += 1; // at expiresAt the proof is no longer acceptable anyway (rounded up to the second)
+    now += 500;
+    expect(store.useOnce(key, now + 60_000)).toBe(true);
+  });
+
+  it('matches a Map model under random inserts, replays and expiry (digest and free-form keys)', () => {
+    let now = 5_000_000;
+    const store = new MemoryReplayStore({ maxEntries: 4096, now: () => now });
+    const model = new Map<string, number>();
+    const keys = Array.from({ length: 3000 }, (_, i) =>
+      i % 3 === 0 ? `free-form-key-${i}` : digest(String(i)),
+    );
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let step = 0; step < 60_000; step++) {
+      now += rand(40);
+      const key = keys[rand(keys.length)]!;
+      const expiresAt = now + 1000 + rand(20_000);
+      const live = (model.get(key) ?? 0) > now;
+      const got = store.useOnce(key, expiresAt, `scope${rand(50)}`);
+      expect(got).toBe(!live);
+      if (!live) model.set(key, Math.ceil(expiresAt / 1000) * 1000);
+    }
+    let live = 0;
+    for (const exp of model.values()) if (exp > now) live++;
+    expect(store.size).toBeGreaterThanOrEqual(live);
+    expect(store.size).toBeLessThan(live + 4096 / 4);
+    expect(store.stats().keys).toBeLessThanOrEqual(50);
+    now += 10 ** 9; // everything expires: every scope record must be released
+    expect(store.useOnce('last', now + 1000, 'scope1')).toBe(true);
+    expect(store.stats()).toMatchObject({ entries: 1, keys: 1 });
+  });
+
   it('refuses when full instead of evicting, and frees room as entries expire', () => {
     let now = 0;
-    const store = new MemoryReplayStore({ maxEntries: 3, now: () => now });
-    for (let i = 0; i < 3; i++) expect(store.useOnce(`k${i}`, 10_000)).toBe(true);
-    expect(() => store.useOnce('k3', 10_000)).toThrow(ReplayStoreError);
-    expect(store.useOnce('k0', 10_000)).toBe(false); // still detects replays when full
+    const store = new MemoryReplayStore({ maxEntries: 4, now: () => now });
+    for (let i = 0; i < 4; i++) expect(store.useOnce(`k${i}`, 10_000, `s${i}`)).toBe(true);
+    expect(refusal(() => store.useOnce('k4', 10_000, 's4'))).toBe('replay_store_full');
+    expect(store.useOnce('k0', 10_000, 's0')).toBe(false); // still detects replays when full
     now = 10_000;
-    expect(store.useOnce('k3', 20_000)).toBe(true);
+    expect(store.useOnce('k4', 20_000, 's4')).toBe(true);
     expect(store.size).toBe(1);
+    expect(store.stats()).toMatchObject({ entries: 1, capacity: 4, keys: 1, refusedFull: 1 });
   });
 
-  it('bounds entries per key thumbprint', () => {
-    const store = new MemoryReplayStore({ maxPerKey: 2, now: () => 0 });
-    expect(store.useOnce('a1', 5000, 'jktA')).toBe(true);
-    expect(store.useOnce('a2', 5000, 'jktA')).toBe(true);
-    expect(() => store.useOnce('a3', 5000, 'jktA')).toThrow(/too many proofs for this key/);
-    expect(store.useOnce('b1', 5000, 'jktB')).toBe(true);
+  it('serves one busy key with no per-key cap below half the capacity', () => {
+    let now = 1_000_000;
+    const store = new MemoryReplayStore({ now: () => now }); // default budget
+    // 1,000 proofs/s for 120 s, each acceptable for 70 s: about 70,000 live entries.
+    for (let i = 0; i < 120_000; i++) {
+      now += 1;
+      expect(store.useOnce(digest(`busy${i}`), now + 70_000, jkt('busy'))).toBe(true);
+    }
+    expect(store.size).toBeLessThan(81_000); // 70 s live + at most 10 s awaiting the sweep
+    expect(store.stats().refusedOverShare).toBe(0);
   });
 
-  it('expires in buckets without scanning, also after a long idle gap', () => {
+  it('above half full, refuses the keys over their fair share and keeps room for everyone else', () => {
+    const now = 0;
+    const store = new MemoryReplayStore({ maxEntries: 1000, now: () => now });
+    // An attacker with 10 keys floods until refused.
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      const reason = refusal(() =>
+        store.useOnce(digest(`flood${i}`), 60_000, jkt(`attacker${i % 10}`)),
+      );
+      if (reason === undefined) accepted++;
+      else expect(reason).toBe('replay_over_share');
+    }
+    expect(accepted).toBeLessThanOrEqual(500 + 10);
+    // A legitimate key (and many new ones) still get in.
+    for (let c = 0; c < 20; c++) {
+      for (let i = 0; i < 10; i++)
+        expect(store.useOnce(digest(`legit${c}.${i}`), 60_000, jkt(`client${c}`))).toBe(true);
+    }
+    const stats = store.stats();
+    expect(stats.keys).toBe(30);
+    expect(stats.fill).toBeLessThan(1);
+    expect(store.fairShare()).toBe(Math.floor(500 / 30));
+  });
+
+  it('cannot be filled by keys that arrive one after another (a key below its share is served)', () => {
+    const store = new MemoryReplayStore({ maxEntries: 2000, now: () => 0 });
+    // Each of 40 attacker keys in turn pushes as far as the store lets it.
+    for (let a = 0; a < 40; a++) {
+      for (let i = 0; i < 2000; i++) {
+        if (refusal(() => store.useOnce(digest(`a${a}.${i}`), 60_000, jkt(`seq${a}`)))) break;
+      }
+    }
+    // A client holding fewer entries than its share is admitted unless the store is full.
+    const share = store.fairShare(1);
+    const reason = refusal(() => store.useOnce(digest('victim'), 60_000, jkt('victim')));
+    if (reason !== undefined) expect(store.size).toBe(2000);
+    else expect(share).toBeGreaterThan(0);
+  });
+
+  it('sweeps expired entries so the table never clogs, also after a long idle gap', () => {
     let now = 0;
     const store = new MemoryReplayStore({ maxEntries: 200_000, now: () => now });
-    for (let i = 0; i < 100_000; i++) store.useOnce(`k${i}`, 60_000 + (i % 70) * 1000);
+    for (let i = 0; i < 100_000; i++) store.useOnce(digest(`k${i}`), 60_000 + (i % 70) * 1000);
     expect(store.size).toBe(100_000);
-    now = 90_000;
-    store.useOnce('later', 200_000);
-    let live = 0;
-    for (let i = 0; i < 100_000; i++) if (60_000 + (i % 70) * 1000 > 90_000) live++;
-    expect(store.size).toBe(live + 1);
-    now = 10 ** 12; // a very long gap
-    store.useOnce('after-gap', now + 1000);
-    expect(store.size).toBe(1);
+    now = 10 ** 12; // a very long gap: every entry is expired
+    for (let i = 0; i < 90_000; i++) store.useOnce(digest(`n${i}`), now + 1000 * (1 + (i % 5)));
+    expect(store.size).toBe(90_000);
+    expect(store.stats().refusedFull).toBe(0);
   });
 
   it('treats already-expired proofs as first use without storing them', () => {
@@ -54,8 +152,25 @@ describe('MemoryReplayStore', () => {
     expect(store.size).toBe(0);
   });
 
+  it('costs about 52 bytes per entry of capacity, from a byte budget', () => {
+    const store = new MemoryReplayStore({ maxBytes: 64 * 1024 * 1024 });
+    const { bytes, capacity } = store.stats();
+    expect(bytes).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(capacity).toBe(1 << 20);
+    expect(bytes / capacity).toBeLessThanOrEqual(64);
+    expect(new MemoryReplayStore().capacity).toBe(524_288);
+  });
+
+  it('does not let a thumbprint collide with another in its share (random keys)', () => {
+    const store = new MemoryReplayStore({ maxEntries: 100_000, now: () => 0 });
+    for (let i = 0; i < 50_000; i++)
+      store.useOnce(randomBytes(32).toString('base64url').slice(0, 43), 1000, jkt(`k${i}`));
+    expect(store.stats().keys).toBe(50_000);
+  });
+
   it('validates its options', () => {
     expect(() => new MemoryReplayStore({ maxEntries: 0 })).toThrow(/maxEntries/);
-    expect(() => new MemoryReplayStore({ maxPerKey: 1.5 })).toThrow(/maxPerKey/);
+    expect(() => new MemoryReplayStore({ maxBytes: 10 })).toThrow(/maxBytes/);
+    expect(() => new MemoryReplayStore({ maxPerKey: 5 } as never)).toThrow(/maxPerKey/);
   });
 });

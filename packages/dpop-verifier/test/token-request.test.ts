@@ -97,4 +97,51 @@ describe('verifyTokenRequest (authorization servers)', () => {
         .jkt,
     ).toBe(k.jkt);
   });
+
+  it('two-phase: prepare records nothing; commit records once; mismatches and failed grants never burn a jti', async () => {
+    const k = await clientKey();
+    const other = await clientKey();
+    const replay = new MemoryReplayStore();
+    const check = createTokenRequestVerifier({ tokenEndpoint: TOKEN_URL, replay });
+    const proof = await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL });
+
+    // a dpop_jkt mismatch is found before the signature is checked, and records nothing
+    const mismatch = await failure(check.prepare(post(proof), { dpopJkt: other.jkt }));
+    expect([mismatch.status, mismatch.reason]).toEqual([400, 'dpop_jkt_mismatch']);
+    // a request whose client authentication then fails: prepared, never committed
+    const abandoned = await check.prepare(post(proof), { dpopJkt: k.jkt });
+    expect(abandoned!.jkt).toBe(k.jkt);
+    expect(replay.size).toBe(0);
+    // the same proof, now with a successful client authentication: commit records it
+    const prepared = await check.prepare(post(proof), { dpopJkt: k.jkt });
+    const committed = prepared!.commit();
+    expect(prepared!.commit()).toBe(committed); // once
+    await committed;
+    expect(replay.size).toBe(1);
+    // a replay is found at prepare's commit, as a ready 400 JSON answer
+    const again = await check.prepare(post(proof), { dpopJkt: k.jkt });
+    const replayed = await failure(again!.commit());
+    expect([replayed.status, replayed.code, replayed.reason]).toEqual([400, 'invalid_dpop_proof', 'replay']);
+    expect(JSON.parse(replayed.body!).error).toBe('invalid_dpop_proof');
+    // the one-call form records at once (and also checks dpop_jkt before recording)
+    const fresh = await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL });
+    await failure(check(post(fresh), { dpopJkt: other.jkt }));
+    expect(replay.size).toBe(1);
+    await check(post(fresh), { dpopJkt: k.jkt });
+    expect(replay.size).toBe(2);
+  });
+
+  it('an anonymous flood of fresh-key proofs records nothing until a commit', async () => {
+    const replay = new MemoryReplayStore({ maxEntries: 10 });
+    const check = createTokenRequestVerifier({ tokenEndpoint: TOKEN_URL, replay });
+    for (let i = 0; i < 50; i++) {
+      const attacker = await clientKey();
+      await check.prepare(post(await createProof(attacker.keyPair, { method: 'POST', url: TOKEN_URL })));
+    }
+    expect(replay.size).toBe(0);
+    const k = await clientKey();
+    const legit = await check.prepare(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL })));
+    await legit!.commit();
+    expect(replay.size).toBe(1);
+  });
 });

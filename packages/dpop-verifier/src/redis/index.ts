@@ -9,12 +9,21 @@ import { DPoPConfigError } from '../errors.ts';
 /** An ioredis client or cluster (structural). */
 export interface IoredisLike {
   set(key: string, value: string, px: 'PX', ttl: number, nx: 'NX'): Promise<'OK' | null>;
+  /** `CONFIG GET` (ioredis `Redis`). */
+  config?(op: 'GET', name: string): Promise<unknown>;
+  /** The master nodes (ioredis `Cluster`). */
+  nodes?(role: 'master'): ReadonlyArray<{ config(op: 'GET', name: string): Promise<unknown> }>;
 }
 
 /** A node-redis v4/v5 client or cluster (structural). */
 export interface NodeRedisLike {
   isOpen: boolean;
   set(key: string, value: string, options: { PX: number; NX: true }): Promise<string | null>;
+  /** `CONFIG GET` (node-redis client). */
+  configGet?(name: string): Promise<Record<string, string>>;
+  /** The master nodes and their clients (node-redis cluster). */
+  masters?: readonly unknown[];
+  nodeClient?(node: never): Promise<{ configGet(name: string): Promise<Record<string, string>> }>;
 }
 
 /** Options of {@link RedisReplayStore}. */
@@ -23,13 +32,46 @@ export interface RedisReplayStoreOptions {
   prefix?: string;
   /** Milliseconds to wait for Redis before failing closed (503). Default 250. */
   timeout?: number;
+  /**
+   * The operator guarantees that Redis never evicts keys (`maxmemory-policy noeviction`), for
+   * managed Redis where `CONFIG GET` is disabled. Without it the store checks the policy itself
+   * and refuses to run (fails closed) unless it can read `noeviction`. Default false.
+   */
+  assumeNoEviction?: boolean;
+  /** How often, in ms, the eviction policy is checked again. Default 60,000. */
+  policyCheckInterval?: number;
+}
+
+/** The only `maxmemory-policy` under which a replay entry cannot vanish before it expires. */
+const SAFE_POLICY = 'noeviction';
+
+function policyOf(reply: unknown): string | undefined {
+  // ioredis: ['maxmemory-policy', 'noeviction']; node-redis: { 'maxmemory-policy': 'noeviction' }
+  if (Array.isArray(reply)) return typeof reply[1] === 'string' ? reply[1] : undefined;
+  if (reply !== null && typeof reply === 'object') {
+    const value = (reply as Record<string, unknown>)['maxmemory-policy'];
+    return typeof value === 'string' ? value : undefined;
+  }
+  return undefined;
 }
 
 /**
  * A replay store in Redis, shared by every instance: one `SET key 1 PX ttl NX` per proof, which
  * is atomic, so two instances receiving the same proof at once accept it exactly once. Works with
  * ioredis and node-redis clients and their cluster clients. If Redis is down, slow (`timeout`)
- * or answers an error, `useOnce` throws and the request is refused with 503: never accepted.
+ * or answers an error (including `OOM` when it is full), `useOnce` throws and the request is
+ * refused with 503: never accepted.
+ *
+ * **Eviction**: a Redis that may evict keys under memory pressure (`volatile-*`, `allkeys-*`)
+ * would forget a proof and accept it a second time. So on first use, and again every
+ * `policyCheckInterval`, the store reads `maxmemory-policy` (on every master of a cluster) and
+ * refuses to operate unless it is `noeviction`. Where `CONFIG` is disabled (managed Redis),
+ * set `assumeNoEviction: true` to state that the operator guarantees it.
+ *
+ * **Sizing**: each live proof is one key of about 90 bytes in Redis (a 60-byte key and its
+ * expiry), living exactly as long as the proof could be accepted again (at most
+ * `maxAge + clockTolerance`, or the nonce lifetime). Plan `maxmemory` for
+ * (peak proofs per second) x (that lifetime) x 90 bytes, with headroom.
  *
  * Under load, keep several requests in flight per connection (both clients pipeline
  * concurrent commands on one socket); ioredis' `enableAutoPipelining` is optional.
@@ -44,8 +86,13 @@ export interface RedisReplayStoreOptions {
  */
 export class RedisReplayStore implements ReplayStore {
   readonly #set: (key: string, ttl: number) => Promise<unknown>;
+  readonly #readPolicies: () => Promise<Array<string | undefined>>;
   readonly #prefix: string;
   readonly #timeout: number;
+  readonly #assumeNoEviction: boolean;
+  readonly #policyCheckInterval: number;
+  #policyCheckedAt = -Infinity;
+  #policyCheck: Promise<void> | undefined;
 
   constructor(client: IoredisLike | NodeRedisLike, options: RedisReplayStoreOptions = {}) {
     if (
@@ -55,18 +102,46 @@ export class RedisReplayStore implements ReplayStore {
     ) {
       throw new DPoPConfigError('client', 'must be an ioredis or node-redis client');
     }
-    const { prefix = 'popkit:dpop:jti:', timeout = 250 } = options;
+    const {
+      prefix = 'popkit:dpop:jti:',
+      timeout = 250,
+      assumeNoEviction = false,
+      policyCheckInterval = 60_000,
+    } = options;
     if (typeof prefix !== 'string') throw new DPoPConfigError('prefix', 'must be a string');
     if (!Number.isFinite(timeout) || timeout <= 0)
       throw new DPoPConfigError('timeout', 'must be a positive number of ms');
+    if (typeof assumeNoEviction !== 'boolean')
+      throw new DPoPConfigError('assumeNoEviction', 'must be a boolean');
+    if (!Number.isFinite(policyCheckInterval) || policyCheckInterval < 1000)
+      throw new DPoPConfigError('policyCheckInterval', 'must be a number of ms >= 1000');
     this.#prefix = prefix;
     this.#timeout = timeout;
+    this.#assumeNoEviction = assumeNoEviction;
+    this.#policyCheckInterval = policyCheckInterval;
     if ('isOpen' in client) {
       const c = client as NodeRedisLike;
       this.#set = (key, ttl) => c.set(key, '1', { PX: ttl, NX: true });
+      this.#readPolicies = async () => {
+        if (Array.isArray(c.masters) && typeof c.nodeClient === 'function') {
+          const clients = await Promise.all(c.masters.map((m) => c.nodeClient!(m as never)));
+          return Promise.all(clients.map(async (n) => policyOf(await n.configGet('maxmemory-policy'))));
+        }
+        if (typeof c.configGet !== 'function') return [undefined];
+        return [policyOf(await c.configGet('maxmemory-policy'))];
+      };
     } else {
       const c = client as IoredisLike;
       this.#set = (key, ttl) => c.set(key, '1', 'PX', ttl, 'NX');
+      this.#readPolicies = async () => {
+        if (typeof c.nodes === 'function') {
+          return Promise.all(
+            c.nodes('master').map(async (n) => policyOf(await n.config('GET', 'maxmemory-policy'))),
+          );
+        }
+        if (typeof c.config !== 'function') return [undefined];
+        return [policyOf(await c.config('GET', 'maxmemory-policy'))];
+      };
     }
   }
 
@@ -81,6 +156,7 @@ export class RedisReplayStore implements ReplayStore {
       );
     });
     try {
+      if (!this.#assumeNoEviction) await Promise.race([this.#ensureNoEviction(), timeout]);
       const result = await Promise.race([this.#set(this.#prefix + key, ttl), timeout]);
       return result === 'OK';
     } catch (cause) {
@@ -89,5 +165,40 @@ export class RedisReplayStore implements ReplayStore {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Resolves when Redis is known not to evict; the verdict is kept `policyCheckInterval` ms. */
+  #ensureNoEviction(): Promise<void> {
+    const now = Date.now();
+    if (this.#policyCheck !== undefined && now - this.#policyCheckedAt < this.#policyCheckInterval)
+      return this.#policyCheck;
+    this.#policyCheckedAt = now;
+    const check = this.#readPolicies().then(
+      (policies) => {
+        const bad = policies.find((p) => p !== SAFE_POLICY);
+        if (policies.length === 0 || bad !== undefined || policies.includes(undefined)) {
+          throw new ReplayStoreError(
+            'replay_store_error',
+            bad === undefined
+              ? 'Redis did not report its maxmemory-policy; set it to noeviction, or pass assumeNoEviction: true if the operator guarantees it'
+              : `Redis maxmemory-policy is "${bad}", which can evict replay entries and let a proof be used twice; set maxmemory-policy to noeviction`,
+          );
+        }
+      },
+      (cause: unknown) => {
+        throw new ReplayStoreError(
+          'replay_store_error',
+          'Redis refused CONFIG GET maxmemory-policy; allow it, or pass assumeNoEviction: true if the operator guarantees noeviction',
+          { cause },
+        );
+      },
+    );
+    // A failed check is kept for one second only: fixed settings are then picked up quickly.
+    check.catch(() => {
+      if (this.#policyCheck === check)
+        this.#policyCheckedAt = Date.now() - this.#policyCheckInterval + 1000;
+    });
+    this.#policyCheck = check;
+    return check;
   }
 }

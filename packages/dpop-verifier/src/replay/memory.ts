@@ -1,127 +1,364 @@
 import { DPoPConfigError } from '../errors.ts';
-import type { ReplayStore } from './types.ts';
+import { fingerprint64, fmix32, fp } from './fingerprint.ts';
+import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
 
 /** Options of {@link MemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
-  /** Most live entries; when full, new proofs are refused (503), never admitted. Default 100,000. */
+  /**
+   * Memory budget in bytes for the store's tables, allocated once. Default 32 MiB, which holds
+   * 524,288 live proofs (about 52 bytes each). Ignored when `maxEntries` is set.
+   */
+  maxBytes?: number;
+  /** Capacity in live proofs, instead of `maxBytes` (the tables are sized for it). */
   maxEntries?: number;
-  /** Most live entries per key thumbprint, so one client cannot fill the store. Default 10,000. */
-  maxPerKey?: number;
   /** Clock in ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
 
-const BUCKET_MS = 1000;
+/** Bytes of table per slot: a 16-byte entry, plus half a 20-byte key-scope record. */
+const BYTES_PER_SLOT = 26;
+const DEFAULT_BYTES = 32 * 1024 * 1024;
+const MIN_SLOTS = 8;
+const MAX_SLOTS = 2 ** 28;
+/** Slots examined for expiry per insert, and per insert while over the soft limit. */
+const SWEEP = 4;
+const SWEEP_UNDER_PRESSURE = 64;
+/** The sweep also covers the whole table at least once per this many ms of clock time. */
+const PASS_MS = 10_000;
+/** Least ms between two full sweeps before a refusal. */
+const FULL_SWEEP_MS = 1000;
 
-/** Live entries of one key thumbprint. */
-interface Quota {
-  readonly scope: string;
-  count: number;
+function randomWords(n: number): Uint32Array {
+  return crypto.getRandomValues(new Uint32Array(n));
+}
+
+function nextPowerOfTwo(n: number): number {
+  let p = MIN_SLOTS;
+  while (p < n) p *= 2;
+  return p;
 }
 
 /**
- * A bounded in-process replay store for one server instance. O(1) insert and amortised O(1)
- * expiry: entries are grouped in one-second buckets by expiry time and whole buckets are dropped
- * as time passes (no per-entry timers, no scans). When full, or when one key holds `maxPerKey`
- * live entries, it refuses (the request fails with 503) rather than evicting, because eviction
- * would reopen a replay window. Size it at (peak proofs per second) x (how long a proof stays
- * acceptable: maxAge + clockTolerance, or the nonce lifetime when nonces are on); for several
- * instances use `RedisReplayStore`.
+ * A bounded, fair, in-process replay store for one server instance (RFC 9449 §11.1).
+ *
+ * **Memory**: an open-addressing hash table in typed arrays, allocated once from `maxBytes`:
+ * each live proof costs a 64-bit fingerprint of its key, its expiry second and the index of its
+ * key thumbprint's record (about 52 bytes per live proof at capacity, no per-entry objects).
+ * Expired entries are reclaimed by a cursor that sweeps a few slots per insert.
+ *
+ * **Lifetime**: an entry lives until the `expiresAt` the verifier computed (rounded up to the
+ * second), which is exactly when the proof would stop being accepted anyway; after that the
+ * proof is rejected for its `iat` or its nonce.
+ *
+ * **Fairness** (the guarantee): below half its capacity the store admits every new proof; above
+ * it, a key thumbprint may add entries only while it holds fewer than its fair share, half the
+ * capacity divided by the number of keys holding entries. So keys at or above their share cannot
+ * fill the store, and a key below its share is refused only when the store is entirely full.
+ * Nothing is ever evicted early (eviction would reopen a replay window): a refused proof fails
+ * closed with 503 and `Retry-After`, with `reason` `replay_over_share` (that key is sending more
+ * than its share) or `replay_store_full`.
+ *
+ * For several server instances use `RedisReplayStore`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
  */
 export class MemoryReplayStore implements ReplayStore {
-  readonly #maxEntries: number;
-  readonly #maxPerKey: number;
   readonly #now: () => number;
-  readonly #entries = new Map<string, Quota>(); // key -> its scope's quota
-  readonly #buckets = new Map<number, string[]>(); // expiry bucket -> keys
-  readonly #quotas = new Map<string, Quota>(); // scope -> live entries
-  #nextBucket = -1; // first bucket not yet swept
-  #lastBucket = -1; // most recent bucket written, and its list (most inserts share it)
-  #lastList: string[] = [];
+  readonly #capacity: number;
+  readonly #soft: number;
+  readonly #mask: number;
+  readonly #slots: number;
+  /** Per slot: fingerprint hi, lo; expiry second (0 = empty); scope record index. */
+  readonly #table: Uint32Array;
+  /** Per scope record: fingerprint hi, lo; live entries; next record in bucket (index + 1). */
+  readonly #scopes: Uint32Array;
+  /** Bucket heads of the scope records (index + 1; 0 = none). */
+  readonly #heads: Uint32Array;
+  readonly #scopeMask: number;
+  readonly #seeds: Uint32Array;
+  #freeScope = 0; // free list of scope records (index + 1)
+  #nextFreshScope = 0;
+  #used = 0;
+  #keys = 0;
+  #cursor = 0;
+  #refusedFull = 0;
+  #refusedShare = 0;
+  #sweptAt = 0; // clock (ms) the time-driven sweep has covered
+  #fullSweepAt = -Infinity;
+  #lastScope: string | undefined; // the last scope looked up, its fingerprint and record
+  #lastHi = 0;
+  #lastLo = 0;
+  #lastRecord = -1;
 
   constructor(options: MemoryReplayStoreOptions = {}) {
-    const { maxEntries = 100_000, maxPerKey = 10_000, now = Date.now } = options;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1)
-      throw new DPoPConfigError('maxEntries', 'must be a positive integer');
-    if (!Number.isInteger(maxPerKey) || maxPerKey < 1)
-      throw new DPoPConfigError('maxPerKey', 'must be a positive integer');
-    if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
-    this.#maxEntries = maxEntries;
-    this.#maxPerKey = maxPerKey;
-    this.#now = now;
-  }
-
-  useOnce(key: string, expiresAt: number, scope = ''): boolean {
-    const now = this.#now();
-    this.#sweep(now);
-    if (this.#entries.has(key)) return false;
-    if (expiresAt <= now) return true; // already outside every acceptance window
-    if (this.#entries.size >= this.#maxEntries) {
-      throw new ReplayStoreError('replay_store_full', 'the replay store is full');
-    }
-    let quota = this.#quotas.get(scope);
-    if (quota === undefined) {
-      quota = { scope, count: 0 };
-      this.#quotas.set(scope, quota);
-    } else if (scope !== '' && quota.count >= this.#maxPerKey) {
-      throw new ReplayStoreError(
-        'replay_store_full',
-        'the replay store holds too many proofs for this key',
+    if (options === null || typeof options !== 'object')
+      throw new DPoPConfigError('options', 'must be an object');
+    if ('maxPerKey' in options) {
+      throw new DPoPConfigError(
+        'maxPerKey',
+        'is gone: the store now shares its capacity fairly between keys (see "Capacity and floods")',
       );
     }
-    quota.count++;
-    this.#entries.set(key, quota);
-    const bucket = Math.ceil(expiresAt / BUCKET_MS);
-    if (bucket === this.#lastBucket) {
-      this.#lastList.push(key);
+    const { maxBytes, maxEntries, now = Date.now } = options;
+    if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
+    let slots: number;
+    if (maxEntries !== undefined) {
+      if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_SLOTS / 2)
+        throw new DPoPConfigError('maxEntries', `must be an integer from 1 to ${MAX_SLOTS / 2}`);
+      slots = nextPowerOfTwo(maxEntries * 2);
+      this.#capacity = maxEntries;
     } else {
-      let list = this.#buckets.get(bucket);
-      if (list === undefined) {
-        list = [];
-        this.#buckets.set(bucket, list);
+      const bytes = maxBytes ?? DEFAULT_BYTES;
+      if (
+        typeof bytes !== 'number' ||
+        !Number.isFinite(bytes) ||
+        bytes < MIN_SLOTS * BYTES_PER_SLOT
+      ) {
+        throw new DPoPConfigError(
+          'maxBytes',
+          `must be a number of bytes >= ${MIN_SLOTS * BYTES_PER_SLOT}`,
+        );
       }
-      list.push(key);
-      this.#lastBucket = bucket;
-      this.#lastList = list;
+      slots = MIN_SLOTS;
+      while (slots * 2 * BYTES_PER_SLOT <= bytes && slots < MAX_SLOTS) slots *= 2;
+      this.#capacity = slots / 2;
     }
-    if (this.#nextBucket < 0) this.#nextBucket = Math.floor(now / BUCKET_MS);
+    this.#now = now;
+    this.#slots = slots;
+    this.#mask = slots - 1;
+    this.#soft = Math.floor(this.#capacity / 2);
+    this.#table = new Uint32Array(slots * 4);
+    const records = Math.max(MIN_SLOTS, nextPowerOfTwo(this.#capacity));
+    this.#scopes = new Uint32Array(records * 4);
+    this.#heads = new Uint32Array(records);
+    this.#scopeMask = records - 1;
+    this.#seeds = randomWords(4);
+  }
+
+  /**
+   * Records `key` if it is not live: `true` on first use, `false` for a replay. Throws
+   * {@link ReplayStoreError} when the proof cannot be recorded (see the fairness rule above).
+   *
+   * @param key a digest of (jkt, jti); a 43-character base64url SHA-256 is used directly.
+   * @param expiresAt ms since the epoch when the proof stops being acceptable.
+   * @param scope the proof key's thumbprint: the unit of fairness.
+   */
+  useOnce(key: string, expiresAt: number, scope = ''): boolean {
+    const nowMs = this.#now();
+    const nowSec = Math.floor(nowMs / 1000);
+    let budget = this.#used >= this.#soft ? SWEEP_UNDER_PRESSURE : SWEEP;
+    if (nowMs > this.#sweptAt) {
+      // Clock-driven share of a full pass every PASS_MS, so expired entries linger < PASS_MS.
+      // (After an idle gap of PASS_MS or more this is one full pass, once.)
+      budget += Math.min(Math.ceil((this.#slots * (nowMs - this.#sweptAt)) / PASS_MS), this.#slots);
+      this.#sweptAt = nowMs;
+    }
+    this.#sweep(nowSec, budget);
+    const seeds = this.#seeds;
+    fingerprint64(key, seeds[0]!, seeds[1]!);
+    const hi = fp.hi;
+    const lo = fp.lo;
+    const table = this.#table;
+    const mask = this.#mask;
+    let i = fmix32(hi ^ seeds[2]!) & mask;
+    for (;;) {
+      const o = i * 4;
+      const exp = table[o + 2]!;
+      if (exp === 0) break;
+      if (table[o] === hi && table[o + 1] === lo) {
+        if (exp > nowSec) return false;
+        this.#delete(i); // the same key, expired: forget it and insert afresh
+        return this.useOnce(key, expiresAt, scope);
+      }
+      i = (i + 1) & mask;
+    }
+    if (expiresAt <= nowMs) return true; // already outside every acceptance window
+    const record = this.#findScope(scope);
+    if (this.#used >= this.#soft) {
+      const refuse = (): boolean =>
+        this.#used >= this.#capacity ||
+        (this.#used >= this.#soft &&
+          (record < 0 ? 0 : this.#scopes[record * 4 + 2]!) >= this.fairShare(record < 0 ? 1 : 0));
+      if (refuse() && nowMs - this.#fullSweepAt >= FULL_SWEEP_MS) {
+        // Before refusing, drop every expired entry (at most once a second: a flood of
+        // refusals must not buy a full pass each).
+        this.#fullSweepAt = nowMs;
+        this.#sweep(nowSec, this.#slots);
+      }
+      if (this.#used >= this.#capacity) {
+        this.#refusedFull++;
+        throw new ReplayStoreError('replay_store_full', 'the replay store is full');
+      }
+      if (refuse()) {
+        this.#refusedShare++;
+        throw new ReplayStoreError(
+          'replay_over_share',
+          'this key holds more than its share of the replay store',
+        );
+      }
+      // The sweep may have moved entries: find the free slot again.
+      i = fmix32(hi ^ seeds[2]!) & mask;
+      while (table[i * 4 + 2] !== 0) i = (i + 1) & mask;
+    }
+    const r = record < 0 ? this.#addScope() : record;
+    this.#scopes[r * 4 + 2]!++;
+    const o = i * 4;
+    table[o] = hi;
+    table[o + 1] = lo;
+    table[o + 2] = Math.max(Math.ceil(expiresAt / 1000), 1);
+    table[o + 3] = r;
+    this.#used++;
     return true;
   }
 
-  /** Number of live entries. */
+  /** Live entries (plus expired ones not yet swept, at most a few percent). */
   get size(): number {
-    return this.#entries.size;
+    return this.#used;
   }
 
-  #sweep(now: number): void {
-    const last = Math.floor(now / BUCKET_MS); // buckets <= last have expired
-    if (this.#nextBucket < 0 || this.#nextBucket > last) return;
-    if (this.#entries.size === 0) {
-      this.#buckets.clear();
-      this.#lastBucket = -1;
-      this.#nextBucket = last + 1;
-      return;
+  /** Most live entries. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * A key's fair share above the soft limit: half the capacity divided by the number of keys
+   * holding entries (`extra` counts a key about to join).
+   */
+  fairShare(extra = 0): number {
+    return Math.max(1, Math.floor(this.#soft / Math.max(1, this.#keys + extra)));
+  }
+
+  /** Fill level and refusals, for metrics. */
+  stats(): ReplayStoreStats {
+    return {
+      entries: this.#used,
+      capacity: this.#capacity,
+      fill: this.#used / this.#capacity,
+      keys: this.#keys,
+      refusedFull: this.#refusedFull,
+      refusedOverShare: this.#refusedShare,
+      bytes: this.#table.byteLength + this.#scopes.byteLength + this.#heads.byteLength,
+    };
+  }
+
+  /** Removes expired entries among the next `budget` slots. */
+  #sweep(nowSec: number, budget: number): void {
+    if (this.#used === 0) return;
+    const table = this.#table;
+    const mask = this.#mask;
+    let i = this.#cursor;
+    for (let n = 0; n < budget; ) {
+      const exp = table[i * 4 + 2]!;
+      if (exp !== 0 && exp <= nowSec) {
+        this.#delete(i); // may pull a later entry into slot i: look at it again
+        if (this.#used === 0) break;
+      } else {
+        i = (i + 1) & mask;
+        n++;
+      }
     }
-    // After a long idle gap, iterate the (few) live buckets instead of every elapsed second.
-    if (last - this.#nextBucket > this.#buckets.size) {
-      for (const bucket of [...this.#buckets.keys()]) if (bucket <= last) this.#drop(bucket);
+    this.#cursor = i;
+  }
+
+  /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
+  #delete(slot: number): void {
+    const table = this.#table;
+    const mask = this.#mask;
+    const seed = this.#seeds[2]!;
+    this.#releaseScope(table[slot * 4 + 3]!);
+    this.#used--;
+    let hole = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & mask;
+      const o = j * 4;
+      if (table[o + 2] === 0) break;
+      const home = fmix32(table[o]! ^ seed) & mask;
+      // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
+      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (stays) continue;
+      const h = hole * 4;
+      table[h] = table[o]!;
+      table[h + 1] = table[o + 1]!;
+      table[h + 2] = table[o + 2]!;
+      table[h + 3] = table[o + 3]!;
+      hole = j;
+    }
+    table[hole * 4 + 2] = 0;
+  }
+
+  #findScope(scope: string): number {
+    if (scope === this.#lastScope) {
+      const r = this.#lastRecord;
+      if (r >= 0) return r; // (reset when that record is freed)
+      fp.hi = this.#lastHi;
+      fp.lo = this.#lastLo;
     } else {
-      for (let b = this.#nextBucket; b <= last; b++) this.#drop(b);
+      fingerprint64(scope, this.#seeds[1]!, this.#seeds[0]!);
+      this.#lastScope = scope;
+      this.#lastHi = fp.hi;
+      this.#lastLo = fp.lo;
     }
-    this.#nextBucket = last + 1;
+    this.#lastRecord = this.#lookupScope();
+    return this.#lastRecord;
   }
 
-  #drop(bucket: number): void {
-    const keys = this.#buckets.get(bucket);
-    if (keys === undefined) return;
-    this.#buckets.delete(bucket);
-    if (bucket === this.#lastBucket) this.#lastBucket = -1;
-    for (const key of keys) {
-      const quota = this.#entries.get(key);
-      if (quota === undefined) continue;
-      this.#entries.delete(key);
-      if (--quota.count === 0) this.#quotas.delete(quota.scope);
+  #lookupScope(): number {
+    const scopes = this.#scopes;
+    let r = this.#heads[fmix32(fp.hi ^ this.#seeds[3]!) & this.#scopeMask]!;
+    while (r !== 0) {
+      const o = (r - 1) * 4;
+      if (scopes[o] === fp.hi && scopes[o + 1] === fp.lo) return r - 1;
+      r = scopes[o + 3]!;
     }
+    return -1;
+  }
+
+  /** Adds the record of the scope last looked up by `#findScope` (its fingerprint is in `fp`). */
+  #addScope(): number {
+    const scopes = this.#scopes;
+    let r: number;
+    if (this.#freeScope !== 0) {
+      r = this.#freeScope - 1;
+      this.#freeScope = scopes[r * 4 + 3]!;
+    } else {
+      r = this.#nextFreshScope++;
+    }
+    const bucket = fmix32(fp.hi ^ this.#seeds[3]!) & this.#scopeMask;
+    const o = r * 4;
+    scopes[o] = fp.hi;
+    scopes[o + 1] = fp.lo;
+    scopes[o + 2] = 0;
+    scopes[o + 3] = this.#heads[bucket]!;
+    this.#heads[bucket] = r + 1;
+    this.#keys++;
+    this.#lastRecord = r;
+    return r;
+  }
+
+  #releaseScope(r: number): void {
+    const scopes = this.#scopes;
+    const o = r * 4;
+    if (--scopes[o + 2]! !== 0) return;
+    const bucket = fmix32(scopes[o]! ^ this.#seeds[3]!) & this.#scopeMask;
+    let link = this.#heads[bucket]!;
+    if (link === r + 1) {
+      this.#heads[bucket] = scopes[o + 3]!;
+    } else {
+      while (link !== 0) {
+        const lo = (link - 1) * 4;
+        if (scopes[lo + 3] === r + 1) {
+          scopes[lo + 3] = scopes[o + 3]!;
+          break;
+        }
+        link = scopes[lo + 3]!;
+      }
+    }
+    scopes[o + 3] = this.#freeScope;
+    this.#freeScope = r + 1;
+    this.#keys--;
+    if (r === this.#lastRecord) this.#lastRecord = -1;
   }
 }

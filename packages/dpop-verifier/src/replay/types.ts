@@ -7,20 +7,40 @@
 export interface ReplayStore {
   /**
    * @param key hash of (jkt, jti): fixed length, no secrets.
-   * @param expiresAt ms since epoch after which the proof could no longer be accepted anyway.
-   * @param scope the key thumbprint, for per-key quotas.
+   * @param expiresAt ms since epoch after which the proof could no longer be accepted anyway:
+   *   the entry must live until then, and need not live longer.
+   * @param scope the key thumbprint, the unit of fairness when the store is under pressure.
    */
   useOnce(key: string, expiresAt: number, scope?: string): boolean | Promise<boolean>;
+  /** Fill level and refusals, when the store can tell (reported through `onResult`). */
+  stats?(): ReplayStoreStats;
 }
 
-/** A replay store that could not answer: full, unreachable or too slow. */
+/** What a replay store reports about itself, for metrics. */
+export interface ReplayStoreStats {
+  /** Entries held now. */
+  entries: number;
+  /** Most entries it can hold. */
+  capacity: number;
+  /** `entries / capacity`, from 0 to 1. */
+  fill: number;
+  /** Key thumbprints holding entries. */
+  keys: number;
+  /** Proofs refused since start because the store was full. */
+  refusedFull: number;
+  /** Proofs refused since start because their key held more than its fair share. */
+  refusedOverShare: number;
+  /** Bytes of memory the store's tables use. */
+  bytes: number;
+}
+
+/** Why a replay store could not record a proof. */
+export type ReplayStoreFailure = 'replay_store_full' | 'replay_over_share' | 'replay_store_error';
+
+/** A replay store that could not answer: full, over a key's share, unreachable or too slow. */
 export class ReplayStoreError extends Error {
-  readonly reason: 'replay_store_full' | 'replay_store_error';
-  constructor(
-    reason: 'replay_store_full' | 'replay_store_error',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly reason: ReplayStoreFailure;
+  constructor(reason: ReplayStoreFailure, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ReplayStoreError';
     this.reason = reason;

@@ -51,13 +51,17 @@ export async function startMinimalAuthorizationServer(options: {
   app.get('/jwks', (_req, res) => res.json(jwks));
   app.post('/token', express.urlencoded({ extended: false }), async (req, res) => {
     res.set('Cache-Control', 'no-store');
-    if (!clientAuthenticated(req.headers.authorization))
-      return void res.status(401).json({ error: 'invalid_client' });
-    if (req.body.grant_type !== 'client_credentials')
-      return void res.status(400).json({ error: 'unsupported_grant_type' });
-    let dpop: Awaited<ReturnType<typeof checkDPoP>>;
+    // The safe order (two-phase): 1. check the proof, recording nothing; 2. authenticate the
+    // client; 3. validate the grant; 4. commit the proof's jti; 5. issue. Failed or anonymous
+    // requests never fill the replay store, and never burn a legitimate client's jti.
+    let dpop: Awaited<ReturnType<typeof checkDPoP.prepare>>;
     try {
-      dpop = await checkDPoP(toRequestLike(req));
+      dpop = await checkDPoP.prepare(toRequestLike(req));
+      if (!clientAuthenticated(req.headers.authorization))
+        return void res.status(401).json({ error: 'invalid_client' });
+      if (req.body.grant_type !== 'client_credentials')
+        return void res.status(400).json({ error: 'unsupported_grant_type' });
+      await dpop?.commit();
     } catch (error) {
       if (!(error instanceof DPoPError)) throw error;
       // 400 {"error":"invalid_dpop_proof" | "use_dpop_nonce"} with DPoP-Nonce (RFC 9449 §5, §8)

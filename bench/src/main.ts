@@ -9,6 +9,12 @@ import type { Measured } from './harness.ts';
 import { fmtOps, fmtRatio, measureGroup, median, ratio } from './harness.ts';
 import { httpCases } from './http-cases.ts';
 import { mtlsCases } from './mtls-cases.ts';
+import {
+  anonymousFloodAtTokenEndpoint,
+  busyKey,
+  nonceFloodAtApi,
+  successRate,
+} from '@popkit/example-shared/floods';
 import { mapBaselineCase, memoryBytesPerEntry, memoryCase, redisCases } from './store-cases.ts';
 
 const quick = process.argv.includes('--quick');
@@ -188,13 +194,30 @@ if (want('stores')) {
     median(m[1]!.rounds) / 1e6,
     'in millions of ops/s',
   );
-  const bytes = memoryBytesPerEntry(quick ? 100_000 : 1_000_000);
+  if (!quick) {
+    target(
+      'MemoryReplayStore >= 1M ops/s at 1M live entries',
+      1,
+      median(m[3]!.rounds) / 1e6,
+      'in millions of ops/s',
+    );
+  }
+  const { perEntry: bytes, heapGrowthPerEntry } = await memoryBytesPerEntry(
+    quick ? 100_000 : 1_000_000,
+  );
   rows.push({
     group: 'replay store',
-    operation: `MemoryReplayStore heap bytes per live entry (${quick ? '100k' : '1M'} entries)`,
+    operation: `MemoryReplayStore heap bytes per live entry (${quick ? '100k' : '1M'} entries; JS heap growth ${heapGrowthPerEntry.toFixed(1)} B of it)`,
     median: bytes,
     min: bytes,
     max: bytes,
+  });
+  targets.push({
+    target: 'MemoryReplayStore <= 64 heap bytes per live entry at 1M entries',
+    goal: 64,
+    measured: Math.round(bytes * 10) / 10,
+    met: bytes <= 64,
+    note: 'bytes, lower is better',
   });
   const redis = await redisCases();
   if (redis) {
@@ -210,6 +233,35 @@ if (want('stores')) {
     await redis.stop();
   } else {
     log('skipped: redis-server not installed (apt-get install -y redis-server)');
+  }
+}
+
+// Floods: the legitimate client's success rate while each attack runs (simulated clock)
+log('floods…');
+const floodRows: Array<{ name: string; rate: number; detail: string }> = [];
+if (want('floods')) {
+  const reports = [
+    await nonceFloodAtApi(quick ? { seconds: 20 } : {}),
+    await anonymousFloodAtTokenEndpoint({ nonces: false }),
+    await anonymousFloodAtTokenEndpoint({ nonces: true }),
+    await busyKey(quick ? { seconds: 10 } : { seconds: 60 }),
+  ];
+  for (const r of reports) {
+    const refusals = Object.entries(r.legitRefusals)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(', ');
+    floodRows.push({
+      name: r.name,
+      rate: successRate(r),
+      detail: `${r.legitAccepted}/${r.legitSent} legitimate accepted${refusals ? ` (refused: ${refusals})` : ''}; attacker ${r.attackerRecorded}/${r.attackerSent} recorded; ${r.entriesAfterFlood} entries after${
+        Object.keys(r.checks).length
+          ? `; ${Object.entries(r.checks)
+              .map(([k, v]) => `${k}: ${v ? 'yes' : 'NO'}`)
+              .join(', ')}`
+          : ''
+      }`,
+    });
+    target(`legitimate success under: ${r.name}`, 100, successRate(r), 'percent');
   }
 }
 
@@ -287,6 +339,12 @@ lines.push('| --- | ---: | ---: | ---: | ---: |');
 for (const h of http)
   lines.push(`| ${h.name} | ${fmtOps(h.requestsPerSecond)} | ${h.p50} | ${h.p99} | ${h.non2xx} |`);
 lines.push('');
+if (floodRows.length > 0) {
+  lines.push('| flood (simulated clock, real proofs) | legitimate success | detail |');
+  lines.push('| --- | ---: | --- |');
+  for (const f of floodRows) lines.push(`| ${f.name} | ${f.rate.toFixed(1)}% | ${f.detail} |`);
+  lines.push('');
+}
 lines.push('| bundle (esbuild --minify, gzip -9) | minified | gzipped |');
 lines.push('| --- | ---: | ---: |');
 for (const b of bundles) lines.push(`| ${b.name} | ${b.minified} B | ${b.gzipped} B |`);
@@ -307,7 +365,7 @@ if (!quick && !only) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     `${dir}latest.json`,
-    `${JSON.stringify({ date: new Date().toISOString(), seconds, machine, versions, rounds: ROUNDS, msPerCase: MS, rows, http, bundles, targets }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), seconds, machine, versions, rounds: ROUNDS, msPerCase: MS, rows, floods: floodRows, http, bundles, targets }, null, 2)}\n`,
   );
   writeFileSync(`${dir}latest.md`, `${markdown}\n`);
 }

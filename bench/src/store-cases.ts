@@ -1,4 +1,5 @@
 // Replay stores: the memory store at 100k and 1M live entries, and Redis with 1 and 64 in flight.
+import { createHash } from 'node:crypto';
 import { MemoryReplayStore } from '@popkit/dpop-verifier';
 import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { findBinary } from '@popkit/example-shared/binaries';
@@ -12,14 +13,14 @@ const TTL = 70_000;
 const rings = new Map<number, string[]>();
 
 /**
- * Pre-generated 43-character keys (the shape of replay keys), enough for `live` entries plus one
- * round of inserts, so the loops measure the store and not string building.
+ * Pre-generated replay keys of the verifier's shape (base64url SHA-256, 43 characters), enough
+ * for `live` entries plus one round of inserts, so the loops measure the store and not hashing.
  */
 function keyRing(live: number): string[] {
   let ring = rings.get(live);
   if (ring === undefined) {
     ring = Array.from({ length: live + 2_000_000 }, (_, i) =>
-      `${i.toString(36)}`.padStart(43, 'k'),
+      createHash('sha256').update(`k${i}`).digest('base64url'),
     );
     rings.set(live, ring);
   }
@@ -27,35 +28,34 @@ function keyRing(live: number): string[] {
 }
 
 const label = (live: number) => (live >= 1e6 ? `${live / 1e6}M` : `${live / 1e3}k`);
+/** 64 client keys share the traffic; the store has room for 2.5x the live entries. */
+const SCOPES = Array.from({ length: 64 }, (_, i) =>
+  createHash('sha256').update(`jkt${i}`).digest('base64url'),
+);
 
 /** A memory store held at `live` entries: a logical clock expires one old entry per insert. */
 export function memoryCase(live: number): Case {
   const ring = keyRing(live);
   let clock = 0;
   const step = TTL / live;
-  let store = new MemoryReplayStore({
-    maxEntries: live * 2,
-    maxPerKey: live * 2,
-    now: () => clock,
-  });
+  const fresh = () =>
+    new MemoryReplayStore({ maxEntries: Math.ceil(live * 2.5), now: () => clock });
+  let store = fresh();
   let n = 0;
   return {
     name: `MemoryReplayStore.useOnce at ${label(live)} live entries`,
     beforeRound: () => {
-      clock = 0;
-      store = new MemoryReplayStore({
-        maxEntries: live * 2,
-        maxPerKey: live * 2,
-        now: () => clock,
-      });
+      clock = 1e12;
+      store = fresh();
       for (n = 0; n < live; n++) {
-        store.useOnce(ring[n]!, clock + TTL, 'jkt');
+        store.useOnce(ring[n]!, clock + TTL, SCOPES[n & 63]);
         clock += step;
       }
     },
     run: () => {
       clock += step;
-      return store.useOnce(ring[n++ % ring.length]!, clock + TTL, 'jkt');
+      const i = n++;
+      return store.useOnce(ring[i % ring.length]!, clock + TTL, SCOPES[i & 63]);
     },
   };
 }
@@ -83,22 +83,41 @@ export function mapBaselineCase(live: number): Case {
   };
 }
 
-/** Bytes of heap per live entry of the memory store (heapUsed delta after a full GC). */
-export function memoryBytesPerEntry(entries: number): number {
+/**
+ * Bytes per live entry of the memory store filled to `entries` by 1,000 client keys: its
+ * typed arrays (exact: `stats().bytes`) plus whatever the JS heap grew by while filling it,
+ * after full GCs (run with --expose-gc). The store is sized so that `entries` is its soft limit
+ * (half its capacity, where fairness starts): the memory a deployment needs to hold that many
+ * proofs in normal operation, headroom included.
+ */
+export async function memoryBytesPerEntry(
+  entries: number,
+): Promise<{ perEntry: number; heapGrowthPerEntry: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  const before = process.memoryUsage().heapUsed;
-  const store = new MemoryReplayStore({
-    maxEntries: entries + 1,
-    maxPerKey: entries + 1,
-    now: () => 0,
-  });
-  for (let i = 0; i < entries; i++)
-    store.useOnce(`${i}`.padStart(43, 'A'), 60_000, 'a-jkt-shared-by-all-entries-for-this-measure');
-  gc?.();
-  const after = process.memoryUsage().heapUsed;
+  if (gc === undefined) throw new Error('run the bench with node --expose-gc');
+  const keys = Array.from({ length: entries }, (_, i) =>
+    createHash('sha256').update(`b${i}`).digest('base64url'),
+  );
+  const scopes = SCOPES.concat(
+    Array.from({ length: 936 }, (_, i) => createHash('sha256').update(`s${i}`).digest('base64url')),
+  );
+  rings.clear();
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return process.memoryUsage().heapUsed;
+  };
+  const store = new MemoryReplayStore({ maxEntries: entries * 2, now: () => 0 });
+  const before = await settle();
+  for (let i = 0; i < entries; i++) store.useOnce(keys[i]!, 60_000, scopes[i % scopes.length]);
+  const growth = Math.max(0, (await settle()) - before);
   if (store.size !== entries) throw new Error('store size mismatch');
-  return (after - before) / entries;
+  return {
+    perEntry: (store.stats().bytes + growth) / entries,
+    heapGrowthPerEntry: growth / entries,
+  };
 }
 
 export interface RedisCases {

@@ -20,13 +20,19 @@ export type CertificateThumbprintSource = (
   request: RequestLike,
 ) => string | undefined | Promise<string | undefined>;
 
-/** What `onResult` receives: never a token, proof or key. */
+/**
+ * What `onResult` receives: never a token, proof or key. `replayFill` (0 to 1) is the replay
+ * store's fill level when the store reports it (`MemoryReplayStore` does); refusals by the store
+ * arrive as `reason` `replay_store_full` (full) or `replay_over_share` (that key holds more than
+ * its fair share).
+ */
 export type AuthOutcome =
   | {
       outcome: 'accepted';
       scheme: 'DPoP' | 'Bearer';
       bound: Array<'jkt' | 'x5t#S256'>;
       durationMs: number;
+      replayFill?: number;
     }
   | {
       outcome: 'rejected';
@@ -35,6 +41,7 @@ export type AuthOutcome =
       status: number;
       scheme?: 'DPoP' | 'Bearer';
       durationMs: number;
+      replayFill?: number;
     };
 
 /** Options of {@link createDPoPAuth}. */
@@ -139,6 +146,17 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     requireNonce: typeof requireNonce === 'boolean' ? requireNonce : options.nonces !== undefined,
   });
   const validateToken = createTokenValidator(options.accessToken);
+  const store = options.replay;
+  const replayFill =
+    store !== false && typeof store?.stats === 'function'
+      ? (): { replayFill?: number } => {
+          try {
+            return { replayFill: store.stats!().fill };
+          } catch {
+            return {};
+          }
+        }
+      : (): { replayFill?: number } => ({});
   const resolveUrl = createUrlResolver(options);
   const challenge: ChallengeConfig = {
     algs: (options.algorithms ?? DEFAULT_ALGORITHMS).join(' '),
@@ -361,6 +379,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
               scheme: result.scheme,
               bound: state.bound,
               durationMs: performance.now() - start,
+              ...replayFill(),
             }),
           );
         }
@@ -390,6 +409,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
               status: error.status,
               ...(state.scheme ? { scheme: state.scheme } : {}),
               durationMs: performance.now() - start,
+              ...replayFill(),
             }),
           );
         }

@@ -21,7 +21,7 @@ export interface NonceIssuer {
   readonly period: number;
   /**
    * Longest time, in seconds, one nonce is accepted (by instances whose clocks differ by up to a
-   * step). Bounds the `iat` of proofs that carry a valid nonce. Default: `3 * period`.
+   * step): how long a replay entry for a proof carrying it may live.
    */
   readonly lifetime?: number;
   /** The nonce to send now in `DPoP-Nonce`. `now` in ms (default `Date.now()`). */

@@ -47,6 +47,13 @@ export interface VerifyProofOptions {
   replay: ReplayStore | false;
   /** Server nonces (RFC 9449 §8, §9). */
   nonces?: NonceIssuer;
+  /**
+   * With a valid server nonce (which bounds freshness), how far `iat` may be from the server
+   * clock, in seconds, for clients whose clocks are off (plus `clockTolerance`). The proof is
+   * still accepted only while its nonce is, and its replay entry lives exactly until then.
+   * Default 300 (the customary 5-minute clock-skew allowance); at most 3600.
+   */
+  nonceIatSkew?: number;
   /** Demand a nonce in every proof (needs `nonces`). Default `true` when `nonces` is set. */
   requireNonce?: boolean;
   /** Longest proof accepted, in characters. Default 8192. */
@@ -87,7 +94,10 @@ export interface PreparedProof {
  * proof and records it; `prepare` checks it and leaves recording to `commit` (two-phase, for
  * callers with more checks of their own to run first).
  */
-export type ProofVerifier = ((proof: string, expect: ProofExpectation) => Promise<VerifiedProof>) & {
+export type ProofVerifier = ((
+  proof: string,
+  expect: ProofExpectation,
+) => Promise<VerifiedProof>) & {
   prepare(proof: string, expect: ProofExpectation): Promise<PreparedProof>;
 };
 
@@ -151,7 +161,7 @@ function parseJsonObject(segment: string): Record<string, unknown> | undefined {
  * 5. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
  *    and bounded, `nonce` (when nonces are configured), `iat` within
  *    `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
- *    freshness), within the nonce's lifetime of now;
+ *    freshness), within `nonceIatSkew` (5 min) of now;
  * 6. `ath` against the access token, compared as strings in constant time;
  * 7. the replay store, last: key = SHA-256(jkt, jti), kept exactly as long as the proof could be
  *    accepted again: until its nonce expires, or else until `iat + maxAge + clockTolerance`.
@@ -200,8 +210,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
   const requireNonceDefault = options.requireNonce ?? nonces !== undefined;
   if (requireNonceDefault && nonces === undefined)
     throw new DPoPConfigError('requireNonce', 'needs "nonces"');
-  const nonceLifetime =
-    nonces === undefined ? 0 : (nonces.lifetime ?? 3 * nonces.period) + clockTolerance;
+  const nonceIatSkew = positive('nonceIatSkew', options.nonceIatSkew, 300, 3600) + clockTolerance;
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
   const headers = new Lru<string, HeaderEntry>(Math.max(1, keyCacheSize));
@@ -365,9 +374,10 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       }
     }
     // A valid server nonce bounds freshness (RFC 9449 §11.1): iat need only be plausible, within
-    // the nonce's own lifetime of the server clock (for clients whose clocks are off).
-    const oldest = nonceCheck?.valid ? nowSec - nonceLifetime : nowSec - maxAge;
-    const newest = nonceCheck?.valid ? nowSec + nonceLifetime : nowSec + clockTolerance;
+    // nonceIatSkew of the server clock (for clients whose clocks are off). The replay entry
+    // lives until the nonce expires, whatever the iat.
+    const oldest = nonceCheck?.valid ? nowSec - nonceIatSkew : nowSec - maxAge;
+    const newest = nonceCheck?.valid ? nowSec + nonceIatSkew : nowSec + clockTolerance;
     if (iat < oldest || iat > newest) {
       const reason = iat < oldest ? 'iat_too_old' : 'iat_in_future';
       if (nonces !== undefined)
@@ -418,10 +428,15 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       );
     } catch (cause) {
       const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
-      throw new DPoPError('server_error', reason, 'The DPoP replay check is unavailable; retry later', {
-        headers: { 'Retry-After': '1' },
-        cause,
-      });
+      throw new DPoPError(
+        'server_error',
+        reason,
+        'The DPoP replay check is unavailable; retry later',
+        {
+          headers: { 'Retry-After': '1' },
+          cause,
+        },
+      );
     }
     if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
   }

@@ -406,6 +406,10 @@ describe('createDPoPAuth', () => {
       ['rejected', 'invalid_dpop_proof', 'missing_proof'],
     ]);
     expect(JSON.stringify(outcomes)).not.toContain(token.slice(0, 20));
+    // the memory store reports its fill level with every outcome (1 entry of its capacity)
+    expect(outcomes[0]!.replayFill).toBeGreaterThan(0);
+    expect(outcomes[0]!.replayFill).toBeLessThan(0.001);
+    expect(outcomes[1]!.replayFill).toBe(outcomes[0]!.replayFill);
     const noisy = createDPoPAuth(
       options({
         onResult: () => {

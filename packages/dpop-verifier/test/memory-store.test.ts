@@ -152,13 +152,24 @@ describe('MemoryReplayStore', () => {
     expect(store.size).toBe(0);
   });
 
-  it('costs about 52 bytes per entry of capacity, from a byte budget', () => {
-    const store = new MemoryReplayStore({ maxBytes: 64 * 1024 * 1024 });
-    const { bytes, capacity } = store.stats();
-    expect(bytes).toBeLessThanOrEqual(64 * 1024 * 1024);
-    expect(capacity).toBe(1 << 20);
-    expect(bytes / capacity).toBeLessThanOrEqual(64);
-    expect(new MemoryReplayStore().capacity).toBe(524_288);
+  it('stays within its byte budget: 20 bytes of table per entry of capacity, key records grown on demand', () => {
+    const store = new MemoryReplayStore({ maxBytes: 64 * 1024 * 1024, now: () => 0 });
+    const { capacity } = store.stats();
+    expect(capacity).toBe(Math.floor((64 * 1024 * 1024) / 44));
+    expect(store.stats().bytes / capacity).toBeLessThan(21);
+    // worst case: every entry from its own key
+    const small = new MemoryReplayStore({ maxBytes: 44_000, now: () => 0 });
+    let i = 0;
+    for (; i < 1000; i++) {
+      try {
+        small.useOnce(digest(`w${i}`), 60_000, jkt(`own${i}`));
+      } catch {
+        break;
+      }
+    }
+    expect(small.stats().keys).toBe(small.capacity);
+    expect(small.stats().bytes).toBeLessThanOrEqual(44_000);
+    expect(new MemoryReplayStore().capacity).toBe(762_600);
   });
 
   it('does not let a thumbprint collide with another in its share (random keys)', () => {

@@ -116,14 +116,27 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
     const expect_ = { method: 'GET', url: URL_ } as const;
 
     // 1. an evicting policy: the store refuses to operate at all, naming the setting
-    const evicting = await startRedis(undefined, ['--maxmemory', '4mb', '--maxmemory-policy', 'volatile-lru']);
+    const evicting = await startRedis(undefined, [
+      '--maxmemory',
+      '4mb',
+      '--maxmemory-policy',
+      'volatile-lru',
+    ]);
     const c1 = new Redis(evicting.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
     c1.on('error', () => {});
     try {
-      const verify = createProofVerifier({ replay: new RedisReplayStore(c1, { policyCheckInterval: 1000 }) });
+      const verify = createProofVerifier({
+        replay: new RedisReplayStore(c1, { policyCheckInterval: 1000 }),
+      });
       const refused = await verify(proofs[0]!, expect_).catch((e: unknown) => e as DPoPError);
-      expect([refused.code, refused.status, refused.reason]).toEqual(['server_error', 503, 'replay_store_error']);
-      expect(String((refused.cause as Error).message)).toMatch(/maxmemory-policy is "volatile-lru".*noeviction/);
+      expect([refused.code, refused.status, refused.reason]).toEqual([
+        'server_error',
+        503,
+        'replay_store_error',
+      ]);
+      expect(String((refused.cause as Error).message)).toMatch(
+        /maxmemory-policy is "volatile-lru".*noeviction/,
+      );
       expect(await c1.dbsize()).toBe(0); // nothing was written
       // the operator switches to noeviction: the store picks it up and works, once per proof
       await c1.config('SET', 'maxmemory-policy', 'noeviction');
@@ -135,7 +148,12 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
       await expect(new RedisReplayStore(noConfig).useOnce('x', Date.now() + 1000)).rejects.toThrow(
         /assumeNoEviction/,
       );
-      expect(await new RedisReplayStore(noConfig, { assumeNoEviction: true }).useOnce('x', Date.now() + 1000)).toBe(true);
+      expect(
+        await new RedisReplayStore(noConfig, { assumeNoEviction: true }).useOnce(
+          'x',
+          Date.now() + 1000,
+        ),
+      ).toBe(true);
     } finally {
       c1.disconnect();
       await evicting.stop();
@@ -143,7 +161,12 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
 
     // 2. noeviction and a full memory: every new proof fails closed (503), replays stay refused,
     //    and the store recovers when memory frees
-    const full = await startRedis(undefined, ['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction']);
+    const full = await startRedis(undefined, [
+      '--maxmemory',
+      '2mb',
+      '--maxmemory-policy',
+      'noeviction',
+    ]);
     const c2 = new Redis(full.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
     c2.on('error', () => {});
     try {
@@ -151,12 +174,19 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
       await verify(proofs[1]!, expect_);
       const filler = 'x'.repeat(64 * 1024);
       for (let i = 0; i < 200; i++) {
-        const ok = await c2.set(`fill:${i}`, filler).then(() => true, () => false);
+        const ok = await c2.set(`fill:${i}`, filler).then(
+          () => true,
+          () => false,
+        );
         if (!ok) break;
       }
       await c2.config('SET', 'maxmemory', '1mb'); // now certainly over the limit
       const oom = await verify(proofs[2]!, expect_).catch((e: unknown) => e as DPoPError);
-      expect([oom.code, oom.status, oom.headers['Retry-After']]).toEqual(['server_error', 503, '1']);
+      expect([oom.code, oom.status, oom.headers['Retry-After']]).toEqual([
+        'server_error',
+        503,
+        '1',
+      ]);
       // the earlier proof is still remembered: a replay is refused, never accepted
       const again = await verify(proofs[1]!, expect_).catch((e: unknown) => e as DPoPError);
       expect(again).toBeInstanceOf(DPoPError);
@@ -174,7 +204,9 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
   it('validates its options', () => {
     expect(() => new RedisReplayStore({} as never)).toThrow(/client/);
     expect(() => new RedisReplayStore(ioredis(), { timeout: 0 })).toThrow(/timeout/);
-    expect(() => new RedisReplayStore(ioredis(), { assumeNoEviction: 1 as never })).toThrow(/assumeNoEviction/);
+    expect(() => new RedisReplayStore(ioredis(), { assumeNoEviction: 1 as never })).toThrow(
+      /assumeNoEviction/,
+    );
   });
 });
 

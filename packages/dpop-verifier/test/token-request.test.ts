@@ -121,7 +121,11 @@ describe('verifyTokenRequest (authorization servers)', () => {
     // a replay is found at prepare's commit, as a ready 400 JSON answer
     const again = await check.prepare(post(proof), { dpopJkt: k.jkt });
     const replayed = await failure(again!.commit());
-    expect([replayed.status, replayed.code, replayed.reason]).toEqual([400, 'invalid_dpop_proof', 'replay']);
+    expect([replayed.status, replayed.code, replayed.reason]).toEqual([
+      400,
+      'invalid_dpop_proof',
+      'replay',
+    ]);
     expect(JSON.parse(replayed.body!).error).toBe('invalid_dpop_proof');
     // the one-call form records at once (and also checks dpop_jkt before recording)
     const fresh = await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL });
@@ -136,11 +140,15 @@ describe('verifyTokenRequest (authorization servers)', () => {
     const check = createTokenRequestVerifier({ tokenEndpoint: TOKEN_URL, replay });
     for (let i = 0; i < 50; i++) {
       const attacker = await clientKey();
-      await check.prepare(post(await createProof(attacker.keyPair, { method: 'POST', url: TOKEN_URL })));
+      await check.prepare(
+        post(await createProof(attacker.keyPair, { method: 'POST', url: TOKEN_URL })),
+      );
     }
     expect(replay.size).toBe(0);
     const k = await clientKey();
-    const legit = await check.prepare(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL })));
+    const legit = await check.prepare(
+      post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL })),
+    );
     await legit!.commit();
     expect(replay.size).toBe(1);
   });

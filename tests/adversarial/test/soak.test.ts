@@ -36,7 +36,7 @@ describe('load soak at the example resource server', () => {
       client: { id: 'svc', secret: 'secret' },
       audience: AUDIENCE,
     });
-    const store = new MemoryReplayStore({ maxEntries: 50_000, maxPerKey: 50_000 });
+    const store = new MemoryReplayStore({ maxEntries: 100_000 });
     const port = await freePort();
     // Short lifetimes so the soak reaches its plateau quickly: a proof is acceptable for at most
     // maxAge + clockTolerance (3 s), or as long as its nonce (2 s steps, 1 previous step accepted).
@@ -165,27 +165,33 @@ describe('load soak at the example resource server', () => {
     );
   });
 
-  it('at its cap the memory store refuses (503) rather than grows', async () => {
+  it('under pressure the memory store refuses (503) the key over its share rather than grows, and still serves others', async () => {
     const store = new MemoryReplayStore({ maxEntries: 200 });
     const verify = createProofVerifier({ replay: store });
     const key = await generateKeyPair();
+    const call = (k: CryptoKeyPair) =>
+      createProof(k, { method: 'GET', url: 'https://rs/x' }).then((proof) =>
+        verify(proof, { method: 'GET', url: 'https://rs/x' }),
+      );
     let refused = 0;
     for (let n = 0; n < 300; n++) {
       try {
-        await verify(await createProof(key, { method: 'GET', url: 'https://rs/x' }), {
-          method: 'GET',
-          url: 'https://rs/x',
-        });
+        await call(key);
       } catch (e) {
         expect(e).toBeInstanceOf(DPoPError);
-        expect([(e as DPoPError).status, (e as DPoPError).reason]).toEqual([
-          503,
-          'replay_store_full',
-        ]);
+        expect([
+          (e as DPoPError).status,
+          (e as DPoPError).reason,
+          (e as DPoPError).headers['Retry-After'],
+        ]).toEqual([503, 'replay_over_share', '1']);
         refused++;
       }
     }
-    expect(store.size).toBe(200);
-    expect(refused).toBe(100);
+    // one key alone may use half the capacity; the other half stays for everyone else
+    expect(store.size).toBe(100);
+    expect(refused).toBe(200);
+    for (let c = 0; c < 20; c++) await call(await generateKeyPair());
+    expect(store.size).toBe(120);
+    expect(store.stats()).toMatchObject({ keys: 21, refusedOverShare: 200, refusedFull: 0 });
   });
 });

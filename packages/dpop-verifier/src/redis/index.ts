@@ -125,7 +125,9 @@ export class RedisReplayStore implements ReplayStore {
       this.#readPolicies = async () => {
         if (Array.isArray(c.masters) && typeof c.nodeClient === 'function') {
           const clients = await Promise.all(c.masters.map((m) => c.nodeClient!(m as never)));
-          return Promise.all(clients.map(async (n) => policyOf(await n.configGet('maxmemory-policy'))));
+          return Promise.all(
+            clients.map(async (n) => policyOf(await n.configGet('maxmemory-policy'))),
+          );
         }
         if (typeof c.configGet !== 'function') return [undefined];
         return [policyOf(await c.configGet('maxmemory-policy'))];

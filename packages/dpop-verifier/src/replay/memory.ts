@@ -6,8 +6,9 @@ import { ReplayStoreError } from './types.ts';
 /** Options of {@link MemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
   /**
-   * Memory budget in bytes for the store's tables, allocated once. Default 32 MiB, which holds
-   * 524,288 live proofs (about 52 bytes each). Ignored when `maxEntries` is set.
+   * Memory budget in bytes, never exceeded: the table (20 bytes per entry of capacity, allocated
+   * once) plus key records (up to 24 bytes per entry of capacity, grown as distinct keys appear).
+   * Default 32 MiB: a capacity of 762,600 live proofs. Ignored when `maxEntries` is set.
    */
   maxBytes?: number;
   /** Capacity in live proofs, instead of `maxBytes` (the tables are sized for it). */
@@ -16,11 +17,17 @@ export interface MemoryReplayStoreOptions {
   now?: () => number;
 }
 
-/** Bytes of table per slot: a 16-byte entry, plus half a 20-byte key-scope record. */
-const BYTES_PER_SLOT = 26;
+/** Most table load at capacity (linear probing stays short: about 3 probes on average). */
+const MAX_LOAD = 0.8;
+/**
+ * Worst-case bytes per entry of capacity: 16 / MAX_LOAD of table, one 16-byte key record and up
+ * to two 4-byte bucket heads (when every entry has a key of its own).
+ */
+const BYTES_PER_ENTRY = 16 / MAX_LOAD + 24;
 const DEFAULT_BYTES = 32 * 1024 * 1024;
 const MIN_SLOTS = 8;
-const MAX_SLOTS = 2 ** 28;
+const MAX_CAPACITY = 2 ** 27;
+const INITIAL_RECORDS = 1024;
 /** Slots examined for expiry per insert, and per insert while over the soft limit. */
 const SWEEP = 4;
 const SWEEP_UNDER_PRESSURE = 64;
@@ -42,10 +49,12 @@ function nextPowerOfTwo(n: number): number {
 /**
  * A bounded, fair, in-process replay store for one server instance (RFC 9449 §11.1).
  *
- * **Memory**: an open-addressing hash table in typed arrays, allocated once from `maxBytes`:
- * each live proof costs a 64-bit fingerprint of its key, its expiry second and the index of its
- * key thumbprint's record (about 52 bytes per live proof at capacity, no per-entry objects).
- * Expired entries are reclaimed by a cursor that sweeps a few slots per insert.
+ * **Memory**: an open-addressing hash table (linear probing, at most 80% full) in typed arrays,
+ * allocated once: each live proof costs a 64-bit fingerprint of its key, its expiry second and
+ * the index of its key thumbprint's record, 20 bytes of table per entry of capacity, plus one
+ * 16-byte record per distinct key (grown on demand). No per-entry objects, nothing for the GC to
+ * trace. Expired entries are reclaimed by a cursor that sweeps a few slots per insert and the
+ * whole table at least every 10 s of clock time (and before any refusal).
  *
  * **Lifetime**: an entry lives until the `expiresAt` the verifier computed (rounded up to the
  * second), which is exactly when the proof would stop being accepted anyway; after that the
@@ -67,15 +76,15 @@ export class MemoryReplayStore implements ReplayStore {
   readonly #now: () => number;
   readonly #capacity: number;
   readonly #soft: number;
-  readonly #mask: number;
   readonly #slots: number;
+  readonly #maxRecords: number;
   /** Per slot: fingerprint hi, lo; expiry second (0 = empty); scope record index. */
   readonly #table: Uint32Array;
   /** Per scope record: fingerprint hi, lo; live entries; next record in bucket (index + 1). */
-  readonly #scopes: Uint32Array;
+  #scopes: Uint32Array;
   /** Bucket heads of the scope records (index + 1; 0 = none). */
-  readonly #heads: Uint32Array;
-  readonly #scopeMask: number;
+  #heads: Uint32Array;
+  #scopeMask: number;
   readonly #seeds: Uint32Array;
   #freeScope = 0; // free list of scope records (index + 1)
   #nextFreshScope = 0;
@@ -102,37 +111,32 @@ export class MemoryReplayStore implements ReplayStore {
     }
     const { maxBytes, maxEntries, now = Date.now } = options;
     if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
-    let slots: number;
+    let capacity: number;
     if (maxEntries !== undefined) {
-      if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_SLOTS / 2)
-        throw new DPoPConfigError('maxEntries', `must be an integer from 1 to ${MAX_SLOTS / 2}`);
-      slots = nextPowerOfTwo(maxEntries * 2);
-      this.#capacity = maxEntries;
+      if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_CAPACITY)
+        throw new DPoPConfigError('maxEntries', `must be an integer from 1 to ${MAX_CAPACITY}`);
+      capacity = maxEntries;
     } else {
       const bytes = maxBytes ?? DEFAULT_BYTES;
-      if (
-        typeof bytes !== 'number' ||
-        !Number.isFinite(bytes) ||
-        bytes < MIN_SLOTS * BYTES_PER_SLOT
-      ) {
+      if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 4 * BYTES_PER_ENTRY) {
         throw new DPoPConfigError(
           'maxBytes',
-          `must be a number of bytes >= ${MIN_SLOTS * BYTES_PER_SLOT}`,
+          `must be a number of bytes >= ${4 * BYTES_PER_ENTRY}`,
         );
       }
-      slots = MIN_SLOTS;
-      while (slots * 2 * BYTES_PER_SLOT <= bytes && slots < MAX_SLOTS) slots *= 2;
-      this.#capacity = slots / 2;
+      capacity = Math.min(MAX_CAPACITY, Math.floor(bytes / BYTES_PER_ENTRY));
     }
+    this.#capacity = capacity;
     this.#now = now;
+    const slots = Math.max(MIN_SLOTS, Math.ceil(capacity / MAX_LOAD));
     this.#slots = slots;
-    this.#mask = slots - 1;
-    this.#soft = Math.floor(this.#capacity / 2);
+    this.#soft = Math.floor(capacity / 2);
     this.#table = new Uint32Array(slots * 4);
-    const records = Math.max(MIN_SLOTS, nextPowerOfTwo(this.#capacity));
+    this.#maxRecords = capacity;
+    const records = Math.min(INITIAL_RECORDS, capacity);
     this.#scopes = new Uint32Array(records * 4);
-    this.#heads = new Uint32Array(records);
-    this.#scopeMask = records - 1;
+    this.#heads = new Uint32Array(nextPowerOfTwo(records));
+    this.#scopeMask = this.#heads.length - 1;
     this.#seeds = randomWords(4);
   }
 
@@ -160,8 +164,8 @@ export class MemoryReplayStore implements ReplayStore {
     const hi = fp.hi;
     const lo = fp.lo;
     const table = this.#table;
-    const mask = this.#mask;
-    let i = fmix32(hi ^ seeds[2]!) & mask;
+    const slots = this.#slots;
+    let i = this.#home(hi);
     for (;;) {
       const o = i * 4;
       const exp = table[o + 2]!;
@@ -171,7 +175,7 @@ export class MemoryReplayStore implements ReplayStore {
         this.#delete(i); // the same key, expired: forget it and insert afresh
         return this.useOnce(key, expiresAt, scope);
       }
-      i = (i + 1) & mask;
+      if (++i === slots) i = 0;
     }
     if (expiresAt <= nowMs) return true; // already outside every acceptance window
     const record = this.#findScope(scope);
@@ -198,8 +202,8 @@ export class MemoryReplayStore implements ReplayStore {
         );
       }
       // The sweep may have moved entries: find the free slot again.
-      i = fmix32(hi ^ seeds[2]!) & mask;
-      while (table[i * 4 + 2] !== 0) i = (i + 1) & mask;
+      i = this.#home(hi);
+      while (table[i * 4 + 2] !== 0) if (++i === slots) i = 0;
     }
     const r = record < 0 ? this.#addScope() : record;
     this.#scopes[r * 4 + 2]!++;
@@ -247,35 +251,39 @@ export class MemoryReplayStore implements ReplayStore {
   #sweep(nowSec: number, budget: number): void {
     if (this.#used === 0) return;
     const table = this.#table;
-    const mask = this.#mask;
+    const slots = this.#slots;
     let i = this.#cursor;
-    for (let n = 0; n < budget; ) {
+    for (let n = 0; n < budget;) {
       const exp = table[i * 4 + 2]!;
       if (exp !== 0 && exp <= nowSec) {
         this.#delete(i); // may pull a later entry into slot i: look at it again
         if (this.#used === 0) break;
       } else {
-        i = (i + 1) & mask;
+        if (++i === slots) i = 0;
         n++;
       }
     }
     this.#cursor = i;
   }
 
+  /** The home slot of a fingerprint: keyed (attackers cannot aim at a slot), any table size. */
+  #home(hi: number): number {
+    return Math.floor((fmix32(hi ^ this.#seeds[2]!) * this.#slots) / 4294967296);
+  }
+
   /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
   #delete(slot: number): void {
     const table = this.#table;
-    const mask = this.#mask;
-    const seed = this.#seeds[2]!;
+    const slots = this.#slots;
     this.#releaseScope(table[slot * 4 + 3]!);
     this.#used--;
     let hole = slot;
     let j = slot;
     for (;;) {
-      j = (j + 1) & mask;
+      if (++j === slots) j = 0;
       const o = j * 4;
       if (table[o + 2] === 0) break;
-      const home = fmix32(table[o]! ^ seed) & mask;
+      const home = this.#home(table[o]!);
       // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (stays) continue;
@@ -318,14 +326,15 @@ export class MemoryReplayStore implements ReplayStore {
 
   /** Adds the record of the scope last looked up by `#findScope` (its fingerprint is in `fp`). */
   #addScope(): number {
-    const scopes = this.#scopes;
     let r: number;
     if (this.#freeScope !== 0) {
       r = this.#freeScope - 1;
-      this.#freeScope = scopes[r * 4 + 3]!;
+      this.#freeScope = this.#scopes[r * 4 + 3]!;
     } else {
+      if (this.#nextFreshScope * 4 === this.#scopes.length) this.#growScopes();
       r = this.#nextFreshScope++;
     }
+    const scopes = this.#scopes;
     const bucket = fmix32(fp.hi ^ this.#seeds[3]!) & this.#scopeMask;
     const o = r * 4;
     scopes[o] = fp.hi;
@@ -336,6 +345,36 @@ export class MemoryReplayStore implements ReplayStore {
     this.#keys++;
     this.#lastRecord = r;
     return r;
+  }
+
+  /** Doubles the key records (up to one per entry of capacity) and relinks their buckets. */
+  #growScopes(): void {
+    const size = Math.min(this.#scopes.length / 2, this.#maxRecords); // (4 words a record)
+    if (size * 4 <= this.#scopes.length)
+      throw new ReplayStoreError('replay_store_full', 'the replay store is full');
+    const old = this.#scopes;
+    const scopes = new Uint32Array(size * 4);
+    const heads = new Uint32Array(nextPowerOfTwo(size));
+    const mask = heads.length - 1;
+    let free = 0;
+    for (let r = this.#nextFreshScope - 1; r >= 0; r--) {
+      const o = r * 4;
+      scopes[o] = old[o]!;
+      scopes[o + 1] = old[o + 1]!;
+      scopes[o + 2] = old[o + 2]!;
+      if (old[o + 2] === 0) {
+        scopes[o + 3] = free; // a free record
+        free = r + 1;
+      } else {
+        const bucket = fmix32(old[o]! ^ this.#seeds[3]!) & mask;
+        scopes[o + 3] = heads[bucket]!;
+        heads[bucket] = r + 1;
+      }
+    }
+    this.#scopes = scopes;
+    this.#heads = heads;
+    this.#scopeMask = mask;
+    this.#freeScope = free;
   }
 
   #releaseScope(r: number): void {

@@ -66,7 +66,9 @@ export function buildAuthOptions(config: ApiConfig): ApiAuth {
       publicUrl: config.publicUrl,
       replay,
       nonces: config.nonces ?? createNonceIssuer({ secret: config.nonceSecret }),
-      allowBearer: true, // certificate-bound tokens travel as Bearer; DPoP-bound ones never may
+      // Sender-constrained only (the default): DPoP-bound tokens with a proof, and, because a
+      // certificate source is set, certificate-bound tokens on Bearer with their certificate.
+      // Unbound bearer tokens are refused.
       certificate: certificateThumbprintSource({ from: 'socket' }),
       onResult: metrics.onResult,
       ...(config.maxAge === undefined ? {} : { maxAge: config.maxAge }),

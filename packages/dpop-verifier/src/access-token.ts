@@ -43,8 +43,25 @@ export interface IntrospectionOptions {
     endpoint: string;
     clientId: string;
     clientSecret: string;
+    /**
+     * The `iss` the token must carry. Required: pass `false` to skip the check knowingly (an
+     * introspection endpoint that omits `iss`).
+     */
+    issuer: string | false;
+    /**
+     * The `aud` the token must carry (one of them, when a list). Required: pass `false` to skip
+     * the check knowingly. Without it, a token issued for another API is accepted here.
+     */
+    audience: string | readonly string[] | false;
+    /** Seconds of leeway on `exp`/`nbf`. Default 5. */
+    clockTolerance?: number;
     /** Seconds an active result is reused (never past `exp`). Default 30; 0 disables. */
     cacheTtl?: number;
+    /**
+     * Seconds an inactive or refused token is remembered (by hash), so a flood of garbage tokens
+     * does not fan out into introspection calls. Default 10; 0 disables. At most 10,000 kept.
+     */
+    negativeCacheTtl?: number;
     /** Abort the call after this many ms. Default 5000. */
     timeout?: number;
     fetch?: (input: string, init: RequestInit) => Promise<Response>;
@@ -141,8 +158,13 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
   };
 }
 
+/** `token_type` values of access tokens (RFC 7662 §2.2 uses RFC 6749 §7.1 token types). */
+const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop', 'access_token', 'n_a']);
+
 function introspectionValidator(options: IntrospectionOptions['introspection']): TokenValidator {
-  const { endpoint, clientId, clientSecret } = options;
+  if (options === null || typeof options !== 'object')
+    throw new DPoPConfigError('accessToken.introspection', 'must be an object');
+  const { endpoint, clientId, clientSecret, issuer, audience } = options;
   try {
     new URL(endpoint);
   } catch {
@@ -154,16 +176,77 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
       'needs clientId and clientSecret strings',
     );
   }
+  if (issuer !== false && (typeof issuer !== 'string' || issuer.length === 0)) {
+    throw new DPoPConfigError(
+      'accessToken.introspection.issuer',
+      'is required: the expected iss, or false to skip the check knowingly',
+    );
+  }
+  const audiences =
+    audience === false
+      ? undefined
+      : typeof audience === 'string' && audience.length > 0
+        ? [audience]
+        : Array.isArray(audience) &&
+            audience.length > 0 &&
+            audience.every((a) => typeof a === 'string' && a.length > 0)
+          ? [...(audience as readonly string[])]
+          : null;
+  if (audiences === null) {
+    throw new DPoPConfigError(
+      'accessToken.introspection.audience',
+      'is required: the expected aud (a string or a non-empty list), or false to skip the check knowingly',
+    );
+  }
   const ttl = (options.cacheTtl ?? 30) * 1000;
+  const negativeTtl = (options.negativeCacheTtl ?? 10) * 1000;
+  const leeway = options.clockTolerance ?? 5;
   const timeout = options.timeout ?? 5000;
+  for (const [name, value] of [
+    ['cacheTtl', ttl],
+    ['negativeCacheTtl', negativeTtl],
+    ['clockTolerance', leeway],
+    ['timeout', timeout],
+  ] as const) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      throw new DPoPConfigError(`accessToken.introspection.${name}`, 'must be a number >= 0');
+  }
   const cache =
     ttl > 0 ? new Lru<string, { claims: TokenClaims; until: number }>(10_000) : undefined;
+  const refused = negativeTtl > 0 ? new Lru<string, number>(10_000) : undefined;
   const authorization = `Basic ${btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`)}`;
+
+  /** Why introspected claims are not an acceptable access token here, or undefined. */
+  const problem = (body: TokenClaims, nowSec: number): string | undefined => {
+    if (body.active !== true) return 'The access token is not active';
+    if (body.exp !== undefined && (typeof body.exp !== 'number' || body.exp + leeway <= nowSec))
+      return 'The access token has expired';
+    if (body.nbf !== undefined && (typeof body.nbf !== 'number' || body.nbf - leeway > nowSec))
+      return 'The access token is not valid yet';
+    const type = body.token_type;
+    if (
+      type !== undefined &&
+      (typeof type !== 'string' || !ACCESS_TOKEN_TYPES.has(type.toLowerCase()))
+    )
+      return 'The token is not an access token';
+    if (issuer !== false && body.iss !== issuer) return 'The access token has the wrong issuer';
+    if (audiences !== undefined) {
+      const aud = body.aud;
+      const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+      if (!list.some((a) => audiences.includes(a as string)))
+        return 'The access token is not meant for this resource';
+    }
+    return undefined;
+  };
+
   return async (token) => {
     const id = await sha256Base64url(token);
     const now = Date.now();
     const hit = cache?.get(id);
     if (hit !== undefined && hit.until > now) return hit.claims;
+    const refusedUntil = refused?.get(id);
+    if (refusedUntil !== undefined && refusedUntil > now)
+      throw tokenError('The access token is not active');
     let response: Response;
     try {
       response = await (options.fetch ?? fetch)(endpoint, {
@@ -193,9 +276,11 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
       );
     }
     const body = asClaims(await response.json().catch(() => null));
-    if (body.active !== true) throw tokenError('The access token is not active');
-    if (typeof body.exp === 'number' && body.exp * 1000 <= now)
-      throw tokenError('The access token has expired');
+    const why = problem(body, now / 1000);
+    if (why !== undefined) {
+      refused?.set(id, now + negativeTtl);
+      throw tokenError(why);
+    }
     if (cache) {
       const until = Math.min(now + ttl, typeof body.exp === 'number' ? body.exp * 1000 : Infinity);
       cache.set(id, { claims: body, until });

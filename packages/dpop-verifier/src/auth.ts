@@ -6,7 +6,7 @@ import { wwwAuthenticate } from './challenge.ts';
 import type { DPoPRejectReason } from './errors.ts';
 import { DPoPConfigError, DPoPError } from './errors.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
-import { createUrlResolver, headerValues } from './request.ts';
+import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { createProofVerifier } from './verify-proof.ts';
@@ -49,7 +49,14 @@ export interface DPoPAuthOptions
   extends Omit<VerifyProofOptions, 'requireNonce'>, PublicUrlOptions {
   /** How access tokens are validated: a function, RFC 9068 JWT options, or RFC 7662 introspection. */
   accessToken: AccessTokenOption;
-  /** Accept unbound tokens on the `Bearer` scheme too (mixed mode). Default false. */
+  /**
+   * Also accept **unbound** bearer tokens on the `Bearer` scheme (mixed mode). Default false:
+   * sender-constrained only ("DPoP or mTLS, nothing else", the FAPI 2.0 resource-server
+   * policy): `cnf.jkt` tokens with a DPoP proof, and, when `certificate` is set,
+   * `cnf["x5t#S256"]` tokens on `Bearer` with their certificate (RFC 8705 §3).
+   */
+  allowUnboundBearer?: boolean;
+  /** @deprecated The former name of `allowUnboundBearer` (same meaning). */
   allowBearer?: boolean;
   /** Demand a server nonce: always, never, or per request. Default: true when `nonces` is set. */
   requireNonce?: boolean | ((request: RequestLike) => boolean);
@@ -122,9 +129,13 @@ const KNOWN_CNF = new Set(['jkt', 'x5t#S256']);
 export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
-  const { requireNonce, allowBearer = false, certificate, onResult, realm } = options;
-  if (typeof allowBearer !== 'boolean')
-    throw new DPoPConfigError('allowBearer', 'must be a boolean');
+  const { requireNonce, certificate, onResult, realm } = options;
+  if (options.allowBearer !== undefined && options.allowUnboundBearer !== undefined)
+    throw new DPoPConfigError('allowBearer', 'is the old name of "allowUnboundBearer": set one');
+  const allowUnboundBearer = options.allowUnboundBearer ?? options.allowBearer ?? false;
+  if (typeof allowUnboundBearer !== 'boolean')
+    throw new DPoPConfigError('allowUnboundBearer', 'must be a boolean');
+  requireUrlTrust(options);
   if (certificate !== undefined && typeof certificate !== 'function')
     throw new DPoPConfigError('certificate', 'must be a function');
   if (onResult !== undefined && typeof onResult !== 'function')
@@ -158,9 +169,12 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         }
       : (): { replayFill?: number } => ({});
   const resolveUrl = createUrlResolver(options);
+  // The Bearer scheme is open to certificate-bound tokens (with a certificate source) and, by
+  // explicit choice, to unbound tokens.
+  const bearerScheme = allowUnboundBearer || certificate !== undefined;
   const challenge: ChallengeConfig = {
     algs: (options.algorithms ?? DEFAULT_ALGORITHMS).join(' '),
-    allowBearer,
+    allowBearer: bearerScheme,
     ...(realm === undefined ? {} : { realm }),
   };
 
@@ -225,7 +239,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         scheme,
       );
     }
-    if (scheme === 'Bearer' && !allowBearer) {
+    if (scheme === 'Bearer' && !bearerScheme) {
       throw reject(
         new DPoPError(
           'invalid_token',
@@ -242,6 +256,16 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         scheme,
       );
     }
+    // One way to send the token (RFC 6750 §2): never also in the query or a form body.
+    tokenElsewhere(request, scheme);
+    // Cheap checks before the token is validated (a signature, or an introspection call).
+    if (scheme === 'DPoP' && dpopHeaders.length === 0) {
+      throw reject(
+        new DPoPError('invalid_dpop_proof', 'missing_proof', 'A DPoP proof is required'),
+        scheme,
+      );
+    }
+    const url = scheme === 'DPoP' ? resolveUrl(request) : '';
     const claims = await validateToken(token, request).catch((e: unknown) => {
       throw reject(
         e instanceof DPoPError
@@ -251,9 +275,19 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       );
     });
     const cnf = claims.cnf;
-    if (cnf !== undefined && (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf))) {
+    if (
+      cnf !== undefined &&
+      (cnf === null ||
+        typeof cnf !== 'object' ||
+        Array.isArray(cnf) ||
+        Object.keys(cnf).length === 0)
+    ) {
       throw reject(
-        new DPoPError('invalid_token', 'cnf_unknown', 'The access token confirmation is malformed'),
+        new DPoPError(
+          'invalid_token',
+          'cnf_malformed',
+          'The access token confirmation is malformed',
+        ),
         scheme,
       );
     }
@@ -275,45 +309,17 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     const jkt = cnf?.jkt;
     const x5t = cnf?.['x5t#S256'];
     const headers: Record<string, string> = {};
-    let proof: VerifiedProof | undefined;
     if (scheme === 'DPoP') {
       if (typeof jkt !== 'string' || !THUMBPRINT.test(jkt)) {
         throw reject(
           new DPoPError(
             'invalid_token',
-            jkt === undefined ? 'token_not_bound' : 'cnf_unknown',
+            jkt === undefined ? 'token_not_bound' : 'cnf_malformed',
             'The access token is not bound to a DPoP key',
           ),
           scheme,
         );
       }
-      if (dpopHeaders.length === 0) {
-        throw reject(
-          new DPoPError('invalid_dpop_proof', 'missing_proof', 'A DPoP proof is required'),
-          scheme,
-        );
-      }
-      const url = resolveUrl(request);
-      const perRequest =
-        typeof requireNonce === 'function' ? { requireNonce: requireNonce(request) } : {};
-      try {
-        proof = await proofs(dpopHeaders[0]!, {
-          method: request.method,
-          url,
-          accessToken: token,
-          jkt,
-          ...perRequest,
-        });
-      } catch (e) {
-        throw reject(
-          e instanceof DPoPError
-            ? e
-            : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
-          scheme,
-        );
-      }
-      bound.push('jkt');
-      if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
     } else if (jkt !== undefined) {
       throw reject(
         new DPoPError(
@@ -323,13 +329,23 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         ),
         scheme,
       );
+    } else if (x5t === undefined && !allowUnboundBearer) {
+      throw reject(
+        new DPoPError(
+          'invalid_token',
+          'token_not_bound',
+          'This resource requires a sender-constrained access token (DPoP or mTLS)',
+        ),
+        scheme,
+      );
     }
+    // The certificate binding first: a comparison, cheaper than a proof signature.
     if (x5t !== undefined) {
       if (typeof x5t !== 'string' || !THUMBPRINT.test(x5t)) {
         throw reject(
           new DPoPError(
             'invalid_token',
-            'cnf_unknown',
+            'cnf_malformed',
             'The access token certificate confirmation is malformed',
           ),
           scheme,
@@ -357,6 +373,29 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         );
       }
       bound.push('x5t#S256');
+    }
+    let proof: VerifiedProof | undefined;
+    if (scheme === 'DPoP') {
+      const perRequest =
+        typeof requireNonce === 'function' ? { requireNonce: requireNonce(request) } : {};
+      try {
+        proof = await proofs(dpopHeaders[0]!, {
+          method: request.method,
+          url,
+          accessToken: token,
+          jkt: jkt as string,
+          ...perRequest,
+        });
+      } catch (e) {
+        throw reject(
+          e instanceof DPoPError
+            ? e
+            : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
+          scheme,
+        );
+      }
+      bound.unshift('jkt');
+      if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
     }
     const result: AuthResult = { token, claims, scheme, headers };
     if (proof !== undefined) {
@@ -417,6 +456,40 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       }
     },
   };
+}
+
+/**
+ * Refuses an access token also sent in the query string or a parsed form body (RFC 6750 §2:
+ * one method only; RFC 9449 §7: DPoP tokens only in the `Authorization` header). @internal
+ */
+function tokenElsewhere(request: RequestLike, scheme: 'DPoP' | 'Bearer'): void {
+  const url = request.url;
+  const q = typeof url === 'string' ? url.indexOf('?') : -1;
+  if (q >= 0 && /(?:^|&)access_token=/.test(url.slice(q + 1).split('#')[0]!)) {
+    throw new DPoPError(
+      'invalid_request',
+      'token_in_query',
+      `The access token must only be sent in the Authorization header (${scheme})`,
+    );
+  }
+  const body = request.body;
+  const type = body === undefined ? [] : headerValues(request, 'content-type');
+  if (
+    type.length === 1 &&
+    /^application\/x-www-form-urlencoded\b/i.test(type[0]!) &&
+    body !== null &&
+    typeof body === 'object' &&
+    !ArrayBuffer.isView(body) &&
+    typeof (body as { getReader?: unknown }).getReader !== 'function' &&
+    typeof (body as { pipe?: unknown }).pipe !== 'function' &&
+    Object.prototype.hasOwnProperty.call(body, 'access_token')
+  ) {
+    throw new DPoPError(
+      'invalid_request',
+      'token_in_body',
+      `The access token must only be sent in the Authorization header (${scheme})`,
+    );
+  }
 }
 
 function safe(fn: () => void): void {

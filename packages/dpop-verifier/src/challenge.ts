@@ -13,8 +13,9 @@ function quote(value: string): string {
 
 /**
  * Builds the `WWW-Authenticate` value for a resource-server error (RFC 9449 §7.1, RFC 6750
- * §3): the error goes on the scheme the client used; in mixed mode the other scheme is offered
- * too; a request with no credentials gets challenges without an error code. @internal
+ * §3): the error goes on the scheme the client used (on `DPoP` when it is not known yet); when
+ * the Bearer scheme is open (certificate-bound or unbound tokens) it is offered too; a request
+ * with no credentials gets challenges without an error code. @internal
  */
 export function wwwAuthenticate(
   config: ChallengeConfig,
@@ -26,7 +27,9 @@ export function wwwAuthenticate(
     ? `error=${quote(error.code)}, error_description=${quote(error.message)}`
     : '';
   const join = (...parts: string[]) => parts.filter(Boolean).join(', ');
-  const dpop = `DPoP ${join(realm, scheme === 'DPoP' ? errorParams : '', `algs=${quote(config.algs)}`)}`;
+  // An error found before the scheme is known (e.g. two Authorization headers) goes on DPoP.
+  const onDPoP = scheme === 'DPoP' || scheme === undefined;
+  const dpop = `DPoP ${join(realm, onDPoP ? errorParams : '', `algs=${quote(config.algs)}`)}`;
   if (!config.allowBearer) return dpop;
   const bearerParams = join(realm, scheme === 'Bearer' ? errorParams : '');
   const bearer = bearerParams ? `Bearer ${bearerParams}` : 'Bearer';

@@ -21,7 +21,8 @@ const CURVE_OF: Partial<Record<ProofAlgorithm, string>> = {
 
 /** Minimum RSA modulus (RFC 9449 does not set one; NIST SP 800-131A does). */
 export const MIN_RSA_BITS = 2048;
-const MAX_RSA_BITS = 8192;
+/** The only RSA public exponent accepted: 65537 (larger ones only make verification slower). */
+const RSA_EXPONENT = 'AQAB';
 
 /**
  * Checks the `jwk` header parameter of a proof (RFC 9449 §4.3 step 7): an object holding a
@@ -32,6 +33,7 @@ const MAX_RSA_BITS = 8192;
 export function checkProofJwk(
   alg: ProofAlgorithm,
   jwk: unknown,
+  maxRsaBits = 4096,
 ): { canonical: string; members: Record<string, string> } | string {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))
     return 'the jwk header must be a JSON object';
@@ -71,19 +73,16 @@ export function checkProofJwk(
   }
   if (k.kty !== 'RSA') return `the jwk must be an RSA key for ${alg}`;
   const { n, e } = k;
-  if (
-    typeof n !== 'string' ||
-    !B64U.test(n) ||
-    n.length > Math.ceil((MAX_RSA_BITS / 8) * (4 / 3))
-  ) {
-    return 'the jwk "n" is malformed';
+  if (typeof n !== 'string' || !B64U.test(n) || n.length > Math.ceil((maxRsaBits / 8) * (4 / 3))) {
+    return `the jwk "n" is malformed or longer than ${maxRsaBits} bits`;
   }
-  if (typeof e !== 'string' || !B64U.test(e) || e.length > 8) return 'the jwk "e" is malformed';
+  if (e !== RSA_EXPONENT) return 'the jwk "e" must be 65537 (AQAB)';
   // Bits of the modulus: whole base64url characters, minus the leading zero bits of the first byte.
   const bytes = Math.floor((n.length * 6) / 8);
   const firstByte = (ALPHABET.indexOf(n[0]!) << 2) | (ALPHABET.indexOf(n[1] ?? 'A') >> 4);
   if (firstByte === 0) return 'the jwk "n" has a leading zero';
   const bits = (bytes - 1) * 8 + (32 - Math.clz32(firstByte));
-  if (bits < MIN_RSA_BITS) return `RSA keys must be at least ${MIN_RSA_BITS} bits`;
+  if (bits < MIN_RSA_BITS || bits > maxRsaBits)
+    return `RSA keys must have ${MIN_RSA_BITS} to ${maxRsaBits} bits`;
   return { canonical: `{"e":"${e}","kty":"RSA","n":"${n}"}`, members: { kty: 'RSA', n, e } };
 }

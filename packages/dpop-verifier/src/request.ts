@@ -19,6 +19,11 @@ export interface RequestLike {
   protocol?: 'http' | 'https';
   /** The connection's socket (Node adapters), for client certificates (RFC 8705). */
   socket?: unknown;
+  /**
+   * The parsed form body, when the framework parsed one (Express, Fastify, Hono adapters): an
+   * `access_token` in it is refused (RFC 6750 §2, RFC 9449 §7). A stream is never read.
+   */
+  body?: unknown;
 }
 
 /**
@@ -56,6 +61,54 @@ export interface PublicUrlOptions {
   allowedHosts?: readonly string[];
   /** Trust `X-Forwarded-Host` and `X-Forwarded-Proto` (only behind a proxy that sets them). */
   trustProxy?: boolean;
+  /**
+   * **Development only.** Without `publicUrl` or `allowedHosts` the verifier refuses to be
+   * built, because the expected `htu` would come from the request itself (its `Host` header or
+   * absolute URL), so a proof captured for one service would be accepted by any other that
+   * shares the token audience. Setting this to `true` accepts that, knowingly.
+   */
+  dangerouslyTrustRequestUrl?: boolean;
+}
+
+/**
+ * Refuses, when a verifier is built, to derive the expected `htu` from requests without any
+ * host validation. @internal
+ */
+export function requireUrlTrust(options: PublicUrlOptions, urlOption = 'publicUrl'): void {
+  const { dangerouslyTrustRequestUrl } = options;
+  if (dangerouslyTrustRequestUrl !== undefined && typeof dangerouslyTrustRequestUrl !== 'boolean')
+    throw new DPoPConfigError('dangerouslyTrustRequestUrl', 'must be a boolean');
+  if (
+    options.publicUrl === undefined &&
+    options.allowedHosts === undefined &&
+    dangerouslyTrustRequestUrl !== true
+  ) {
+    throw new DPoPConfigError(
+      urlOption,
+      `or "allowedHosts" is required: without them the expected htu would come from the request itself (set "dangerouslyTrustRequestUrl: true" only in development)`,
+    );
+  }
+}
+
+/** `.` and `..` segments, raw or percent-encoded, and backslashes, in a request path. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+const BACKSLASH = /\\|%5c/i;
+
+/**
+ * Refuses request paths that a router and the `htu` normaliser could read differently: a proof
+ * names `/files/report.txt`; `/files/secret.txt/../report.txt` normalises to it, but a framework
+ * may route the raw path. @internal
+ */
+export function checkPath(path: string): void {
+  const end = path.search(/[?#]/);
+  const p = end < 0 ? path : path.slice(0, end);
+  if (DOT_SEGMENT.test(p) || BACKSLASH.test(p)) {
+    throw new DPoPError(
+      'invalid_request',
+      'invalid_path',
+      'The request path must not contain dot segments or backslashes',
+    );
+  }
 }
 
 const HOST =
@@ -63,6 +116,12 @@ const HOST =
 
 /** @internal */
 export type UrlResolver = (request: RequestLike) => string;
+
+/** The path of an absolute URL as written (before any parser removes dot segments). */
+function rawPath(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  return start < 0 ? '/' : url.slice(start);
+}
 
 function invalidHost(): DPoPError {
   return new DPoPError('invalid_request', 'invalid_host', 'The request host is not allowed');
@@ -76,6 +135,8 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
   const { publicUrl, allowedHosts, trustProxy = false } = options;
   if (typeof publicUrl === 'function') {
     return (request) => {
+      if (typeof request.url === 'string')
+        checkPath(/^https?:\/\//i.test(request.url) ? rawPath(request.url) : request.url);
       const url = publicUrl(request);
       if (typeof url !== 'string')
         throw new DPoPError(
@@ -96,9 +157,13 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
     throw new DPoPConfigError('allowedHosts', 'must be a list of host[:port] names');
   }
   const pathOf = (url: string): string => {
-    if (url.startsWith('/') && !url.startsWith('//')) return url;
+    if (url.startsWith('/') && !url.startsWith('//')) {
+      checkPath(url);
+      return url;
+    }
     try {
       const parsed = new URL(url);
+      checkPath(rawPath(url));
       return parsed.pathname + parsed.search;
     } catch {
       throw new DPoPError(
@@ -138,6 +203,7 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
         'The request URL cannot be used for DPoP',
       );
     if (/^https?:\/\//i.test(url)) {
+      checkPath(rawPath(url));
       if (allowed !== undefined) {
         let host: string;
         try {

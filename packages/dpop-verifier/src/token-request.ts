@@ -1,14 +1,20 @@
 import type { DPoPRejectReason } from './errors.ts';
 import { DPoPConfigError, DPoPError } from './errors.ts';
 import type { RequestLike } from './request.ts';
-import { createUrlResolver, headerValues } from './request.ts';
+import type { PublicUrlOptions } from './request.ts';
+import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { createProofVerifier } from './verify-proof.ts';
 
 /** Options of {@link createTokenRequestVerifier}. */
-export interface TokenRequestOptions extends VerifyProofOptions {
-  /** The token endpoint URL as clients address it (its `htu`). Default: derived from the request. */
+export interface TokenRequestOptions
+  extends VerifyProofOptions, Omit<PublicUrlOptions, 'publicUrl'> {
+  /**
+   * The token endpoint URL as clients address it (its `htu`). Required, unless `allowedHosts`
+   * lists the hosts a request-derived URL may name (or, in development only,
+   * `dangerouslyTrustRequestUrl`).
+   */
   tokenEndpoint?: string;
   /** When true (default), a request without a `DPoP` header is an error; else it resolves `undefined`. */
   required?: boolean;
@@ -99,8 +105,15 @@ export interface TokenRequestVerifier {
 export function createTokenRequestVerifier(options: TokenRequestOptions): TokenRequestVerifier {
   const verifier = createProofVerifier(options);
   const required = options.required ?? true;
+  requireUrlTrust(
+    {
+      ...options,
+      ...(options.tokenEndpoint === undefined ? {} : { publicUrl: options.tokenEndpoint }),
+    },
+    'tokenEndpoint',
+  );
   const resolveUrl = createUrlResolver(
-    options.tokenEndpoint === undefined ? {} : { publicUrl: () => options.tokenEndpoint! },
+    options.tokenEndpoint === undefined ? options : { publicUrl: () => options.tokenEndpoint! },
   );
   if (options.tokenEndpoint !== undefined) {
     try {

@@ -60,6 +60,11 @@ export interface VerifyProofOptions {
   maxProofLength?: number;
   /** Longest `jti` accepted. Default 256. */
   maxJtiLength?: number;
+  /**
+   * Largest RSA modulus accepted in proof keys, in bits (2048 to 8192). Default 4096: larger
+   * keys cost the server far more per signature check and add nothing a DPoP key needs.
+   */
+  maxRsaBits?: number;
   /** Public keys kept imported (LRU). Default 1000. */
   keyCacheSize?: number;
   /** Clock in ms since the epoch, for tests. Default `Date.now`. */
@@ -123,6 +128,7 @@ const SIGNATURE_LENGTH: Partial<Record<ProofAlgorithm, number>> = {
   Ed25519: 64,
 };
 const MAX_HEADER_CACHE_SEGMENT = 4096;
+const DPOP_TYP = /^(?:application\/)?dpop\+jwt$/i;
 const MAX_HTU_LENGTH = 8192;
 
 function positive(name: string, value: unknown, fallback: number, max: number): number {
@@ -153,13 +159,15 @@ function parseJsonObject(segment: string): Record<string, unknown> | undefined {
  * function runs the checks in this order, so a rejected proof never burns a `jti`:
  *
  * 1. size (`maxProofLength`) and JWS compact shape: three strict base64url segments;
- * 2. header: JSON object, `typ` exactly `dpop+jwt`, `alg` allowed (asymmetric only), no `crit`,
- *    `jwk` a public key of the type `alg` needs (no private members, valid coordinates,
- *    RSA >= 2048 bits) that the platform imports (off-curve points are refused);
+ * 2. header: JSON object, `typ` `dpop+jwt` (or `application/dpop+jwt`), `alg` allowed
+ *    (asymmetric only), no `crit` or `b64`, `jwk` a public key of the type `alg` needs (no
+ *    private members, valid coordinates, RSA 2048 to `maxRsaBits` bits with e = 65537) that the
+ *    platform imports (off-curve points are refused);
  * 3. `jkt` against `cnf.jkt` / `dpop_jkt`, constant time, before the expensive signature check;
  * 4. signature;
  * 5. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
- *    and bounded, `nonce` (when nonces are configured), `iat` within
+ *    and bounded, `exp`/`nbf` when present, `nonce` a string (checked when nonces are
+ *    configured), `iat` within
  *    `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
  *    freshness), within `nonceIatSkew` (5 min) of now;
  * 6. `ath` against the access token, compared as strings in constant time;
@@ -191,6 +199,8 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
   const maxProofLength = positive('maxProofLength', options.maxProofLength, 8192, 65536);
   const maxJtiLength = positive('maxJtiLength', options.maxJtiLength, 256, 4096);
   const keyCacheSize = positive('keyCacheSize', options.keyCacheSize, 1000, 1_000_000);
+  const maxRsaBits = positive('maxRsaBits', options.maxRsaBits, 4096, 8192);
+  if (maxRsaBits < 2048) throw new DPoPConfigError('maxRsaBits', 'must be from 2048 to 8192');
   const { replay, nonces } = options;
   if (
     replay !== false &&
@@ -239,22 +249,30 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     const header = parseJsonObject(segment);
     if (header === undefined)
       throw proofError('proof_malformed', 'The DPoP proof header is not a JSON object');
-    if (header.typ !== 'dpop+jwt') throw proofError('typ', 'The DPoP proof typ must be dpop+jwt');
+    // RFC 7515 §4.1.9: "application/dpop+jwt" is the same media type (names are case-insensitive)
+    if (typeof header.typ !== 'string' || !DPOP_TYP.test(header.typ))
+      throw proofError('typ', 'The DPoP proof typ must be dpop+jwt');
     const alg = header.alg;
     if (typeof alg !== 'string' || !allowed.has(alg))
       throw proofError('alg', 'The DPoP proof alg is not allowed');
     if (header.crit !== undefined)
       throw proofError('crit', 'The DPoP proof uses an unsupported critical header');
-    const checked = checkProofJwk(alg as ProofAlgorithm, header.jwk);
+    // RFC 7797 unencoded payloads need "crit", which is refused: a lone b64 is refused too.
+    if (header.b64 !== undefined)
+      throw proofError('b64', 'The DPoP proof must not use the b64 header parameter');
+    const checked = checkProofJwk(alg as ProofAlgorithm, header.jwk, maxRsaBits);
     if (typeof checked === 'string') throw proofError('jwk', `Invalid DPoP proof key: ${checked}`);
-    let key = keys.get(checked.canonical);
+    // Keyed by algorithm and key: a WebCrypto key is bound to one algorithm, so an RS256 proof
+    // must not poison the cache for the same key's PS256 proofs.
+    const cacheKey = `${alg}.${checked.canonical}`;
+    let key = keys.get(cacheKey);
     if (key === undefined) {
       try {
         key = await importPublicJwk(alg as ProofAlgorithm, checked.members);
       } catch (cause) {
         throw proofError('jwk', 'Invalid DPoP proof key: the key could not be imported', cause);
       }
-      keys.set(checked.canonical, key);
+      keys.set(cacheKey, key);
     }
     const entry: HeaderEntry = {
       alg: alg as ProofAlgorithm,
@@ -344,6 +362,14 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       throw proofError('iat_missing', 'The DPoP proof iat is missing');
     const nowMs = now();
     const nowSec = nowMs / 1000;
+    // Optional registered claims, if present, are honoured (RFC 7519 §4.1.4-4.1.5).
+    const { exp, nbf } = claims;
+    if (exp !== undefined && (typeof exp !== 'number' || !(exp + clockTolerance > nowSec)))
+      throw proofError('exp', 'The DPoP proof has expired');
+    if (nbf !== undefined && (typeof nbf !== 'number' || !(nbf - clockTolerance <= nowSec)))
+      throw proofError('nbf', 'The DPoP proof is not valid yet');
+    if (claims.nonce !== undefined && typeof claims.nonce !== 'string')
+      throw proofError('nonce_malformed', 'The DPoP proof nonce must be a string');
     let nonceCheck: NonceCheck | undefined;
     let nextNonce: string | undefined;
     if (nonces !== undefined) {

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDPoPFetch, createProof } from '@popkit/dpop-client';
 import express from 'express';
@@ -20,6 +21,7 @@ const authOptions = (): DPoPAuthOptions => ({
   accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: as.jwks as never },
   replay: new MemoryReplayStore(),
   nonces,
+  dangerouslyTrustRequestUrl: true, // servers on ephemeral 127.0.0.1 ports (tests only)
 });
 
 beforeAll(async () => {
@@ -32,7 +34,7 @@ async function listen(server: Server): Promise<string> {
 }
 
 /** The same scenario against any adapter: nonce round trip, success, replay, stolen token, bare request. */
-async function scenario(base: string) {
+async function scenario(base: string, normalisesPaths = false) {
   const k = await clientKey();
   const thief = await clientKey();
   const token = await as.mint({ cnf: { jkt: k.jkt } });
@@ -84,6 +86,112 @@ async function scenario(base: string) {
 
   const open = await fetch(`${base}/health`);
   expect(await open.text()).toBe('ok');
+
+  await requestLevelChecks(base, k, token, normalisesPaths);
+}
+
+/** Sends a request with its path exactly as given (fetch would normalise dot segments). */
+function raw(
+  base: string,
+  path: string,
+  headers: Record<string, string | string[]>,
+  body?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: hostname, port, path, method: body === undefined ? 'GET' : 'POST', headers },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Request-level rules every adapter must enforce (RFC 9449 §7, RFC 6750 §2-3). */
+async function requestLevelChecks(
+  base: string,
+  k: Awaited<ReturnType<typeof clientKey>>,
+  token: string,
+  normalisesPaths: boolean,
+) {
+  const nonce = await nonces.current();
+  const signed = async (method: string, url: string) => ({
+    authorization: `DPoP ${token}`,
+    dpop: await createProof(k.keyPair, { method, url, accessToken: token, nonce }),
+  });
+  // dot segments and backslashes: the proof names /api/me, the raw path is something else
+  for (const path of ['/api/x/../me', '/api/x/%2E%2e/me', '/api/./me', '/api\\me', '/api%5Cme']) {
+    const res = await raw(base, path, await signed('GET', `${base}/api/me`));
+    // A stack that normalises the path before routing (Hono behind a WHATWG URL parser) serves
+    // exactly what the proof names; one that routes the raw path refuses it before routing.
+    // (404: no route matched, so nothing was served either.)
+    expect([path, normalisesPaths ? [200, 404] : [400, 404]]).toEqual([
+      path,
+      expect.arrayContaining([res.status]),
+    ]);
+    if (res.status === 400)
+      expect(res.headers['www-authenticate']).toMatch(/^DPoP error="invalid_request"/);
+  }
+  // the token also in the query string
+  const inQuery = await raw(
+    base,
+    `/api/me?access_token=${token}`,
+    await signed('GET', `${base}/api/me`),
+  );
+  expect(inQuery.status).toBe(400);
+  expect(inQuery.headers['www-authenticate']).toMatch(/^DPoP error="invalid_request"/);
+  // two Authorization headers: 400 whose challenge carries error="invalid_request"
+  const twice = await raw(base, '/api/me', {
+    ...(await signed('GET', `${base}/api/me`)),
+    authorization: [`DPoP ${token}`, `DPoP ${token}`],
+  });
+  expect(twice.status).toBe(400);
+  expect(twice.headers['www-authenticate']).toMatch(/^DPoP error="invalid_request"/);
+}
+
+/** The token also in a form body: refused where the framework parsed the form. */
+async function formBodyCheck(base: string) {
+  const k = await clientKey();
+  const token = await as.mint({ cnf: { jkt: k.jkt } });
+  const nonce = await nonces.current();
+  const res = await raw(
+    base,
+    '/api/form',
+    {
+      authorization: `DPoP ${token}`,
+      dpop: await createProof(k.keyPair, {
+        method: 'POST',
+        url: `${base}/api/form`,
+        accessToken: token,
+        nonce,
+      }),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    `access_token=${token}&x=1`,
+  );
+  expect(res.status).toBe(400);
+  expect(res.headers['www-authenticate']).toMatch(/^DPoP error="invalid_request"/);
+  // the same form without the token is accepted, and the handler can still read the body
+  const ok = await raw(
+    base,
+    '/api/form',
+    {
+      authorization: `DPoP ${token}`,
+      dpop: await createProof(k.keyPair, {
+        method: 'POST',
+        url: `${base}/api/form`,
+        accessToken: token,
+        nonce,
+      }),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    'x=1',
+  );
+  expect(ok.status).toBe(200);
 }
 
 describe('adapters, over real HTTP', () => {
@@ -94,15 +202,20 @@ describe('adapters, over real HTTP', () => {
     it(`${name}: dpopAuth middleware`, async () => {
       const app = (factory as typeof express)();
       app.get('/health', (_req, res) => res.send('ok'));
+      app.use(express.urlencoded({ extended: false }));
       app.use('/api', expressAuth(authOptions()));
+      app.post('/api/form', (req, res) => res.json({ x: req.body.x }));
       app.get('/api/me', (req, res) =>
         res.json({ sub: req.auth!.claims.sub, jkt: req.auth!.jkt, scheme: req.auth!.scheme }),
       );
+      // a catch-all, so raw paths with dot segments reach the middleware (and would be served)
+      app.get(/^\/api\/.*/, (_req, res) => res.json({ served: 'catch-all' }));
       const server = app.listen(0);
       await new Promise((r) => server.once('listening', r));
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       try {
         await scenario(base);
+        await formBodyCheck(base);
       } finally {
         server.close();
       }
@@ -139,6 +252,7 @@ describe('adapters, over real HTTP', () => {
     const app = new Hono<DPoPAuthEnv>();
     app.get('/health', (c) => c.text('ok'));
     app.use('/api/*', honoAuth(authOptions()));
+    app.post('/api/form', async (c) => c.json({ x: (await c.req.parseBody()).x }));
     app.get('/api/me', (c) =>
       c.json({
         sub: c.get('auth').claims.sub,
@@ -155,15 +269,17 @@ describe('adapters, over real HTTP', () => {
       const headers = new Headers();
       for (let i = 0; i < req.rawHeaders.length; i += 2)
         headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      const body = chunks.length ? Buffer.concat(chunks) : undefined;
       const response = await app.fetch(
-        new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers }),
+        new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers, body }),
       );
       res2.writeHead(response.status, Object.fromEntries(response.headers));
       res2.end(Buffer.from(await response.arrayBuffer()));
     });
     const base = await listen(server);
     try {
-      await scenario(base);
+      await scenario(base, true);
+      await formBodyCheck(base);
     } finally {
       server.close();
     }

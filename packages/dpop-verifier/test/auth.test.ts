@@ -24,6 +24,7 @@ function options(extra: Partial<DPoPAuthOptions> = {}): DPoPAuthOptions {
   return {
     accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: jwks as never },
     replay: new MemoryReplayStore(),
+    ...(extra.publicUrl === undefined ? { allowedHosts: ['api.example.com'] } : {}),
     ...extra,
   };
 }
@@ -194,7 +195,16 @@ describe('createDPoPAuth', () => {
       'cnf_unknown',
     );
     const notObject = await accessToken({ cnf: 'x' });
-    await check(mixed, { authorization: `Bearer ${notObject}` }, 'invalid_token', 'cnf_unknown');
+    await check(mixed, { authorization: `Bearer ${notObject}` }, 'invalid_token', 'cnf_malformed');
+    // an empty cnf object is malformed, on either scheme
+    const empty = await accessToken({ cnf: {} });
+    await check(mixed, { authorization: `Bearer ${empty}` }, 'invalid_token', 'cnf_malformed');
+    await check(
+      strict,
+      { authorization: `DPoP ${empty}`, dpop: await liveProof(k, empty) },
+      'invalid_token',
+      'cnf_malformed',
+    );
     const mixedOk = await mixed.verify(request({ authorization: `bearer ${unbound}` }));
     expect(mixedOk.scheme).toBe('Bearer');
     void proofFor;
@@ -270,7 +280,108 @@ describe('createDPoPAuth', () => {
     const malformed = await accessToken({ cnf: { 'x5t#S256': 'ab:cd:ef' } });
     expect(
       (await failure(withCert.verify(request({ authorization: `Bearer ${malformed}` })))).reason,
-    ).toBe('cnf_unknown');
+    ).toBe('cnf_malformed');
+  });
+
+  it('never trusts the request URL silently: publicUrl, allowedHosts or a loud development opt-in', async () => {
+    const bare = { accessToken: options().accessToken, replay: new MemoryReplayStore() };
+    expect(() => createDPoPAuth(bare)).toThrow(/"publicUrl" or "allowedHosts" is required/);
+    expect(() => createDPoPAuth({ ...bare, dangerouslyTrustRequestUrl: 'yes' as never })).toThrow(
+      /dangerouslyTrustRequestUrl/,
+    );
+    // a request captured for service A, replayed to service B that shares the token audience
+    const k = await clientKey();
+    const token = await accessToken({ cnf: { jkt: k.jkt } });
+    const forA = await createProof(k.keyPair, {
+      method: 'GET',
+      url: 'https://a.example.com/orders',
+      accessToken: token,
+    });
+    const serviceB = createDPoPAuth({ ...bare, publicUrl: 'https://b.example.com' });
+    const sent = { authorization: `DPoP ${token}`, dpop: forA };
+    const viaHost = await failure(
+      serviceB.verify({
+        method: 'GET',
+        url: '/orders',
+        headers: { ...sent, host: 'a.example.com' },
+      }),
+    );
+    expect(viaHost.reason).toBe('htu');
+    // with allowedHosts, an absolute-form target or Host naming another host is refused
+    const hostsB = createDPoPAuth({ ...bare, allowedHosts: ['b.example.com'] });
+    for (const r of [
+      { method: 'GET', url: 'https://a.example.com/orders', headers: sent },
+      { method: 'GET', url: '/orders', headers: { ...sent, host: 'a.example.com' } },
+    ]) {
+      expect((await failure(hostsB.verify(r))).reason).toBe('invalid_host');
+    }
+    // the development opt-in trusts the request, knowingly
+    const dev = createDPoPAuth({ ...bare, dangerouslyTrustRequestUrl: true });
+    expect(
+      (
+        await dev.verify({
+          method: 'GET',
+          url: '/orders',
+          protocol: 'https',
+          headers: { ...sent, host: 'a.example.com' },
+        })
+      ).jkt,
+    ).toBe(k.jkt);
+    // a dot segment escaping the publicUrl prefix is refused, not normalised away
+    const prefixed = createDPoPAuth({ ...bare, publicUrl: 'https://api.example.com/svc' });
+    const escape = await failure(
+      prefixed.verify({ method: 'GET', url: '/../admin', headers: sent }),
+    );
+    expect([escape.status, escape.code, escape.reason]).toEqual([
+      400,
+      'invalid_request',
+      'invalid_path',
+    ]);
+  });
+
+  it('sender-constrained only by default: DPoP or mTLS, nothing else (FAPI 2.0)', async () => {
+    const k = await clientKey();
+    const thumb = 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2';
+    // a certificate source opens the Bearer scheme to certificate-bound tokens only
+    const fapi = createDPoPAuth(options({ certificate: () => thumb }));
+    const mtls = await accessToken({ cnf: { 'x5t#S256': thumb } });
+    const unbound = await accessToken({});
+    const dpopBound = await accessToken({ cnf: { jkt: k.jkt } });
+    expect((await fapi.verify(request({ authorization: `Bearer ${mtls}` }))).scheme).toBe('Bearer');
+    const notBound = await failure(fapi.verify(request({ authorization: `Bearer ${unbound}` })));
+    expect([notBound.code, notBound.reason, notBound.status]).toEqual([
+      'invalid_token',
+      'token_not_bound',
+      401,
+    ]);
+    // both schemes are offered in the challenge, the error on the one the client used
+    expect(notBound.headers['WWW-Authenticate']).toMatch(
+      /^Bearer error="invalid_token".*, DPoP algs=/,
+    );
+    const downgrade = await failure(fapi.verify(request({ authorization: `Bearer ${dpopBound}` })));
+    expect(downgrade.reason).toBe('downgrade');
+    const ok = await fapi.verify(
+      request({
+        authorization: `DPoP ${dpopBound}`,
+        dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: dpopBound }),
+      }),
+    );
+    expect(ok.scheme).toBe('DPoP');
+    // without a certificate source the Bearer scheme is closed (refused before the token is read)
+    const dpopOnly = createDPoPAuth(options());
+    const closed = await failure(dpopOnly.verify(request({ authorization: `Bearer ${mtls}` })));
+    expect(closed.reason).toBe('bearer_not_allowed');
+    expect(closed.headers['WWW-Authenticate']).not.toMatch(/Bearer/);
+    // unbound bearer tokens only by explicit choice (the old name still works)
+    for (const extra of [{ allowUnboundBearer: true }, { allowBearer: true }]) {
+      const mixed = createDPoPAuth(options(extra));
+      expect((await mixed.verify(request({ authorization: `Bearer ${unbound}` }))).scheme).toBe(
+        'Bearer',
+      );
+    }
+    expect(() => createDPoPAuth(options({ allowBearer: true, allowUnboundBearer: true }))).toThrow(
+      /allowBearer/,
+    );
   });
 
   it('publicUrl maps proxied paths; request-derived URLs validate Host and X-Forwarded-*', async () => {
@@ -434,7 +545,7 @@ describe('createDPoPAuth', () => {
         { accessToken: { issuer: 'i', audience: 'a', jwks: jwks as never, algorithms: ['HS256'] } },
         /algorithms/,
       ],
-      [{ allowBearer: 'yes' as never }, /allowBearer/],
+      [{ allowBearer: 'yes' as never }, /allowUnboundBearer/],
       [{ publicUrl: 'not a url' }, /publicUrl/],
       [{ publicUrl: 'https://x.example/?q=1' }, /publicUrl/],
       [{ allowedHosts: ['a/b'] }, /allowedHosts/],
@@ -470,19 +581,35 @@ describe('createDPoPAuth', () => {
     });
     afterAll(() => close());
 
+    const introspected = (extra: object = {}) =>
+      createDPoPAuth({
+        accessToken: {
+          introspection: {
+            endpoint,
+            clientId: 'rs',
+            clientSecret: 'secret',
+            issuer: ISSUER,
+            audience: AUDIENCE,
+            ...extra,
+          },
+        },
+        replay: new MemoryReplayStore(),
+        allowedHosts: ['api.example.com'],
+      });
+    const nowSec = () => Math.floor(Date.now() / 1000);
+
     it('accepts active bound tokens, caches them briefly, rejects inactive ones', async () => {
       const k = await clientKey();
       active.set('opaque-1', {
         active: true,
         token_type: 'DPoP',
         cnf: { jkt: k.jkt },
-        exp: Math.floor(Date.now() / 1000) + 60,
+        exp: nowSec() + 60,
+        iss: ISSUER,
+        aud: [AUDIENCE, 'https://other.example'],
         sub: 'u',
       });
-      const auth = createDPoPAuth({
-        accessToken: { introspection: { endpoint, clientId: 'rs', clientSecret: 'secret' } },
-        replay: new MemoryReplayStore(),
-      });
+      const auth = introspected();
       const go = async (token: string) =>
         auth.verify(
           request({
@@ -501,13 +628,84 @@ describe('createDPoPAuth', () => {
             endpoint: 'http://127.0.0.1:1/x',
             clientId: 'rs',
             clientSecret: 'secret',
+            issuer: ISSUER,
+            audience: AUDIENCE,
             timeout: 500,
           },
         },
         replay: new MemoryReplayStore(),
+        allowedHosts: ['api.example.com'],
       });
-      const e = await failure(down.verify(request({ authorization: 'DPoP opaque-1' })));
+      const k2 = await clientKey();
+      const e = await failure(
+        down.verify(
+          request({
+            authorization: 'DPoP opaque-1',
+            dpop: await createProof(k2.keyPair, {
+              method: 'GET',
+              url: URL_,
+              accessToken: 'opaque-1',
+            }),
+          }),
+        ),
+      );
       expect([e.code, e.status]).toEqual(['server_error', 503]);
+    });
+
+    it('checks issuer, audience, nbf and token type; refused tokens are cached briefly; cheap checks come first', async () => {
+      const k = await clientKey();
+      const good = {
+        active: true,
+        token_type: 'DPoP',
+        cnf: { jkt: k.jkt },
+        exp: nowSec() + 60,
+        iss: ISSUER,
+        aud: AUDIENCE,
+      };
+      const cases: Array<[string, object]> = [
+        ['wrong-iss', { ...good, iss: 'https://evil.example' }],
+        ['no-iss', { ...good, iss: undefined }],
+        ['wrong-aud', { ...good, aud: 'https://other.example' }],
+        ['no-aud', { ...good, aud: undefined }],
+        ['future-nbf', { ...good, nbf: nowSec() + 600 }],
+        ['expired', { ...good, exp: nowSec() - 60 }],
+        ['refresh', { ...good, token_type: 'refresh_token' }],
+      ];
+      const auth = introspected();
+      for (const [token, body] of cases) {
+        active.set(token, body);
+        const send = async () =>
+          auth.verify(
+            request({
+              authorization: `DPoP ${token}`,
+              dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+            }),
+          );
+        calls = 0;
+        const e = await failure(send());
+        expect([token, e.code, e.reason]).toEqual([token, 'invalid_token', 'token_invalid']);
+        await failure(send()); // the refusal is remembered: no second call
+        expect([token, calls]).toEqual([token, 1]);
+      }
+      // explicit opt-outs accept tokens without iss / aud
+      active.set('bare', { ...good, iss: undefined, aud: undefined });
+      const lax = introspected({ issuer: false, audience: false });
+      await lax.verify(
+        request({
+          authorization: 'DPoP bare',
+          dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: 'bare' }),
+        }),
+      );
+      // no call for requests that fail cheap checks: malformed token, DPoP scheme without a proof
+      calls = 0;
+      await failure(auth.verify(request({ authorization: 'DPoP garbage-without-proof' })));
+      await failure(auth.verify(request({ authorization: 'DPoP not a token' })));
+      await failure(auth.verify(request({ authorization: 'Bearer unbound-and-closed' })));
+      expect(calls).toBe(0);
+      // issuer and audience are required unless disabled explicitly
+      for (const missing of [{ issuer: undefined }, { audience: undefined }, { audience: [] }]) {
+        expect(() => introspected(missing)).toThrow(/issuer|audience/);
+      }
     });
   });
 });

@@ -98,6 +98,63 @@ describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromi
     });
   });
 
+  it("caches imported WebCrypto keys per algorithm: an RS256 proof cannot break the same key's PS256 proofs", async () => {
+    const outcome = await page.evaluate(async () => {
+      const m = (window as any).popkit;
+      const url = 'https://api.example.com/orders';
+      const pair = (await crypto.subtle.generateKey(
+        {
+          name: 'RSASSA-PKCS1-v1_5',
+          modulusLength: 2048,
+          publicExponent: new Uint8Array([1, 0, 1]),
+          hash: 'SHA-256',
+        },
+        true,
+        ['sign', 'verify'],
+      )) as CryptoKeyPair;
+      const priv = await crypto.subtle.exportKey('jwk', pair.privateKey);
+      const pub = await crypto.subtle.exportKey('jwk', pair.publicKey);
+      const pss = await crypto.subtle.importKey(
+        'jwk',
+        { ...priv, alg: 'PS256' },
+        { name: 'RSA-PSS', hash: 'SHA-256' },
+        false,
+        ['sign'],
+      );
+      const jwk = { kty: 'RSA', n: pub.n, e: pub.e };
+      const b64 = (s: string) => btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      const proof = async (alg: string, key: CryptoKey, params: any) => {
+        const h = b64(JSON.stringify({ typ: 'dpop+jwt', alg, jwk }));
+        const p = b64(
+          JSON.stringify({
+            htm: 'GET',
+            htu: url,
+            iat: Math.floor(Date.now() / 1000),
+            jti: crypto.randomUUID(),
+          }),
+        );
+        const sig = await crypto.subtle.sign(params, key, new TextEncoder().encode(`${h}.${p}`));
+        return `${h}.${p}.${b64(String.fromCharCode(...new Uint8Array(sig)))}`;
+      };
+      const verify = m.createProofVerifier({ replay: new m.MemoryReplayStore() });
+      const results: string[] = [];
+      for (const alg of ['RS256', 'PS256', 'RS256', 'PS256']) {
+        const p =
+          alg === 'RS256'
+            ? await proof(alg, pair.privateKey, { name: 'RSASSA-PKCS1-v1_5' })
+            : await proof(alg, pss, { name: 'RSA-PSS', saltLength: 32 });
+        results.push(
+          await verify(p, { method: 'GET', url }).then(
+            () => `${alg} ok`,
+            (e: any) => `${alg} ${e.reason}`,
+          ),
+        );
+      }
+      return results;
+    });
+    expect(outcome).toEqual(['RS256 ok', 'PS256 ok', 'RS256 ok', 'PS256 ok']);
+  });
+
   it('the Hono middleware protects a route on a Web-standard runtime (app.request in the page)', async () => {
     const outcome = await page.evaluate(async () => {
       const m = (window as any).popkit;
@@ -116,6 +173,7 @@ describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromi
         m.dpopAuth({
           accessToken: { issuer: 'https://as', audience: 'https://rs', jwks },
           replay: new m.MemoryReplayStore(),
+          publicUrl: 'https://rs.example',
         }),
       );
       app.get('/api/me', (c: any) => c.json({ jkt: c.get('auth').jkt }));

@@ -146,7 +146,8 @@ describe('createDPoPAuth().verify properties', () => {
   const auth = createDPoPAuth({
     accessToken: () => ({ cnf: { jkt: 'A'.repeat(43) } }),
     replay: new MemoryReplayStore(),
-    allowBearer: true,
+    allowUnboundBearer: true,
+    dangerouslyTrustRequestUrl: true, // arbitrary Host headers are part of the property
   });
   it('arbitrary headers never produce anything but a DPoPError', async () => {
     const headerValue = fc.oneof(

@@ -152,4 +152,31 @@ describe('verifyTokenRequest (authorization servers)', () => {
     await legit!.commit();
     expect(replay.size).toBe(1);
   });
+
+  it('needs tokenEndpoint or allowedHosts: the request URL is never trusted silently', async () => {
+    const replay = new MemoryReplayStore();
+    expect(() => createTokenRequestVerifier({ replay })).toThrow(
+      /"tokenEndpoint" or "allowedHosts"/,
+    );
+    const k = await clientKey();
+    const check = createTokenRequestVerifier({ replay, allowedHosts: ['as.example.com'] });
+    const proof = await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL });
+    const ok = await check({
+      method: 'POST',
+      url: '/token',
+      headers: { host: 'as.example.com', dpop: proof },
+      protocol: 'https',
+    });
+    expect(ok!.jkt).toBe(k.jkt);
+    const other = await failure(
+      check({ method: 'POST', url: '/token', headers: { host: 'evil.example', dpop: proof } }),
+    );
+    expect(other.reason).toBe('invalid_host');
+    const dev = createTokenRequestVerifier({ replay, dangerouslyTrustRequestUrl: true });
+    const p2 = await createProof(k.keyPair, { method: 'POST', url: 'http://evil.example/token' });
+    expect(
+      (await dev({ method: 'POST', url: '/token', headers: { host: 'evil.example', dpop: p2 } }))!
+        .jkt,
+    ).toBe(k.jkt);
+  });
 });

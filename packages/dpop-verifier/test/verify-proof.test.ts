@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backend } from '#crypto';
-import { accessTokenHash } from '@popkit/dpop-client';
+import { accessTokenHash, thumbprint } from '@popkit/dpop-client';
 import type { ReplayStore, VerifyProofOptions } from '../src/index.ts';
 import {
   DPoPConfigError,
@@ -151,8 +151,10 @@ describe('verifyProof: every check, in order', () => {
       [k.jws('bm90IGpzb24', k.claims()), 'proof_malformed'],
       [k.jws(Buffer.from('[1,2]').toString('base64url'), k.claims()), 'proof_malformed'],
       [k.jws(k.header({ typ: 'JWT' }), k.claims()), 'typ'],
-      [k.jws(k.header({ typ: 'DPoP+JWT' }), k.claims()), 'typ'],
-      [k.jws(k.header({ typ: 'application/dpop+jwt' }), k.claims()), 'typ'],
+      [k.jws(k.header({ typ: 'application/jwt' }), k.claims()), 'typ'],
+      [k.jws(k.header({ typ: 'dpop+jwt; x' }), k.claims()), 'typ'],
+      [k.jws(k.header({ b64: false }), k.claims()), 'b64'],
+      [k.jws(k.header({ b64: true }), k.claims()), 'b64'],
       [k.jws({ alg: 'ES256', jwk: k.jwk }, k.claims()), 'typ'],
       [k.jws(k.header({ alg: 'none' }), k.claims()), 'alg'],
       [k.jws(k.header({ alg: 'HS256' }), k.claims()), 'alg'],
@@ -176,6 +178,68 @@ describe('verifyProof: every check, in order', () => {
         'invalid_dpop_proof',
         reason,
       );
+  });
+
+  it('typ is a media type: application/dpop+jwt and any case are accepted (RFC 7515 §4.1.9)', async () => {
+    const k = rawKey();
+    for (const typ of ['application/dpop+jwt', 'DPoP+JWT', 'Application/DPoP+JWT']) {
+      const r = await verifyProof(
+        k.jws(k.header({ typ }), k.claims()),
+        { method: 'GET', url: URL_ },
+        base(),
+      );
+      expect(r.jkt).toBeTruthy();
+    }
+  });
+
+  it('honours exp and nbf when present (RFC 7519 §4.1.4-4.1.5)', async () => {
+    const k = rawKey();
+    const o = base();
+    const send = (claims: object) =>
+      verifyProof(k.jws(k.header(), k.claims(claims)), { method: 'GET', url: URL_ }, o);
+    await rejects(send({ exp: nowSec - 11 }), 'invalid_dpop_proof', 'exp');
+    await rejects(send({ exp: 'soon' }), 'invalid_dpop_proof', 'exp');
+    await rejects(send({ nbf: nowSec + 11 }), 'invalid_dpop_proof', 'nbf');
+    await send({ exp: nowSec + 30, nbf: nowSec - 1 });
+    await send({ exp: nowSec - 5 }); // within clockTolerance
+  });
+
+  it('RSA proof keys: 2048 to maxRsaBits (4096) bits and e = 65537 only, refused before any signature check', async () => {
+    const k = rawKey('RSA-2048');
+    const o = base();
+    // a modulus of 6144 bits (top bit set) and a small exponent: refused as jwk, not imported
+    const big = `w${'A'.repeat(Math.ceil(6144 / 6) - 1)}`;
+    for (const jwk of [
+      { kty: 'RSA', n: big, e: 'AQAB' },
+      { ...k.jwk, e: 'Aw' },
+      { ...k.jwk, e: 'AQAAAQ' },
+    ]) {
+      await rejects(
+        verifyProof(k.jws(k.header({ jwk }), k.claims()), { method: 'GET', url: URL_ }, o),
+        'invalid_dpop_proof',
+        'jwk',
+      );
+    }
+    expect(() => base({ maxRsaBits: 1024 })).not.toThrow(); // validated when compiled:
+    expect(() => createProofVerifier(base({ maxRsaBits: 1024 }))).toThrow(/maxRsaBits/);
+    expect(() => createProofVerifier(base({ maxRsaBits: 16384 }))).toThrow(/maxRsaBits/);
+  });
+
+  it('compares the key with cnf.jkt before the signature: a proof by another key is cheap to refuse and burns nothing', async () => {
+    const k = rawKey();
+    const other = rawKey();
+    const seen: string[] = [];
+    const o = base({ replay: { useOnce: (key: string) => (seen.push(key), true) } });
+    const jkt = await thumbprint(other.jwk as never);
+    // a garbage signature: refused as jkt_mismatch (the signature is never checked)
+    const proof = k.jws(k.header(), k.claims());
+    const garbled = `${proof.slice(0, proof.lastIndexOf('.'))}.${'A'.repeat(86)}`;
+    await rejects(
+      verifyProof(garbled, { method: 'GET', url: URL_, jkt }, o),
+      'invalid_token',
+      'jkt_mismatch',
+    );
+    expect(seen).toEqual([]);
   });
 
   it('accepts EdDSA and Ed25519 headers, RSA 2048, and keys with kid/alg/use=sig members', async () => {
@@ -399,11 +463,14 @@ describe('verifyProof: every check, in order', () => {
       'use_dpop_nonce',
       'nonce_invalid',
     );
-    await rejects(
-      verifyProof(k.jws(k.header(), k.claims({ nonce: 5 })), { method: 'GET', url: URL_ }, o),
-      'use_dpop_nonce',
-      'nonce_invalid',
-    );
+    // a nonce that is not a string is a malformed proof, not a nonce challenge
+    for (const nonce of [5, null, ['x'], { n: 1 }]) {
+      await rejects(
+        verifyProof(k.jws(k.header(), k.claims({ nonce })), { method: 'GET', url: URL_ }, o),
+        'invalid_dpop_proof',
+        'nonce_malformed',
+      );
+    }
     const ok = await verifyProof(
       k.jws(k.header(), k.claims({ nonce: current })),
       { method: 'GET', url: URL_ },

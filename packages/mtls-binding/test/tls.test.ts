@@ -149,7 +149,8 @@ describe('one middleware enforces cnf.jkt and cnf["x5t#S256"] (with @popkit/dpop
       dpopAuth({
         accessToken: { issuer: 'https://as', audience: 'https://rs', jwks: jwks as never },
         replay: new MemoryReplayStore(),
-        allowBearer: true,
+        publicUrl: (req) => `${rsBase}${req.url}`, // the listening port is known only later
+        // sender-constrained only: certificate-bound tokens on Bearer, DPoP-bound on DPoP
         certificate: certificateThumbprintSource({ from: 'socket' }),
       }),
     );

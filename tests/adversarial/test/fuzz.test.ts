@@ -101,6 +101,7 @@ describe('createDPoPAuth().verify under structured mutations', () => {
     auth = createDPoPAuth({
       accessToken: { issuer: 'https://as', audience: 'https://rs', jwks: jwks as never },
       replay: new MemoryReplayStore(),
+      allowedHosts: ['rs.fuzz.example'],
     });
     // sanity: a well-formed proof passes
     await auth.verify({

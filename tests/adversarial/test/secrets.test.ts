@@ -47,7 +47,8 @@ describe('secrets never leak into messages or logs', () => {
       accessToken: { issuer: 'https://as', audience: 'https://rs', jwks: jwks as never },
       replay: new MemoryReplayStore(),
       nonces: createNonceIssuer({ secret: 'the-nonce-secret-must-never-leak-anywhere!' }),
-      allowBearer: true,
+      publicUrl: 'https://rs.example',
+      allowUnboundBearer: true,
       certificate: () => 'A'.repeat(43),
       onResult: (o) => outcomes.push(o),
     });

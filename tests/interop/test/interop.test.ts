@@ -318,8 +318,8 @@ describe('oidc-provider 9 (the authorization server)', () => {
         }),
       },
       replay: new MemoryReplayStore(),
-      allowBearer: true,
-      certificate: () => thumbprintPresented,
+      publicUrl: 'https://api.interop.example',
+      certificate: () => thumbprintPresented, // certificate-bound tokens on Bearer, nothing unbound
     });
   let thumbprintPresented: string | undefined;
 

@@ -27,6 +27,7 @@ export function toRequestLike(req: Request): RequestLike {
     rawHeaders: req.rawHeaders,
     protocol: (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http',
     socket: req.socket,
+    body: (req as { body?: unknown }).body, // set when a body parser ran before this middleware
   };
 }
 

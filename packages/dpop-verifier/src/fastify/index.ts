@@ -40,6 +40,7 @@ export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsy
         rawHeaders: request.raw.rawHeaders,
         protocol: request.protocol,
         socket: request.raw.socket,
+        body: request.body,
       });
       request.auth = result;
       for (const [name, value] of Object.entries(result.headers)) reply.header(name, value);

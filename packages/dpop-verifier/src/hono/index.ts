@@ -3,14 +3,37 @@
  * Deno, Bun).
  * @packageDocumentation
  */
-import type { MiddlewareHandler } from 'hono';
+import type { HonoRequest, MiddlewareHandler } from 'hono';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
 import { DPoPError } from '../errors.ts';
+import type { RequestLike } from '../request.ts';
 
 /** Hono environment with the `auth` variable this middleware sets. */
 export interface DPoPAuthEnv {
   Variables: { auth: AuthResult };
+}
+
+/** Form bodies up to this size are inspected for a misplaced `access_token`. */
+const MAX_FORM_BYTES = 65_536;
+
+/**
+ * The request with its parsed form body, when it has a small urlencoded one. The text is read
+ * through Hono's body cache, so handlers can still read the body afterwards.
+ */
+async function withFormBody(req: HonoRequest): Promise<RequestLike> {
+  const raw = req.raw;
+  const type = raw.headers.get('content-type') ?? '';
+  const length = Number(raw.headers.get('content-length') ?? NaN);
+  if (
+    raw.body === null ||
+    !/^application\/x-www-form-urlencoded\b/i.test(type) ||
+    !(length <= MAX_FORM_BYTES)
+  ) {
+    return raw;
+  }
+  const body = Object.fromEntries(new URLSearchParams(await req.text()));
+  return { method: raw.method, url: raw.url, headers: raw.headers, body };
 }
 
 /**
@@ -34,7 +57,7 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): MiddlewareHandler
   return async (c, next) => {
     let result: AuthResult;
     try {
-      result = await auth.verify(c.req.raw);
+      result = await auth.verify(await withFormBody(c.req));
     } catch (error) {
       if (error instanceof DPoPError) return error.toResponse();
       throw error;

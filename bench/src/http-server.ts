@@ -4,14 +4,46 @@ import { createHash } from 'node:crypto';
 import { MemoryReplayStore } from '@popkit/dpop-verifier';
 import { dpopAuth } from '@popkit/dpop-verifier/express';
 import express from 'express';
+import { auth as oauth2Bearer } from 'express-oauth2-jwt-bearer';
 import { EmbeddedJWK, calculateJwkThumbprint, createLocalJWKSet, jwtVerify } from 'jose';
 
-const mode = process.argv[2] as 'popkit' | 'jose' | 'none';
+const mode = process.argv[2] as 'popkit' | 'jose' | 'peer' | 'none';
 const jwks = JSON.parse(process.argv[3]!);
 const publicUrl = process.argv[4]!;
 const app = express();
 app.disable('x-powered-by');
-if (mode === 'popkit') {
+// Server CPU time per request, measured in this process (steadier than req/s on 2 shared cores).
+let served = 0;
+let cpuStart = process.cpuUsage();
+app.use((_req, res, next) => {
+  res.once('finish', () => served++);
+  next();
+});
+process.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'cpu-start') {
+    served = 0;
+    cpuStart = process.cpuUsage();
+    process.send!({ cmd: 'cpu-started' });
+  } else if (m.cmd === 'exit') {
+    process.exit(0); // (writes a --cpu-prof profile)
+  } else if (m.cmd === 'cpu-stop') {
+    const { user, system } = process.cpuUsage(cpuStart);
+    process.send!({ cmd: 'cpu', micros: user + system, requests: served });
+  }
+});
+if (mode === 'peer') {
+  // The resource-server middleware API authors would otherwise pick; it verifies DPoP too
+  // (no replay check, no nonces: see the interop matrix).
+  app.use(
+    oauth2Bearer({
+      issuer: 'https://as',
+      audience: 'https://rs',
+      publicKey: jwks,
+      tokenSigningAlg: 'ES256',
+      dpop: { enabled: true, required: true },
+    }),
+  );
+} else if (mode === 'popkit') {
   app.use(
     dpopAuth({
       accessToken: { issuer: 'https://as', audience: 'https://rs', jwks, algorithms: ['ES256'] },

@@ -351,7 +351,22 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
           scheme,
         );
       }
-      const presented = certificate === undefined ? undefined : await certificate(request);
+      let presented: string | undefined;
+      try {
+        presented = certificate === undefined ? undefined : await certificate(request);
+      } catch (cause) {
+        // Certificate information the client influences (a proxy header, the presented
+        // certificate) that cannot be used: a 401 with a reason, never a 5xx on demand.
+        throw reject(
+          new DPoPError(
+            'invalid_token',
+            'certificate_unusable',
+            'The client certificate information cannot be used',
+            { cause },
+          ),
+          scheme,
+        );
+      }
       if (presented === undefined) {
         throw reject(
           new DPoPError(

@@ -60,6 +60,7 @@ export type DPoPRejectReason =
   | 'cnf_malformed'
   | 'certificate_missing'
   | 'certificate_mismatch'
+  | 'certificate_unusable'
   | 'dpop_jkt_mismatch'
   | 'internal_error';
 

@@ -277,6 +277,21 @@ describe('createDPoPAuth', () => {
       request({ authorization: `DPoP ${both}`, dpop: await proof() }),
     );
     expect(ok.jkt).toBe(k.jkt);
+    // certificate information the client influences that cannot be used: 401, never a 5xx
+    const throwing = createDPoPAuth(
+      options({
+        certificate: () => {
+          throw new Error('the ssl-client-cert header is malformed');
+        },
+      }),
+    );
+    const unusable = await failure(throwing.verify(request({ authorization: `Bearer ${mtls}` })));
+    expect([unusable.status, unusable.code, unusable.reason]).toEqual([
+      401,
+      'invalid_token',
+      'certificate_unusable',
+    ]);
+    expect(unusable.headers['Retry-After']).toBeUndefined();
     const malformed = await accessToken({ cnf: { 'x5t#S256': 'ab:cd:ef' } });
     expect(
       (await failure(withCert.verify(request({ authorization: `Bearer ${malformed}` })))).reason,

@@ -83,26 +83,30 @@ export async function verifyCertificateBinding(
       ? (cnf as Record<string, unknown>)['x5t#S256']
       : undefined;
   if (expected === undefined) {
-    throw new MtlsBindingError(
-      'invalid_token',
-      'cnf_missing',
-      'The access token is not bound to a certificate',
-    );
+    throw new MtlsBindingError('cnf_missing', 'The access token is not bound to a certificate');
   }
   const formatError = thumbprintFormatError(expected);
   if (formatError !== undefined)
-    throw new MtlsBindingError('invalid_token', formatError, FORMAT_MESSAGES[formatError]!);
+    throw new MtlsBindingError(formatError, FORMAT_MESSAGES[formatError]!);
   if (cert === undefined || cert === null) {
     throw new MtlsBindingError(
-      'invalid_token',
       'certificate_missing',
       'This access token requires the client certificate it is bound to',
     );
   }
-  const presented = await certificateThumbprint(cert, options);
+  let presented: string;
+  try {
+    presented = await certificateThumbprint(cert, options);
+  } catch (cause) {
+    // the presented certificate is the client's input: unusable, not a caller mistake
+    throw new MtlsBindingError(
+      'certificate_unusable',
+      'The presented client certificate cannot be used',
+      { cause },
+    );
+  }
   if (!timingSafeEqual(presented, expected as string)) {
     throw new MtlsBindingError(
-      'invalid_token',
       'certificate_mismatch',
       'The access token is not bound to the presented client certificate',
     );

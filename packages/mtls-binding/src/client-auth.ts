@@ -5,6 +5,7 @@ import { distinguishedNamesEqual, parseDistinguishedName } from './dn.ts';
 import { bytesEqual, ipBytes } from './ip.ts';
 import { certificateThumbprint } from './thumbprint.ts';
 import { parseCertificate } from './x509.ts';
+import { MtlsArgumentError } from './errors.ts';
 
 /** The RFC 8705 §2.1.2 client metadata: exactly one of these identifies the certificate. */
 export interface TlsClientAuthMetadata {
@@ -40,12 +41,14 @@ export function matchesTlsClientAuth(
 ): boolean {
   const present = FIELDS.filter((f) => metadata?.[f] !== undefined);
   if (present.length !== 1)
-    throw new TypeError(
+    throw new MtlsArgumentError(
+      'ERR_INVALID_ARG_VALUE',
       '"metadata" must contain exactly one tls_client_auth_* field (RFC 8705 §2.1.2)',
     );
   const field = present[0]!;
   const expected = metadata[field]!;
-  if (typeof expected !== 'string') throw new TypeError(`"metadata.${field}" must be a string`);
+  if (typeof expected !== 'string')
+    throw new MtlsArgumentError('ERR_INVALID_ARG_VALUE', `"metadata.${field}" must be a string`);
   const parsed = parseCertificate(toDer(cert));
   switch (field) {
     case 'tls_client_auth_subject_dn': {

@@ -1,62 +1,72 @@
 /**
- * Stable codes of {@link MtlsBindingError}:
+ * The error scheme shared by the three popkit packages (see docs/DESIGN.md, "Errors"):
  *
- * - `invalid_token`: the access token is not bound to the presented certificate, or no
- *   certificate was presented (RFC 8705 §3, RFC 6750 §3.1): HTTP 401.
- * - `ERR_INVALID_CERTIFICATE`: an input is not one certificate (bad PEM, a bundle where one
- *   certificate was expected, bytes that are not DER).
- * - `ERR_PROXY_HEADER`: a proxy header is malformed, ambiguous (sent twice) or too large.
- * - `ERR_PKCS12`: a PKCS#12 file cannot be read (wrong password, corrupt, no key or certificate).
+ * - **Verification outcomes** carry the OAuth error as `code` (here always `invalid_token`,
+ *   RFC 6750 §3.1 / RFC 8705 §3: HTTP 401) and the precise cause as `reason`, for metrics.
+ * - **Argument and configuration mistakes** are {@link MtlsArgumentError}, a `TypeError` with a
+ *   Node-style `code` (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`) whose message names the
+ *   argument.
  */
-export type MtlsBindingErrorCode =
-  'invalid_token' | 'ERR_INVALID_CERTIFICATE' | 'ERR_PROXY_HEADER' | 'ERR_PKCS12';
+export type MtlsBindingErrorCode = 'invalid_token';
 
-/** Why a binding check failed, finer than `code`. */
+/** Why a binding check failed, finer than `code`. Stable strings; never request data. */
 export type MtlsBindingReason =
   | 'certificate_missing'
   | 'certificate_mismatch'
+  /** The presented certificate or the proxy header carrying it cannot be used: malformed,
+   * sent twice, oversized, ambiguous, or inconsistent with its own hash. */
+  | 'certificate_unusable'
   | 'cnf_missing'
   | 'thumbprint_hex'
   | 'thumbprint_colon_hex'
   | 'thumbprint_padded'
   | 'thumbprint_standard_base64'
   | 'thumbprint_non_canonical'
-  | 'thumbprint_malformed'
-  | 'invalid_input';
+  | 'thumbprint_malformed';
 
 /**
- * The one error class of `@popkit/mtls-binding`. Messages never contain a certificate, token
- * or key. Binding failures carry `status` 401 and a ready `wwwAuthenticate` value.
+ * A verification outcome of `@popkit/mtls-binding`: the access token cannot be used with the
+ * certificate presented (or with none). `status` 401 and a ready `wwwAuthenticate` value.
+ * Messages never contain a certificate, token or key.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8705#section-3
  */
 export class MtlsBindingError extends Error {
-  readonly code: MtlsBindingErrorCode;
+  readonly code: MtlsBindingErrorCode = 'invalid_token';
   readonly reason: MtlsBindingReason;
-  readonly status: number;
-  /** `Bearer error="invalid_token", error_description="…"` for binding failures. */
-  readonly wwwAuthenticate?: string;
+  readonly status = 401;
+  /** `Bearer error="invalid_token", error_description="…"`. */
+  readonly wwwAuthenticate: string;
 
+  constructor(reason: MtlsBindingReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MtlsBindingError';
+    this.reason = reason;
+    this.wwwAuthenticate = `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`;
+  }
+}
+
+/**
+ * A bad argument or option: not a certificate where one was expected, an unreadable PKCS#12
+ * file, an unknown proxy name. Thrown when the caller (not the remote client) is at fault.
+ */
+export class MtlsArgumentError extends TypeError {
+  readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE';
   constructor(
-    code: MtlsBindingErrorCode,
-    reason: MtlsBindingReason,
+    code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE',
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'MtlsBindingError';
+    this.name = 'MtlsArgumentError';
     this.code = code;
-    this.reason = reason;
-    this.status = code === 'invalid_token' ? 401 : 400;
-    if (code === 'invalid_token') {
-      this.wwwAuthenticate = `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`;
-    }
   }
 }
 
 /** @internal */
-export function invalidCertificate(message: string, cause?: unknown): MtlsBindingError {
-  return new MtlsBindingError(
-    'ERR_INVALID_CERTIFICATE',
-    'invalid_input',
+export function invalidCertificate(message: string, cause?: unknown): MtlsArgumentError {
+  return new MtlsArgumentError(
+    'ERR_INVALID_ARG_VALUE',
     message,
     cause === undefined ? undefined : { cause },
   );

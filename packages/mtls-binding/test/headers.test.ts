@@ -1,10 +1,10 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '../../../test-support/pki.ts';
 import { createTestPki } from '../../../test-support/pki.ts';
-import { MtlsBindingError } from '../src/index.ts';
+import { MtlsArgumentError, MtlsBindingError } from '../src/index.ts';
 import type { CertificateFromHeadersOptions } from '../src/node/index.ts';
-import { certificateFromHeaders } from '../src/node/index.ts';
+import { certificateFromHeaders, certificateThumbprintSource } from '../src/node/index.ts';
 
 let pki: TestPki;
 let leafDer: Buffer;
@@ -21,6 +21,9 @@ beforeAll(async () => {
 });
 
 const b64 = (d: Buffer) => d.toString('base64');
+/** Envoy's XFCC Hash: SHA-256 of the certificate DER, hex. */
+const sha = (pem: string) =>
+  createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 /** nginx $ssl_client_escaped_cert: every reserved character escaped. */
 const nginxEscape = (pem: string) => encodeURIComponent(pem);
 /** AWS ALB: URL-encoded PEM with "+", "=" and "/" left unescaped. */
@@ -61,7 +64,7 @@ describe('certificateFromHeaders: every proxy format', () => {
         'Envoy XFCC Cert+Chain',
         { proxy: 'envoy' },
         {
-          'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/a/sa/api;Hash=${'ab'.repeat(32)};Cert="${nginxEscape(leafPem)}";Chain="${nginxEscape(leafPem + chainPem)}";Subject="/C=US/O=Acme, Inc./CN=client-a";URI=spiffe://example.com/client-a;DNS=a.example;DNS=b.example`,
+          'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/a/sa/api;Hash=${sha(leafPem)};Cert="${nginxEscape(leafPem)}";Chain="${nginxEscape(leafPem + chainPem)}";Subject="/C=US/O=Acme, Inc./CN=client-a";URI="spiffe://example.com/client-a";DNS="a.example";DNS="b.example"`,
         },
         1,
       ],
@@ -69,14 +72,16 @@ describe('certificateFromHeaders: every proxy format', () => {
         'Envoy XFCC several elements, first chosen',
         { proxy: 'envoy' },
         {
-          'x-forwarded-client-cert': `Hash=00;Cert="${nginxEscape(leafPem)}",By=spiffe://x;Hash=11;Cert="${nginxEscape(pki.clientB.certPem)}"`,
+          'x-forwarded-client-cert': `Hash=${sha(leafPem)};Cert="${nginxEscape(leafPem)}",By=spiffe://x;Hash=${sha(pki.clientB.certPem)};Cert="${nginxEscape(pki.clientB.certPem)}"`,
         },
         0,
       ],
       [
         'Envoy XFCC lower-case keys, unquoted',
         { proxy: 'envoy' },
-        { 'x-forwarded-client-cert': `hash=00;cert=${nginxEscape(leafPem)}` },
+        {
+          'x-forwarded-client-cert': `hash=${sha(leafPem).toUpperCase()};cert=${nginxEscape(leafPem)}`,
+        },
         0,
       ],
       [
@@ -160,7 +165,7 @@ describe('certificateFromHeaders: every proxy format', () => {
     expect(certificateFromHeaders(req, { proxy: 'rfc9440' })).toBeDefined();
   });
 
-  it('rejects hostile values with ERR_PROXY_HEADER, never crashing', () => {
+  it('rejects hostile values as unusable certificate information (401 invalid_token), never crashing', () => {
     const cert = `:${b64(leafDer)}:`;
     const hostile: Array<
       [Parameters<typeof certificateFromHeaders>[0], CertificateFromHeadersOptions]
@@ -196,10 +201,82 @@ describe('certificateFromHeaders: every proxy format', () => {
         thrown = e;
       }
       expect(thrown, JSON.stringify(options)).toBeInstanceOf(MtlsBindingError);
-      expect((thrown as MtlsBindingError).code).toBe('ERR_PROXY_HEADER');
+      expect((thrown as MtlsBindingError).code).toBe('invalid_token');
+      expect((thrown as MtlsBindingError).reason).toBe('certificate_unusable');
+      expect((thrown as MtlsBindingError).status).toBe(401);
       expect((thrown as MtlsBindingError).message).not.toContain('MII');
     }
-    expect(() => read({}, { proxy: 'squid' as never })).toThrow(TypeError);
+  });
+
+  it('bad options are argument errors, found when the source is built', () => {
+    for (const options of [
+      { proxy: 'squid' },
+      { proxy: 'Nginx' },
+      { proxy: 'envoy', element: 1.5 },
+      { proxy: 'envoy', element: 99 },
+      { proxy: 'nginx', element: 0 },
+      { proxy: 'nginx', header: 'bad header' },
+      { proxy: 'nginx', maxLength: -1 },
+    ]) {
+      expect(() => read({}, options as never), JSON.stringify(options)).toThrow(MtlsArgumentError);
+      expect(() => certificateThumbprintSource({ from: 'headers', ...(options as never) })).toThrow(
+        MtlsArgumentError,
+      );
+    }
+  });
+
+  it('Envoy XFCC: no value a client certificate controls can change which certificate is read', () => {
+    const victim = pki.clientB.certPem;
+    const attacker = leafPem;
+    const v = nginxEscape(victim);
+    const a = nginxEscape(attacker);
+    const inject: Array<[string, string, CertificateFromHeadersOptions]> = [
+      [
+        'a URI SAN holding a whole fake element (element: -1 behind an appending edge)',
+        `By=spiffe://edge;Hash=${sha(attacker)};Cert="${a}";URI=spiffe://x,Hash=${sha(victim)};Cert="${v}"`,
+        { proxy: 'envoy', element: -1 },
+      ],
+      [
+        'a DNS SAN adding a Cert to an element that forwards only Chain',
+        `By=spiffe://edge;Hash=${sha(attacker)};Chain="${a}";DNS=x;Cert=${v}`,
+        { proxy: 'envoy' },
+      ],
+      [
+        'a repeated Cert in one element',
+        `Hash=${sha(attacker)};Cert="${a}";Cert="${v}"`,
+        { proxy: 'envoy' },
+      ],
+      [
+        'a repeated Hash in one element',
+        `Hash=${sha(victim)};Hash=${sha(attacker)};Cert="${v}"`,
+        { proxy: 'envoy' },
+      ],
+      [
+        'a Cert that does not match the element Hash',
+        `Hash=${sha(attacker)};Cert="${v}"`,
+        { proxy: 'envoy' },
+      ],
+      ['a Cert without any Hash', `Cert="${v}"`, { proxy: 'envoy' }],
+      ['an unknown field', `Hash=${sha(victim)};Cert="${v}";Evil=1`, { proxy: 'envoy' }],
+      ['an unquoted value holding =', `Hash=${sha(victim)};Cert="${v}";By=a=b`, { proxy: 'envoy' }],
+      ['an empty element', `Hash=${sha(victim)};Cert="${v}",`, { proxy: 'envoy' }],
+    ];
+    for (const [name, header, options] of inject) {
+      let thrown: unknown;
+      try {
+        read({ 'x-forwarded-client-cert': header }, options);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown, name).toBeInstanceOf(MtlsBindingError);
+      expect((thrown as MtlsBindingError).reason, name).toBe('certificate_unusable');
+    }
+    // the safe Envoy configuration (SANITIZE_SET, cert only) reads the one element it wrote
+    const safe = read(
+      { 'x-forwarded-client-cert': `Hash=${sha(attacker)};Cert="${a}"` },
+      { proxy: 'envoy' },
+    );
+    expect(Buffer.from(safe!.leaf).equals(leafDer)).toBe(true);
   });
 
   it('stays fast on large inputs', () => {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '../../../test-support/pki.ts';
 import { createTestPki } from '../../../test-support/pki.ts';
 import {
+  MtlsArgumentError,
   MtlsBindingError,
   certificateConfirmation,
   certificateThumbprint,
@@ -43,7 +44,7 @@ describe('certificateThumbprint (RFC 8705 §3.1)', () => {
   it('refuses a bundle unless leaf: "first", never hashing the PEM text', async () => {
     const bundle = pki.clientA.certPem + pki.intermediate.certPem;
     await expect(certificateThumbprint(bundle)).rejects.toMatchObject({
-      code: 'ERR_INVALID_CERTIFICATE',
+      code: 'ERR_INVALID_ARG_VALUE',
       message: expect.stringContaining('bundle of 2'),
     });
     expect(await certificateThumbprint(bundle, { leaf: 'first' })).toBe(
@@ -62,7 +63,7 @@ describe('certificateThumbprint (RFC 8705 §3.1)', () => {
       null,
       {},
     ]) {
-      await expect(certificateThumbprint(bad as never)).rejects.toBeInstanceOf(MtlsBindingError);
+      await expect(certificateThumbprint(bad as never)).rejects.toBeInstanceOf(MtlsArgumentError);
     }
   });
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../../test-support/binaries.ts';
 import type { TestPki } from '../../../test-support/pki.ts';
 import { createTestPki, opensslPkcs12 } from '../../../test-support/pki.ts';
-import { MtlsBindingError, certificateThumbprint } from '../src/index.ts';
+import { MtlsArgumentError, certificateThumbprint } from '../src/index.ts';
 import {
   certificateThumbprintSource,
   createMtlsFetch,
@@ -122,9 +122,12 @@ describe('real TLS: the socket, PEM and PKCS#12 all give one thumbprint', () => 
         }
       }
       const pfx = opensslPkcs12(pki.clientA, [], 'right', 'legacy');
-      await expect(loadPkcs12(pfx, 'wrong')).rejects.toMatchObject({ code: 'ERR_PKCS12' });
+      await expect(loadPkcs12(pfx, 'wrong')).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: expect.stringContaining('PKCS#12'),
+      });
       await expect(loadPkcs12(new Uint8Array([1, 2, 3]), 'x')).rejects.toBeInstanceOf(
-        MtlsBindingError,
+        MtlsArgumentError,
       );
     },
   );

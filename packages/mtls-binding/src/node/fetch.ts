@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { certificateThumbprint } from '../thumbprint.ts';
 import { loadPkcs12 } from './pkcs12.ts';
+import { MtlsArgumentError } from '../errors.ts';
 
 /** The client certificate and key: PEM strings (the certificate may be followed by its chain), or a PKCS#12 file. */
 export type MtlsCredentials =
@@ -51,7 +52,10 @@ export async function createMtlsFetch(
     key = contents.privateKeyPem;
   } else {
     if (typeof credentials?.cert !== 'string')
-      throw new TypeError('"credentials.cert" must be a PEM string');
+      throw new MtlsArgumentError(
+        'ERR_INVALID_ARG_VALUE',
+        '"credentials.cert" must be a PEM string',
+      );
     cert = credentials.cert;
     key = credentials.key;
     passphrase = credentials.passphrase;

@@ -1,6 +1,7 @@
 import { base64Decode } from '../base64.ts';
 import { isDerSequence, pemCertificates } from '../der.ts';
-import { MtlsBindingError } from '../errors.ts';
+import { hash } from 'node:crypto';
+import { MtlsArgumentError, MtlsBindingError } from '../errors.ts';
 import type { PresentedCertificate } from './forwarded.ts';
 
 /** TLS-terminating proxies whose client-certificate headers popkit reads. */
@@ -52,13 +53,62 @@ export type HeaderSource =
   | Readonly<Record<string, string | readonly string[] | undefined>>
   | { readonly headers: unknown; readonly rawHeaders?: readonly string[] };
 
+/** Unusable certificate information from the client's side: 401 `invalid_token`. */
 function proxyError(message: string, cause?: unknown): MtlsBindingError {
   return new MtlsBindingError(
-    'ERR_PROXY_HEADER',
-    'invalid_input',
+    'certificate_unusable',
     message,
     cause === undefined ? undefined : { cause },
   );
+}
+
+const MAX_ELEMENT = 16;
+
+/**
+ * Validates the options of {@link certificateFromHeaders} (a misspelled proxy, an element
+ * position out of range): called when a certificate source is built, so typos fail at start-up
+ * rather than on every request.
+ */
+export function checkHeaderOptions(options: CertificateFromHeadersOptions): void {
+  if (options === null || typeof options !== 'object')
+    throw new MtlsArgumentError('ERR_INVALID_ARG_TYPE', '"options" must be an object');
+  const { proxy, header, chainHeader, element, maxLength } = options;
+  if (proxy !== undefined && !Object.hasOwn(PROXY_HEADERS, proxy)) {
+    throw new MtlsArgumentError(
+      'ERR_INVALID_ARG_VALUE',
+      `"proxy" must be one of ${Object.keys(PROXY_HEADERS).join(', ')}`,
+    );
+  }
+  for (const [name, value] of [
+    ['header', header],
+    ['chainHeader', chainHeader],
+  ] as const) {
+    if (
+      value !== undefined &&
+      (typeof value !== 'string' || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(value))
+    )
+      throw new MtlsArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" must be a header name`);
+  }
+  if (element !== undefined) {
+    if (proxy !== 'envoy')
+      throw new MtlsArgumentError(
+        'ERR_INVALID_ARG_VALUE',
+        '"element" applies to proxy "envoy" only',
+      );
+    if (!Number.isInteger(element) || element < -MAX_ELEMENT || element >= MAX_ELEMENT)
+      throw new MtlsArgumentError(
+        'ERR_INVALID_ARG_VALUE',
+        `"element" must be an integer from ${-MAX_ELEMENT} to ${MAX_ELEMENT - 1}`,
+      );
+  }
+  if (
+    maxLength !== undefined &&
+    (!Number.isInteger(maxLength) || maxLength < 1024 || maxLength > 1_048_576)
+  )
+    throw new MtlsArgumentError(
+      'ERR_INVALID_ARG_VALUE',
+      '"maxLength" must be an integer from 1024 to 1048576',
+    );
 }
 
 function values(source: HeaderSource, name: string): string[] {
@@ -166,45 +216,83 @@ function splitOutsideQuotes(value: string, separator: string): string[] {
   return out;
 }
 
+/** The XFCC keys Envoy writes (case-insensitive). */
+const XFCC_KEYS = new Set(['by', 'hash', 'cert', 'chain', 'subject', 'uri', 'dns']);
+/** Keys that a SAN may repeat. */
+const XFCC_REPEATABLE = new Set(['uri', 'dns']);
+
+/**
+ * Parses one XFCC element strictly: every character must be accounted for, so no value a client
+ * controls (a SAN of its certificate) can add a field or an element unnoticed.
+ */
+function xfccElement(element: string): Map<string, string[]> {
+  const fields = new Map<string, string[]>();
+  for (const pair of splitOutsideQuotes(element, ';')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw proxyError('the x-forwarded-client-cert header has a malformed element');
+    const key = pair.slice(0, eq).trim().toLowerCase();
+    const rawValue = pair.slice(eq + 1).trim();
+    if (!XFCC_KEYS.has(key))
+      throw proxyError('the x-forwarded-client-cert header has an unknown field');
+    let value: string;
+    if (rawValue.startsWith('"')) {
+      if (rawValue.length < 2 || !rawValue.endsWith('"'))
+        throw proxyError('the x-forwarded-client-cert header has a malformed quoted value');
+      value = rawValue.slice(1, -1).replace(/\\(.)/g, '$1');
+    } else {
+      // Envoy writes URI and DNS SANs unquoted and unescaped: a SAN holding ",Hash=…;Cert=…"
+      // would read as fields of its own. Unquoted SAN fields are therefore refused outright
+      // (configure Envoy not to forward them), and no unquoted value may hold '=' or '"'.
+      if (XFCC_REPEATABLE.has(key))
+        throw proxyError(
+          'the x-forwarded-client-cert header carries unquoted SAN fields, which are ambiguous',
+        );
+      if (/[="]/.test(rawValue))
+        throw proxyError('the x-forwarded-client-cert header has an ambiguous value');
+      value = rawValue;
+    }
+    const list = fields.get(key);
+    if (list === undefined) fields.set(key, [value]);
+    else if (XFCC_REPEATABLE.has(key)) list.push(value);
+    else throw proxyError('the x-forwarded-client-cert header repeats a field in one element');
+  }
+  return fields;
+}
+
 function parseXfcc(value: string, element: number): PresentedCertificate | undefined {
-  const elements = splitOutsideQuotes(value, ',');
-  const index = element < 0 ? elements.length + element : element;
-  const chosen = elements[index];
+  const elements = splitOutsideQuotes(value, ',').map((e) => e.trim());
+  if (elements.some((e) => e === ''))
+    throw proxyError('the x-forwarded-client-cert header has an empty element');
+  // Every element is parsed, not only the chosen one: an injected field anywhere is refused.
+  const parsed = elements.map(xfccElement);
+  const index = element < 0 ? parsed.length + element : element;
+  const chosen = parsed[index];
   if (chosen === undefined)
     throw proxyError(
       'the x-forwarded-client-cert header has no element at the configured position',
     );
-  const fields = new Map<string, string>();
-  for (const pair of splitOutsideQuotes(chosen, ';')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) {
-      if (pair.trim() === '') continue;
-      throw proxyError('the x-forwarded-client-cert header has a malformed element');
-    }
-    const key = pair.slice(0, eq).trim().toLowerCase();
-    let v = pair.slice(eq + 1).trim();
-    if (v.startsWith('"')) v = unquote(v).replace(/\\(.)/g, '$1');
-    if (!fields.has(key)) fields.set(key, v);
-  }
-  const cert = fields.get('cert');
-  const chain = fields.get('chain');
-  if (cert) {
-    const leaf = fromPem(
-      urlDecode(cert, 'x-forwarded-client-cert Cert'),
-      'x-forwarded-client-cert Cert',
-    ).leaf;
-    const rest = chain
-      ? fromPem(urlDecode(chain, 'x-forwarded-client-cert Chain'), 'x-forwarded-client-cert Chain')
-          .chain
-      : [];
-    return { leaf, chain: rest };
-  }
-  if (chain)
-    return fromPem(
-      urlDecode(chain, 'x-forwarded-client-cert Chain'),
-      'x-forwarded-client-cert Chain',
-    );
-  return undefined; // the element describes the peer without its certificate (Istio's default)
+  const cert = chosen.get('cert')?.[0];
+  const chain = chosen.get('chain')?.[0];
+  if (cert === undefined && chain === undefined) return undefined; // the peer, without its certificate
+  const presented = cert
+    ? {
+        leaf: fromPem(
+          urlDecode(cert, 'x-forwarded-client-cert Cert'),
+          'x-forwarded-client-cert Cert',
+        ).leaf,
+        chain: chain
+          ? fromPem(
+              urlDecode(chain, 'x-forwarded-client-cert Chain'),
+              'x-forwarded-client-cert Chain',
+            ).chain
+          : [],
+      }
+    : fromPem(urlDecode(chain!, 'x-forwarded-client-cert Chain'), 'x-forwarded-client-cert Chain');
+  // The certificate must be the one Envoy hashed for this element.
+  const expected = chosen.get('hash')?.[0];
+  if (expected === undefined || hash('sha256', presented.leaf, 'hex') !== expected.toLowerCase())
+    throw proxyError('the x-forwarded-client-cert certificate does not match its Hash');
+  return presented;
 }
 
 function sfBinary(item: string, what: string): Uint8Array {
@@ -233,8 +321,12 @@ const ABSENT = new Set(['', '-', '(null)', 'null']);
  * | `azure` | `x-arr-clientcert` | base64 DER |
  * | `cloudflare` | `client-cert` | RFC 9440 via Transform Rules, or base64 DER (`cf-client-cert-der-base64`) |
  *
- * Throws {@link MtlsBindingError} (`ERR_PROXY_HEADER`) for a header sent twice, an oversized or
- * malformed value; never crashes on garbage.
+ * Throws {@link MtlsBindingError} (`invalid_token`, reason `certificate_unusable`: a 401, never
+ * a 5xx) for a header sent twice, an oversized, malformed or ambiguous value; never crashes on
+ * garbage. Envoy's `x-forwarded-client-cert` is parsed strictly: unknown or repeated fields,
+ * unquoted URI/DNS SAN fields (Envoy does not escape them, so a SAN could inject fields), and a
+ * `Cert`/`Chain` that does not match the element's `Hash` are all refused. Bad options are an
+ * {@link MtlsArgumentError}.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9440
  * @see https://www.rfc-editor.org/rfc/rfc8705#section-6.5
@@ -243,10 +335,9 @@ export function certificateFromHeaders(
   headers: HeaderSource,
   options: CertificateFromHeadersOptions = {},
 ): PresentedCertificate | undefined {
+  checkHeaderOptions(options);
   const { proxy } = options;
   if (proxy === undefined) return undefined;
-  if (!(proxy in PROXY_HEADERS))
-    throw new TypeError(`"proxy" must be one of ${Object.keys(PROXY_HEADERS).join(', ')}`);
   const name = (options.header ?? PROXY_HEADERS[proxy]).toLowerCase();
   const maxLength = options.maxLength ?? 65536;
   const multi = proxy === 'envoy' || proxy === 'traefik';

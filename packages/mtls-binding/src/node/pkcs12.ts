@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { MtlsBindingError } from '../errors.ts';
+import { MtlsArgumentError } from '../errors.ts';
 import { certificateThumbprint } from '../thumbprint.ts';
 
 /** What a PKCS#12 (`.p12` / `.pfx`) file holds, ready for TLS. */
@@ -18,11 +18,10 @@ export interface Pkcs12Contents {
   thumbprint: string;
 }
 
-function pkcs12Error(message: string, cause?: unknown): MtlsBindingError {
-  return new MtlsBindingError(
-    'ERR_PKCS12',
-    'invalid_input',
-    message,
+function pkcs12Error(message: string, cause?: unknown): MtlsArgumentError {
+  return new MtlsArgumentError(
+    'ERR_INVALID_ARG_VALUE',
+    `"file" cannot be read as PKCS#12: ${message}`,
     cause === undefined ? undefined : { cause },
   );
 }
@@ -41,7 +40,7 @@ function derOf(asn1: forge.asn1.Asn1): Uint8Array {
  * ones (RC2-40 / 3DES with SHA-1, as older OpenSSL, Windows and Java export them, which Node's
  * own TLS stack refuses). Returns the client certificate (the one whose public key matches the
  * private key), its key, the remaining chain and its `x5t#S256`. EC and RSA keys.
- * Throws {@link MtlsBindingError} `ERR_PKCS12` for a wrong password, a corrupt file, or a file
+ * Throws {@link MtlsArgumentError} `ERR_PKCS12` for a wrong password, a corrupt file, or a file
  * without exactly one private key and its certificate. Uses node-forge (Node-only entry).
  *
  * @example
@@ -56,9 +55,13 @@ export async function loadPkcs12(
 ): Promise<Pkcs12Contents> {
   const bytes = file instanceof ArrayBuffer ? new Uint8Array(file) : file;
   if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length > 1 << 20) {
-    throw new TypeError('"file" must be the bytes of a PKCS#12 file (at most 1 MiB)');
+    throw new MtlsArgumentError(
+      'ERR_INVALID_ARG_TYPE',
+      '"file" must be the bytes of a PKCS#12 file (at most 1 MiB)',
+    );
   }
-  if (typeof password !== 'string') throw new TypeError('"password" must be a string');
+  if (typeof password !== 'string')
+    throw new MtlsArgumentError('ERR_INVALID_ARG_TYPE', '"password" must be a string');
   let p12: forge.pkcs12.Pkcs12Pfx;
   // forge re-encodes the certificates it parses, and its encoding is not always the original
   // (ECDSA signature algorithms gain NULL parameters), which would change the thumbprint and

@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
 import type { CertificateFromHeadersOptions, HeaderSource } from './headers.ts';
-import { certificateFromHeaders } from './headers.ts';
+import { certificateFromHeaders, checkHeaderOptions } from './headers.ts';
 import { peerCertificate } from './peer.ts';
+import { MtlsArgumentError } from '../errors.ts';
 
 /** Where the resource server finds the client certificate. */
 export type CertificateSourceOptions =
@@ -37,10 +38,14 @@ export function certificateThumbprintSource(
   options: CertificateSourceOptions,
 ): (request: CertificateSourceRequest) => string | undefined {
   if (options?.from !== 'socket' && options?.from !== 'headers')
-    throw new TypeError('"from" must be "socket" or "headers"');
+    throw new MtlsArgumentError('ERR_INVALID_ARG_VALUE', '"from" must be "socket" or "headers"');
   if (options.from === 'headers') {
+    checkHeaderOptions(options);
     if (options.proxy === undefined)
-      throw new TypeError('"proxy" must name the TLS-terminating proxy whose header is trusted');
+      throw new MtlsArgumentError(
+        'ERR_INVALID_ARG_VALUE',
+        '"proxy" must name the TLS-terminating proxy whose header is trusted',
+      );
     return (request) => {
       const presented = certificateFromHeaders(request as HeaderSource, options);
       return presented === undefined ? undefined : x5t(presented.leaf);

@@ -1,6 +1,7 @@
 import { base64Decode } from './base64.ts';
 import type { CertificateInput } from './certificate.ts';
 import { toDer } from './certificate.ts';
+import type { DnMatching } from './dn.ts';
 import { distinguishedNamesEqual, parseDistinguishedName } from './dn.ts';
 import { bytesEqual, ipBytes } from './ip.ts';
 import { certificateThumbprint } from './thumbprint.ts';
@@ -27,7 +28,10 @@ const FIELDS = [
 /**
  * `tls_client_auth` (RFC 8705 §2.1): does the presented certificate match the client's
  * registered subject DN or SAN? The DN is compared as structured RDNs (RFC 4514: order reversed
- * from ASN.1, multi-valued RDNs as sets, escapes decoded, values case-insensitive); SAN DNS
+ * from ASN.1, multi-valued RDNs as sets, escapes decoded), each value by its attribute type's
+ * equality rule (`dnMatching: 'rfc4518'`, the default, as RFC 5280 §7.1 requires: directory
+ * strings case-insensitive after LDAP string preparation, `DC`/`emailAddress` ASCII
+ * case-insensitive, unknown types exact) or exactly (`dnMatching: 'exact'`); SAN DNS
  * names case-insensitively, URIs and emails exactly; IP addresses as bytes, so IPv6 in any
  * textual form matches. Chain validation (a trusted CA) is the TLS server's job: call this only
  * for certificates the TLS layer (or a proxy that verified them) accepted.
@@ -38,6 +42,7 @@ const FIELDS = [
 export function matchesTlsClientAuth(
   cert: CertificateInput,
   metadata: TlsClientAuthMetadata,
+  options: { dnMatching?: DnMatching } = {},
 ): boolean {
   const present = FIELDS.filter((f) => metadata?.[f] !== undefined);
   if (present.length !== 1)
@@ -54,7 +59,7 @@ export function matchesTlsClientAuth(
     case 'tls_client_auth_subject_dn': {
       const dn = parseDistinguishedName(expected);
       if (dn === undefined) return false;
-      return distinguishedNamesEqual(dn, [...parsed.subject].reverse());
+      return distinguishedNamesEqual(dn, [...parsed.subject].reverse(), options.dnMatching);
     }
     case 'tls_client_auth_san_dns':
       return parsed.san.dns.some((d) => d.toLowerCase() === expected.toLowerCase());

@@ -1,3 +1,5 @@
+import { MtlsArgumentError } from './errors.ts';
+
 /** One attribute of a relative distinguished name: an OID and its string value. */
 export interface DnAttribute {
   type: string;
@@ -154,17 +156,87 @@ export function parseDistinguishedName(dn: string): DistinguishedName | undefine
   return rdns;
 }
 
-/** caseIgnoreMatch-style normalisation: Unicode NFKC, case-folded, inner whitespace collapsed. @internal */
-export function normalizeDnValue(value: string): string {
-  return value.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+/** How DN attribute values are compared. */
+export type DnMatching =
+  /**
+   * The equality rule of each attribute type (RFC 5280 §7.1, RFC 4517, RFC 4518): directory
+   * strings (`CN`, `O`, `OU`, `L`, `ST`, `C`, `serialNumber`, `UID`, …) use `caseIgnoreMatch`
+   * with the LDAP string preparation (Unicode NFKC, case folding, insignificant spaces);
+   * `DC` and `emailAddress` use `caseIgnoreIA5Match` (ASCII case only, no Unicode folding);
+   * attribute types without a known rule are compared exactly.
+   */
+  | 'rfc4518'
+  /** Every value compared exactly as decoded (after RFC 4514 unescaping): no folding at all. */
+  | 'exact';
+
+/** Attribute types whose equality rule is caseIgnoreMatch (RFC 4519, X.520). */
+const CASE_IGNORE = new Set([
+  '2.5.4.3', // cn
+  '2.5.4.4', // sn
+  '2.5.4.5', // serialNumber
+  '2.5.4.6', // c
+  '2.5.4.7', // l
+  '2.5.4.8', // st
+  '2.5.4.9', // street
+  '2.5.4.10', // o
+  '2.5.4.11', // ou
+  '2.5.4.12', // title
+  '2.5.4.17', // postalCode
+  '2.5.4.42', // givenName
+  '2.5.4.46', // dnQualifier
+  '2.5.4.97', // organizationIdentifier
+  '0.9.2342.19200300.100.1.1', // uid
+]);
+/** Attribute types whose equality rule is caseIgnoreIA5Match. */
+const CASE_IGNORE_IA5 = new Set([
+  '0.9.2342.19200300.100.1.25', // dc
+  '1.2.840.113549.1.9.1', // emailAddress
+]);
+
+/**
+ * RFC 4518 string preparation for caseIgnoreMatch: map (controls and other spaces to SPACE),
+ * case fold, normalise (NFKC), insignificant space handling. @internal
+ */
+export function prepareCaseIgnore(value: string): string {
+  return value
+    .replace(/[\t\n\v\f\r\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/g, ' ')
+    .normalize('NFKC')
+    .toLowerCase()
+    .normalize('NFKC')
+    .trim()
+    .replace(/ +/g, ' ');
+}
+
+/** caseIgnoreIA5Match: ASCII letters case-insensitively, anything else exactly. @internal */
+function prepareIa5(value: string): string {
+  return value
+    .trim()
+    .replace(/ +/g, ' ')
+    .replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+function prepared(type: string, value: string, matching: DnMatching): string {
+  if (matching === 'exact') return value;
+  if (CASE_IGNORE.has(type)) return prepareCaseIgnore(value);
+  if (CASE_IGNORE_IA5.has(type)) return prepareIa5(value);
+  return value;
 }
 
 /**
  * Compares two DNs given in the same order as structured RDNs: same number of RDNs, and each RDN
- * the same set of (type, value) pairs, values compared case-insensitively with insignificant
- * whitespace removed. @internal
+ * the same set of (type, value) pairs, each value compared by its attribute type's equality rule
+ * (`'rfc4518'`, the default) or exactly (`'exact'`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc5280#section-7.1
+ * @see https://www.rfc-editor.org/rfc/rfc4518
  */
-export function distinguishedNamesEqual(a: DistinguishedName, b: DistinguishedName): boolean {
+export function distinguishedNamesEqual(
+  a: DistinguishedName,
+  b: DistinguishedName,
+  matching: DnMatching = 'rfc4518',
+): boolean {
+  if (matching !== 'rfc4518' && matching !== 'exact')
+    throw new MtlsArgumentError('ERR_INVALID_ARG_VALUE', '"matching" must be "rfc4518" or "exact"');
   if (a.length !== b.length) return false;
   for (let r = 0; r < a.length; r++) {
     const x = a[r]!;
@@ -172,10 +244,12 @@ export function distinguishedNamesEqual(a: DistinguishedName, b: DistinguishedNa
     if (x.length !== y.length) return false;
     const used = new Array<boolean>(y.length).fill(false);
     for (const attr of x) {
-      const value = normalizeDnValue(attr.value);
+      const value = prepared(attr.type, attr.value, matching);
       const j = y.findIndex(
         (other, k) =>
-          !used[k] && other.type === attr.type && normalizeDnValue(other.value) === value,
+          !used[k] &&
+          other.type === attr.type &&
+          prepared(other.type, other.value, matching) === value,
       );
       if (j < 0) return false;
       used[j] = true;

@@ -10,7 +10,7 @@ export { matchSelfSignedTlsClientAuth, matchesTlsClientAuth } from './client-aut
 export type { JwkWithX5c, TlsClientAuthMetadata } from './client-auth.ts';
 export { MAX_CERTIFICATE_BYTES } from './der.ts';
 export { distinguishedNamesEqual, parseDistinguishedName } from './dn.ts';
-export type { DistinguishedName, DnAttribute } from './dn.ts';
+export type { DistinguishedName, DnAttribute, DnMatching } from './dn.ts';
 export { MtlsArgumentError, MtlsBindingError } from './errors.ts';
 export type { MtlsBindingErrorCode, MtlsBindingReason } from './errors.ts';
 export { certificateConfirmation, certificateThumbprint } from './thumbprint.ts';

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '../../../test-support/pki.ts';
 import { createTestPki } from '../../../test-support/pki.ts';
 import {
+  distinguishedNamesEqual,
   matchSelfSignedTlsClientAuth,
   matchesTlsClientAuth,
   parseDistinguishedName,
@@ -53,6 +54,35 @@ describe('tls_client_auth (RFC 8705 §2.1.2)', () => {
       expect(matchesTlsClientAuth(cert, { tls_client_auth_subject_dn: dn }), dn).toBe(true);
     for (const dn of no)
       expect(matchesTlsClientAuth(cert, { tls_client_auth_subject_dn: dn }), dn).toBe(false);
+  });
+
+  it('compares each attribute by its own equality rule (RFC 5280 §7.1, RFC 4517/4518), or exactly', () => {
+    const eq = (a: string, b: string, matching?: 'rfc4518' | 'exact') =>
+      distinguishedNamesEqual(parseDistinguishedName(a)!, parseDistinguishedName(b)!, matching);
+    // directory strings: caseIgnoreMatch after LDAP string preparation (NFKC, case fold, spaces)
+    expect(eq('CN=Client  A,O=Acme', 'cn=client a,o=ACME')).toBe(true);
+    expect(eq('CN=ｃｌｉｅｎｔ', 'CN=client')).toBe(true); // NFKC, as RFC 4518 §2.3 requires
+    expect(eq('CN=client²', 'CN=client2')).toBe(true); // likewise; use 'exact' to refuse it
+    // IA5 attributes (DC, emailAddress): ASCII case only, no Unicode folding
+    expect(eq('DC=Example,DC=COM', 'dc=example,dc=com')).toBe(true);
+    expect(eq('DC=ｅxample', 'DC=example')).toBe(false);
+    expect(eq('E=Client@Example.com', 'emailAddress=client@example.com')).toBe(true);
+    // attribute types without a known rule: exact
+    expect(eq('2.5.4.65=Pseudo', '2.5.4.65=pseudo')).toBe(false);
+    expect(eq('2.5.4.65=Pseudo', '2.5.4.65=Pseudo')).toBe(true);
+    // exact mode: no folding at all
+    expect(eq('CN=Client', 'CN=client', 'exact')).toBe(false);
+    expect(eq('CN=client²', 'CN=client2', 'exact')).toBe(false);
+    expect(eq('CN=client,O=Acme', 'CN=client,O=Acme', 'exact')).toBe(true);
+    expect(() => eq('CN=a', 'CN=a', 'loose' as never)).toThrow(/matching/);
+    // through tls_client_auth
+    expect(
+      matchesTlsClientAuth(
+        pki.clientA.certPem,
+        { tls_client_auth_subject_dn: 'cn=CLIENT-A,ou=Payments+uid=client-a,o=Acme\\, Inc.,c=US' },
+        { dnMatching: 'exact' },
+      ),
+    ).toBe(false);
   });
 
   it('matches SANs: dns (any case), uri and email exactly, ip as bytes', () => {

@@ -5,6 +5,7 @@ import { MemoryReplayStore, createNonceIssuer } from '@popkit/dpop-verifier';
 import type { DPoPAuthOptions, NonceIssuer, ReplayStore } from '@popkit/dpop-verifier';
 import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { certificateThumbprintSource } from '@popkit/mtls-binding/node';
+import type { CertificateSourceOptions } from '@popkit/mtls-binding/node';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, customFetch } from 'jose';
 import { AuthMetrics } from './metrics.ts';
@@ -26,6 +27,11 @@ export interface ApiConfig {
   replay?: ReplayStore;
   /** A nonce issuer to use instead of one built from `nonceSecret` (e.g. a shorter period). */
   nonces?: NonceIssuer;
+  /**
+   * Where the client certificate comes from: the TLS socket (default, TLS terminated here), or
+   * a TLS-terminating proxy's header (`{ from: 'headers', proxy: 'nginx' }`).
+   */
+  certificate?: CertificateSourceOptions;
   /** Proof freshness window, seconds. Default 60 and 10. */
   maxAge?: number;
   clockTolerance?: number;
@@ -69,7 +75,7 @@ export function buildAuthOptions(config: ApiConfig): ApiAuth {
       // Sender-constrained only (the default): DPoP-bound tokens with a proof, and, because a
       // certificate source is set, certificate-bound tokens on Bearer with their certificate.
       // Unbound bearer tokens are refused.
-      certificate: certificateThumbprintSource({ from: 'socket' }),
+      certificate: certificateThumbprintSource(config.certificate ?? { from: 'socket' }),
       onResult: metrics.onResult,
       ...(config.maxAge === undefined ? {} : { maxAge: config.maxAge }),
       ...(config.clockTolerance === undefined ? {} : { clockTolerance: config.clockTolerance }),

@@ -2,7 +2,9 @@
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { DPOP_CORS_ALLOW_HEADERS, DPOP_CORS_EXPOSE_HEADERS } from '@popkit/dpop-verifier';
 import { dpopAuth } from '@popkit/dpop-verifier/express';
+import cors from 'cors';
 import express from 'express';
 import type { ApiAuth } from './options.ts';
 
@@ -10,13 +12,15 @@ import type { ApiAuth } from './options.ts';
 export function createApi(auth: ApiAuth): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use((req, res, next) => {
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Access-Control-Allow-Headers', 'authorization, dpop, content-type');
-    res.setHeader('Access-Control-Expose-Headers', 'dpop-nonce, www-authenticate');
-    if (req.method === 'OPTIONS') return void res.status(204).end();
-    next();
-  });
+  // Browser clients on other origins: tokens travel in the Authorization header, never in
+  // cookies, so any origin may call; popkit's lists allow DPoP and expose the nonce and errors.
+  app.use(
+    cors({
+      origin: '*',
+      allowedHeaders: [...DPOP_CORS_ALLOW_HEADERS],
+      exposedHeaders: [...DPOP_CORS_EXPOSE_HEADERS],
+    }),
+  );
   app.get('/metrics', (_req, res) => res.type('text/plain').send(auth.metrics.render()));
   app.use('/api', dpopAuth(auth.options));
   app.get('/api/orders', (req, res) => {

@@ -32,6 +32,37 @@ function normalizePercent(_match: string, hex: string): string {
  * @see https://www.rfc-editor.org/rfc/rfc3986#section-6.2.2
  */
 export function normalizeHtu(url: string | URL, name = 'url'): string {
+  const parsed = parseHttpUrl(url, name);
+  let path = parsed.pathname;
+  if (path.includes('%')) path = path.replace(PCT, normalizePercent);
+  return `${parsed.protocol}//${parsed.host}${path}`;
+}
+
+/**
+ * The `htu` a client signs (RFC 9449 §4.2): the URL exactly as `fetch` puts it on the wire, the
+ * WHATWG URL serialisation of its origin and path, with query and fragment dropped. The WHATWG
+ * parser already lower-cases the scheme and host, drops a default port, converts IDNs to
+ * punycode, canonicalises IPv6 and resolves dot segments, as `fetch` does; unlike
+ * {@link normalizeHtu} it leaves percent-encoding as written (`/a%7eb` stays `/a%7eb`), because
+ * that is what the server receives. Verifiers that compare the URL as received (RFC 9449 only
+ * says servers SHOULD normalise) then accept the proof; popkit's verifier normalises both sides
+ * and accepts either spelling.
+ *
+ * Same errors as {@link normalizeHtu}.
+ *
+ * @example
+ * ```ts
+ * wireHtu('HTTPS://API.Example.COM:443/a/./b/../%7euser?q=1#f'); // 'https://api.example.com/a/%7euser'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
+ * @see https://url.spec.whatwg.org/#url-serializing
+ */
+export function wireHtu(url: string | URL, name = 'url'): string {
+  const parsed = parseHttpUrl(url, name);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+function parseHttpUrl(url: string | URL, name: string): URL {
   let parsed: URL;
   if (url instanceof URL) parsed = url;
   else {
@@ -49,9 +80,7 @@ export function normalizeHtu(url: string | URL, name = 'url'): string {
   if (parsed.username !== '' || parsed.password !== '') {
     throw invalidValue(name, 'must not contain userinfo');
   }
-  let path = parsed.pathname;
-  if (path.includes('%')) path = path.replace(PCT, normalizePercent);
-  return `${parsed.protocol}//${parsed.host}${path}`;
+  return parsed;
 }
 
 const STANDARD_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH']);

@@ -11,7 +11,7 @@ export { DPoPArgumentError, DPoPClientError } from './errors.ts';
 export type { DPoPClientErrorCode } from './errors.ts';
 export { createDPoPFetch } from './fetch.ts';
 export type { DPoPFetch, DPoPFetchOptions, DPoPRequestInit, FetchLike } from './fetch.ts';
-export { MAX_HTU_LENGTH, normalizeHtu } from './htu.ts';
+export { MAX_HTU_LENGTH, normalizeHtu, wireHtu } from './htu.ts';
 export type { PublicJwk } from './jwk.ts';
 export { generateKeyPair, publicJwk, thumbprint } from './keys.ts';
 export type { GenerateKeyPairOptions } from './keys.ts';

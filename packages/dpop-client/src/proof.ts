@@ -1,7 +1,7 @@
 import { base64url, base64urlString, randomId, sha256Base64url } from '#crypto';
 import type { DPoPAlgorithm } from './algorithms.ts';
 import { invalidType, invalidValue } from './errors.ts';
-import { normalizeHtu, normalizeMethod } from './htu.ts';
+import { normalizeMethod, wireHtu } from './htu.ts';
 import { resolveProofKey } from './keys.ts';
 import type { DPoPKey } from './signer.ts';
 
@@ -9,7 +9,7 @@ import type { DPoPKey } from './signer.ts';
 export interface ProofRequest {
   /** HTTP method; standard methods are upper-cased. */
   method: string;
-  /** Absolute http(s) URL; normalised with {@link normalizeHtu} (query and fragment dropped). */
+  /** Absolute http(s) URL; signed as sent on the wire ({@link wireHtu}: query and fragment dropped). */
   url: string | URL;
   /** The access token sent with the request; adds `ath` (RFC 9449 §4.2). */
   accessToken?: string;
@@ -37,7 +37,7 @@ const NONCE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // NQCHAR, RFC 9449 §8.1
 export const MAX_NONCE_LENGTH = 1024;
 const MAX_TOKEN_LENGTH = 16384;
 
-// Normalised, JSON-encoded htu per URL string: a client calls few URLs, many times.
+// Wire-exact, JSON-encoded htu per URL string: a client calls few URLs, many times.
 const htuCache = new Map<string, string>();
 
 function htuClaim(url: string | URL): string {
@@ -45,7 +45,7 @@ function htuClaim(url: string | URL): string {
     const hit = htuCache.get(url);
     if (hit !== undefined) return hit;
   }
-  const json = JSON.stringify(normalizeHtu(url, 'request.url'));
+  const json = JSON.stringify(wireHtu(url, 'request.url'));
   if (typeof url === 'string') {
     if (htuCache.size >= 256) htuCache.delete(htuCache.keys().next().value as string);
     htuCache.set(url, json);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeHtu } from '../src/index.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createProof, generateKeyPair, normalizeHtu, wireHtu } from '../src/index.ts';
 
 const EQUIVALENT: Array<[string, string]> = [
   ['https://api.example.com/a', 'https://api.example.com/a'],
@@ -39,6 +41,90 @@ const REJECTED: Array<[string, string]> = [
   ['https://', 'must be an absolute http(s) URL'],
   [`https://api.example.com/${'a'.repeat(9000)}`, 'is too long'],
 ];
+
+/** [input, as sent on the wire (what createProof signs), normalised (what verifiers compare)] */
+const WIRE: Array<[string, string, string]> = [
+  [
+    'https://api.example.com/%7Euser',
+    'https://api.example.com/%7Euser',
+    'https://api.example.com/~user',
+  ],
+  [
+    'https://api.example.com/%7euser',
+    'https://api.example.com/%7euser',
+    'https://api.example.com/~user',
+  ],
+  [
+    'https://api.example.com/%41%42c',
+    'https://api.example.com/%41%42c',
+    'https://api.example.com/ABc',
+  ],
+  [
+    'https://api.example.com/a%2fb',
+    'https://api.example.com/a%2fb',
+    'https://api.example.com/a%2Fb',
+  ],
+  [
+    'https://api.example.com/caf\u00e9',
+    'https://api.example.com/caf%C3%A9',
+    'https://api.example.com/caf%C3%A9',
+  ],
+  ['HTTPS://API.EXAMPLE.COM:443/a?q#f', 'https://api.example.com/a', 'https://api.example.com/a'],
+  [
+    'https://api.example.com/a/./b/../c',
+    'https://api.example.com/a/c',
+    'https://api.example.com/a/c',
+  ],
+  [
+    'https://[2001:DB8:0:0:0:0:0:1]:8443/x',
+    'https://[2001:db8::1]:8443/x',
+    'https://[2001:db8::1]:8443/x',
+  ],
+  ['https://api.example.com./x', 'https://api.example.com./x', 'https://api.example.com./x'],
+  [
+    'https://b\u00fccher.example',
+    'https://xn--bcher-kva.example/',
+    'https://xn--bcher-kva.example/',
+  ],
+];
+
+describe('wireHtu: the htu a client signs is the URL as fetch sends it', () => {
+  it.each(WIRE)('%s -> wire %s, normalised %s', (input, wire, normalized) => {
+    expect(wireHtu(input)).toBe(wire);
+    expect(normalizeHtu(wire)).toBe(normalized);
+    expect(normalizeHtu(input)).toBe(normalized);
+  });
+
+  it('createProof signs the wire spelling; the path is exactly what a real server receives', async () => {
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      received.push(req.url!);
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const key = await generateKeyPair();
+    try {
+      for (const path of [
+        '/a%7Eb',
+        '/a%7eb',
+        '/caf\u00e9/%e2%82%ac',
+        '/a/./b/../c',
+        '/%41%42?q=1',
+        '/x y',
+      ]) {
+        const url = `${origin}${path}`;
+        await fetch(url);
+        const onWire = received.pop()!.split('?')[0]!;
+        const proof = await createProof(key, { method: 'GET', url });
+        const { htu } = JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString());
+        expect([path, htu]).toEqual([path, `${origin}${onWire}`]);
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
 
 describe('normalizeHtu', () => {
   it.each(EQUIVALENT)('%s -> %s', (input, expected) => {

@@ -44,7 +44,12 @@ function asTokenEndpointError(error: DPoPError): DPoPError {
       : 'invalid_dpop_proof';
   const out = new DPoPError(code, error.reason, error.message, {
     status: code === 'server_error' ? 503 : 400,
-    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...error.headers },
+    headers: {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+      'Access-Control-Expose-Headers': 'DPoP-Nonce',
+      ...error.headers,
+    },
     body: JSON.stringify({ error: code, error_description: error.message }),
     cause: error,
   });
@@ -164,7 +169,10 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
     return {
       jkt: proof.jkt,
       proof,
-      headers: proof.nextNonce === undefined ? {} : { 'DPoP-Nonce': proof.nextNonce },
+      headers:
+        proof.nextNonce === undefined
+          ? {}
+          : { 'DPoP-Nonce': proof.nextNonce, 'Access-Control-Expose-Headers': 'DPoP-Nonce' },
       commit: () =>
         (committed ??= prepared.commit().catch((e: unknown) => {
           throw shaped(e);

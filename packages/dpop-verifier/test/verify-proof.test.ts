@@ -180,6 +180,25 @@ describe('verifyProof: every check, in order', () => {
       );
   });
 
+  it('tolerates peers that leave a query or fragment in htu, or spell it differently (normalised on both sides)', async () => {
+    const k = rawKey();
+    const o = base();
+    for (const htu of [
+      `${URL_}?page=2`,
+      `${URL_}#section`,
+      `${URL_}?a=1#b`,
+      URL_.replace('https://api.example.com', 'HTTPS://API.EXAMPLE.COM:443'),
+      URL_.replace('/orders', '/%6Frders'),
+    ]) {
+      const r = await verifyProof(
+        k.jws(k.header(), k.claims({ htu })),
+        { method: 'GET', url: URL_ },
+        o,
+      );
+      expect(r.claims.htu).toBe(htu);
+    }
+  });
+
   it('typ is a media type: application/dpop+jwt and any case are accepted (RFC 7515 §4.1.9)', async () => {
     const k = rawKey();
     for (const typ of ['application/dpop+jwt', 'DPoP+JWT', 'Application/DPoP+JWT']) {

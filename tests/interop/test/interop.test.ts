@@ -61,6 +61,18 @@ afterAll(async () => {
   await minimal.close();
 });
 
+/** URL spellings where a normalised htu and the wire differ (percent-encoding, ports, IPv6, dots). */
+const UNUSUAL_SPELLINGS = [
+  'https://rs.interop.example/a%7Eb', // percent-encoded unreserved character
+  'https://rs.interop.example/a%7eb', // lower-case hex
+  'https://rs.interop.example/caf\u00e9/%e2%82%ac', // non-ASCII path, lower-case escapes
+  'https://rs.interop.example:443/default-port',
+  'https://[2001:db8::1]/ipv6',
+  'https://[2001:DB8:0:0:0:0:0:1]:8443/ipv6-long',
+  'https://rs.interop.example./trailing-dot',
+  'https://RS.Interop.Example/%41%42',
+];
+
 describe('oauth4webapi', () => {
   const as = () =>
     ({
@@ -149,6 +161,37 @@ describe('oauth4webapi', () => {
         });
         const claims = await oauth.validateJwtAccessToken(as(), request, AUDIENCE, { ...insecure });
         expect(claims.cnf).toEqual({ jkt: await thumbprint(keyPair) });
+        // Unusual URL spellings: popkit signs what goes on the wire, so a verifier that compares
+        // the URL as received (oauth4webapi) and popkit's normalising verifier both accept.
+        const verifier = createDPoPAuth({
+          accessToken: {
+            issuer: minimal.issuer,
+            audience: AUDIENCE,
+            jwks: minimal.jwks as never,
+            algorithms: ['ES256'],
+          },
+          replay: new MemoryReplayStore(),
+          dangerouslyTrustRequestUrl: true, // each spelling names its own host
+        });
+        for (const spelling of UNUSUAL_SPELLINGS) {
+          const headers = {
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(keyPair, { method: 'GET', url: spelling, accessToken: token }),
+          };
+          const req = new Request(spelling, { headers });
+          await expect(
+            oauth.validateJwtAccessToken(as(), req, AUDIENCE, { ...insecure }),
+            spelling,
+          ).resolves.toBeTruthy();
+          const fresh = {
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(keyPair, { method: 'GET', url: spelling, accessToken: token }),
+          };
+          await expect(
+            verifier.verify({ method: 'GET', url: req.url, headers: fresh }),
+            spelling,
+          ).resolves.toMatchObject({ scheme: 'DPoP' });
+        }
       },
     );
     notApplicable(

@@ -5,6 +5,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
+import { exposeHeaders, isPreflight } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 import type { RequestLike } from '../request.ts';
 
@@ -34,7 +35,9 @@ export function toRequestLike(req: Request): RequestLike {
 /**
  * Express middleware: authenticates each request with {@link createDPoPAuth} (options are
  * validated now, once), sets `req.auth`, adds `DPoP-Nonce` when due, and answers failures
- * itself with the RFC 9449 / RFC 6750 status, `WWW-Authenticate` and `DPoP-Nonce` headers.
+ * itself with the RFC 9449 / RFC 6750 status, `WWW-Authenticate` and `DPoP-Nonce` headers. For
+ * browser clients it adds `DPoP-Nonce` and `WWW-Authenticate` to `Access-Control-Expose-Headers`
+ * and lets CORS preflights through (put your `cors()` middleware before it).
  *
  * @example
  * ```ts
@@ -50,6 +53,12 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
       ? options
       : createDPoPAuth(options as DPoPAuthOptions);
   return (req: Request, res: Response, next: NextFunction) => {
+    // CORS preflights carry no credentials: let them through to the CORS middleware.
+    if (isPreflight(req.method, req.headers['access-control-request-method'])) return next();
+    res.setHeader(
+      'Access-Control-Expose-Headers',
+      exposeHeaders(res.getHeader('Access-Control-Expose-Headers') as string | undefined),
+    );
     auth.verify(toRequestLike(req)).then(
       (result) => {
         req.auth = result;

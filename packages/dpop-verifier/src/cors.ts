@@ -1,0 +1,50 @@
+/**
+ * CORS for browser clients of DPoP APIs (RFC 9449 §7.1, §8; Fetch standard CORS protocol).
+ *
+ * A browser lets JavaScript read a cross-origin response header only when the response lists it
+ * in `Access-Control-Expose-Headers`: without `DPoP-Nonce` and `WWW-Authenticate` there, an SPA
+ * cannot see the server's nonce or the error, and fails at its first `use_dpop_nonce`. And a
+ * preflight must allow the `Authorization` and `DPoP` request headers.
+ *
+ * popkit's adapters add the expose list to every response they touch and let preflights pass;
+ * your CORS middleware (`cors`, `@fastify/cors`, `hono/cors`) decides which origins may call, and
+ * needs these two lists:
+ *
+ * @example
+ * ```ts
+ * import cors from 'cors';
+ * app.use(cors({ origin: 'https://app.example.com', allowedHeaders: DPOP_CORS_ALLOW_HEADERS, exposedHeaders: DPOP_CORS_EXPOSE_HEADERS }));
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+ */
+export const DPOP_CORS_EXPOSE_HEADERS: readonly string[] = Object.freeze([
+  'DPoP-Nonce',
+  'WWW-Authenticate',
+]);
+
+/** Request headers a DPoP client sends, to allow in CORS preflights. */
+export const DPOP_CORS_ALLOW_HEADERS: readonly string[] = Object.freeze([
+  'Authorization',
+  'DPoP',
+  'Content-Type',
+]);
+
+const EXPOSE = DPOP_CORS_EXPOSE_HEADERS.join(', ');
+
+/**
+ * Merges the DPoP expose list into an existing `Access-Control-Expose-Headers` value. @internal
+ */
+export function exposeHeaders(existing: string | null | undefined): string {
+  if (existing === null || existing === undefined || existing.trim() === '') return EXPOSE;
+  if (existing.trim() === '*') return existing; // already exposes everything (no credentials)
+  const have = new Set(existing.split(',').map((h) => h.trim().toLowerCase()));
+  const missing = DPOP_CORS_EXPOSE_HEADERS.filter((h) => !have.has(h.toLowerCase()));
+  return missing.length === 0 ? existing : `${existing}, ${missing.join(', ')}`;
+}
+
+/** A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` (it carries no credentials). @internal */
+export function isPreflight(method: string, requestMethodHeader: unknown): boolean {
+  return (
+    method === 'OPTIONS' && typeof requestMethodHeader === 'string' && requestMethodHeader !== ''
+  );
+}

@@ -175,6 +175,7 @@ export class RedisReplayStore implements ReplayStore {
     if (this.#policyCheck !== undefined && now - this.#policyCheckedAt < this.#policyCheckInterval)
       return this.#policyCheck;
     this.#policyCheckedAt = now;
+    let unreachable = false;
     const check = this.#readPolicies().then(
       (policies) => {
         const bad = policies.find((p) => p !== SAFE_POLICY);
@@ -188,17 +189,26 @@ export class RedisReplayStore implements ReplayStore {
         }
       },
       (cause: unknown) => {
+        // An error Redis answered (CONFIG disabled, no permission) is a verdict; anything else
+        // (not connected yet, a timeout) only means it could not be asked.
+        const name = (cause as { name?: unknown } | null)?.name;
+        unreachable = !(typeof name === 'string' && /ReplyError|ErrorReply/.test(name));
         throw new ReplayStoreError(
           'replay_store_error',
-          'Redis refused CONFIG GET maxmemory-policy; allow it, or pass assumeNoEviction: true if the operator guarantees noeviction',
+          unreachable
+            ? 'Redis could not be asked for its maxmemory-policy'
+            : 'Redis refused CONFIG GET maxmemory-policy; allow it, or pass assumeNoEviction: true if the operator guarantees noeviction',
           { cause },
         );
       },
     );
-    // A failed check is kept for one second only: fixed settings are then picked up quickly.
+    // A verdict (a bad or unreadable policy) is kept for one second, so a misconfigured Redis is
+    // not asked on every request yet fixed settings are picked up quickly; when Redis could not
+    // be asked at all, the next request asks again.
     check.catch(() => {
-      if (this.#policyCheck === check)
-        this.#policyCheckedAt = Date.now() - this.#policyCheckInterval + 1000;
+      if (this.#policyCheck !== check) return;
+      if (unreachable) this.#policyCheck = undefined;
+      else this.#policyCheckedAt = Date.now() - this.#policyCheckInterval + 1000;
     });
     this.#policyCheck = check;
     return check;

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { Agent, fetch as undiciFetch } from 'undici';
+import type * as undiciModule from 'undici';
+import { optionalPeer } from './optional.ts';
 import { certificateThumbprint } from '../thumbprint.ts';
 import { loadPkcs12 } from './pkcs12.ts';
 import { MtlsArgumentError } from '../errors.ts';
@@ -19,7 +20,7 @@ export interface MtlsFetchOptions {
 
 /** A `fetch` that presents the client certificate on every TLS connection. */
 export interface MtlsFetch {
-  (input: string | URL, init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch>;
+  (input: string | URL, init?: RequestInit): Promise<Response>;
   /** `x5t#S256` of the presented certificate: what bound tokens carry in `cnf`. */
   readonly thumbprint: string;
   /** Closes pooled connections (call it after rotating the certificate: pools keep the old one). */
@@ -63,7 +64,8 @@ export async function createMtlsFetch(
   const thumbprint = await certificateThumbprint(cert, { leaf: 'first' });
   const keyOption =
     typeof key === 'string' ? key : key.export({ format: 'pem', type: 'pkcs8' }).toString();
-  const agent = new Agent({
+  const undici = await optionalPeer<typeof undiciModule>('undici', 'createMtlsFetch');
+  const agent = new undici.Agent({
     connect: {
       cert,
       key: keyOption,
@@ -72,8 +74,12 @@ export async function createMtlsFetch(
       ...(options.servername === undefined ? {} : { servername: options.servername }),
     },
   });
-  const mtlsFetch = ((input: string | URL, init?: Parameters<typeof undiciFetch>[1]) =>
-    undiciFetch(input, { ...init, dispatcher: agent })) as MtlsFetch;
+  // (undici's own fetch: only it takes a dispatcher; its Request/Response are the global ones)
+  const mtlsFetch = ((input: string | URL, init?: RequestInit) =>
+    undici.fetch(input, {
+      ...(init as Parameters<typeof undici.fetch>[1]),
+      dispatcher: agent,
+    }) as unknown as Promise<Response>) as MtlsFetch;
   Object.defineProperty(mtlsFetch, 'thumbprint', { value: thumbprint, enumerable: true });
   Object.defineProperty(mtlsFetch, 'close', { value: () => agent.close() });
   return mtlsFetch;

@@ -1,6 +1,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
+import { optionalPeer } from './optional.ts';
 import { MtlsArgumentError } from '../errors.ts';
 import { certificateThumbprint } from '../thumbprint.ts';
 
@@ -31,7 +32,7 @@ function toPem(der: Uint8Array, label: string): string {
   return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 }
 
-function derOf(asn1: forge.asn1.Asn1): Uint8Array {
+function derOf(forge: typeof forgeModule, asn1: forgeModule.asn1.Asn1): Uint8Array {
   return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
 }
 
@@ -62,7 +63,9 @@ export async function loadPkcs12(
   }
   if (typeof password !== 'string')
     throw new MtlsArgumentError('ERR_INVALID_ARG_TYPE', '"password" must be a string');
-  let p12: forge.pkcs12.Pkcs12Pfx;
+  const forge = (await optionalPeer<{ default: typeof forgeModule }>('node-forge', 'loadPkcs12'))
+    .default;
+  let p12: forgeModule.pkcs12.Pkcs12Pfx;
   // forge re-encodes the certificates it parses, and its encoding is not always the original
   // (ECDSA signature algorithms gain NULL parameters), which would change the thumbprint and
   // break the signature. Keep the original DER of every certificate it parses. forge is
@@ -71,7 +74,7 @@ export async function loadPkcs12(
   const parse = forge.pki.certificateFromAsn1;
   forge.pki.certificateFromAsn1 = (obj, computeHash) => {
     const cert = parse(obj, computeHash);
-    originals.set(cert, derOf(obj));
+    originals.set(cert, derOf(forge, obj));
     return cert;
   };
   try {
@@ -89,7 +92,11 @@ export async function loadPkcs12(
         if (bag.key) keys.push(createPrivateKey(forge.pki.privateKeyToPem(bag.key)));
         else if (bag.asn1)
           keys.push(
-            createPrivateKey({ key: Buffer.from(derOf(bag.asn1)), format: 'der', type: 'pkcs8' }),
+            createPrivateKey({
+              key: Buffer.from(derOf(forge, bag.asn1)),
+              format: 'der',
+              type: 'pkcs8',
+            }),
           );
       } catch (cause) {
         throw pkcs12Error('the PKCS#12 private key cannot be read', cause);
@@ -104,9 +111,9 @@ export async function loadPkcs12(
     []) {
     try {
       const der = bag.cert
-        ? derOf(forge.pki.certificateToAsn1(bag.cert))
+        ? derOf(forge, forge.pki.certificateToAsn1(bag.cert))
         : bag.asn1
-          ? derOf(bag.asn1)
+          ? derOf(forge, bag.asn1)
           : undefined;
       if (der) certs.push(new X509Certificate(der));
     } catch (cause) {

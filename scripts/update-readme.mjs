@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Refreshes the generated sections of README.md: the demo table (runs `pnpm demo`), the latest
-// benchmark (bench/results/latest.md) and the interop matrix (tests/interop/results/matrix.md).
+// benchmark (bench/results/latest.md), the interop matrix (tests/interop/results/matrix.md) and
+// the runtime table (tests/runtimes/results/runtimes.md).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
@@ -31,5 +32,7 @@ if (existsSync(`${root}bench/results/latest.md`))
   replace('bench', readFileSync(`${root}bench/results/latest.md`, 'utf8'));
 if (existsSync(`${root}tests/interop/results/matrix.md`))
   replace('interop', readFileSync(`${root}tests/interop/results/matrix.md`, 'utf8'));
+if (existsSync(`${root}tests/runtimes/results/runtimes.md`))
+  replace('runtimes', readFileSync(`${root}tests/runtimes/results/runtimes.md`, 'utf8'));
 writeFileSync(readmePath, readme);
 console.log('README.md updated');

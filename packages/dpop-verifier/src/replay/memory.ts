@@ -85,7 +85,8 @@ export class MemoryReplayStore implements ReplayStore {
   /** Bucket heads of the scope records (index + 1; 0 = none). */
   #heads: Uint32Array;
   #scopeMask: number;
-  readonly #seeds: Uint32Array;
+  /** Keys of the slot and fingerprint hashes, drawn on first use: Workers forbid random values at start-up. */
+  #seedWords: Uint32Array | undefined;
   #freeScope = 0; // free list of scope records (index + 1)
   #nextFreshScope = 0;
   #used = 0;
@@ -137,7 +138,6 @@ export class MemoryReplayStore implements ReplayStore {
     this.#scopes = new Uint32Array(records * 4);
     this.#heads = new Uint32Array(nextPowerOfTwo(records));
     this.#scopeMask = this.#heads.length - 1;
-    this.#seeds = randomWords(4);
   }
 
   /**
@@ -159,7 +159,7 @@ export class MemoryReplayStore implements ReplayStore {
       this.#sweptAt = nowMs;
     }
     this.#sweep(nowSec, budget);
-    const seeds = this.#seeds;
+    const seeds = (this.#seedWords ??= randomWords(4));
     fingerprint64(key, seeds[0]!, seeds[1]!);
     const hi = fp.hi;
     const lo = fp.lo;
@@ -268,7 +268,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   /** The home slot of a fingerprint: keyed (attackers cannot aim at a slot), any table size. */
   #home(hi: number): number {
-    return Math.floor((fmix32(hi ^ this.#seeds[2]!) * this.#slots) / 4294967296);
+    return Math.floor((fmix32(hi ^ this.#seedWords![2]!) * this.#slots) / 4294967296);
   }
 
   /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
@@ -304,7 +304,7 @@ export class MemoryReplayStore implements ReplayStore {
       fp.hi = this.#lastHi;
       fp.lo = this.#lastLo;
     } else {
-      fingerprint64(scope, this.#seeds[1]!, this.#seeds[0]!);
+      fingerprint64(scope, this.#seedWords![1]!, this.#seedWords![0]!);
       this.#lastScope = scope;
       this.#lastHi = fp.hi;
       this.#lastLo = fp.lo;
@@ -315,7 +315,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   #lookupScope(): number {
     const scopes = this.#scopes;
-    let r = this.#heads[fmix32(fp.hi ^ this.#seeds[3]!) & this.#scopeMask]!;
+    let r = this.#heads[fmix32(fp.hi ^ this.#seedWords![3]!) & this.#scopeMask]!;
     while (r !== 0) {
       const o = (r - 1) * 4;
       if (scopes[o] === fp.hi && scopes[o + 1] === fp.lo) return r - 1;
@@ -335,7 +335,7 @@ export class MemoryReplayStore implements ReplayStore {
       r = this.#nextFreshScope++;
     }
     const scopes = this.#scopes;
-    const bucket = fmix32(fp.hi ^ this.#seeds[3]!) & this.#scopeMask;
+    const bucket = fmix32(fp.hi ^ this.#seedWords![3]!) & this.#scopeMask;
     const o = r * 4;
     scopes[o] = fp.hi;
     scopes[o + 1] = fp.lo;
@@ -366,7 +366,7 @@ export class MemoryReplayStore implements ReplayStore {
         scopes[o + 3] = free; // a free record
         free = r + 1;
       } else {
-        const bucket = fmix32(old[o]! ^ this.#seeds[3]!) & mask;
+        const bucket = fmix32(old[o]! ^ this.#seedWords![3]!) & mask;
         scopes[o + 3] = heads[bucket]!;
         heads[bucket] = r + 1;
       }
@@ -381,7 +381,7 @@ export class MemoryReplayStore implements ReplayStore {
     const scopes = this.#scopes;
     const o = r * 4;
     if (--scopes[o + 2]! !== 0) return;
-    const bucket = fmix32(scopes[o]! ^ this.#seeds[3]!) & this.#scopeMask;
+    const bucket = fmix32(scopes[o]! ^ this.#seedWords![3]!) & this.#scopeMask;
     let link = this.#heads[bucket]!;
     if (link === r + 1) {
       this.#heads[bucket] = scopes[o + 3]!;

@@ -34,6 +34,19 @@ export interface FloodReport {
 export const successRate = (r: FloodReport): number =>
   r.legitSent === 0 ? 100 : (100 * r.legitAccepted) / r.legitSent;
 
+function newReport(name: string): FloodReport {
+  return {
+    name,
+    legitSent: 0,
+    legitAccepted: 0,
+    legitRefusals: {},
+    attackerSent: 0,
+    attackerRecorded: 0,
+    entriesAfterFlood: 0,
+    checks: {},
+  };
+}
+
 class Clock {
   ms = START;
   now = (): number => this.ms;
@@ -115,16 +128,9 @@ export async function nonceFloodAtApi(
       return e instanceof DPoPError ? e.reason : 'crash';
     }
   };
-  const report: FloodReport = {
-    name: `${attackers} token holders, ${attackerPerSecond * attackers} nonce proofs/s (half with iat +24 h)`,
-    legitSent: 0,
-    legitAccepted: 0,
-    legitRefusals: {},
-    attackerSent: 0,
-    attackerRecorded: 0,
-    entriesAfterFlood: 0,
-    checks: {},
-  };
+  const report = newReport(
+    `${attackers} token holders, ${attackerPerSecond * attackers} nonce proofs/s (half with iat +24 h)`,
+  );
   const legitCall = async (): Promise<boolean> => {
     report.legitSent++;
     const refused = await call(legit, clock.sec);
@@ -184,16 +190,9 @@ export async function anonymousFloodAtTokenEndpoint(
     ...(nonces ? { nonces } : {}),
   });
   const legit = await holder();
-  const report: FloodReport = {
-    name: `anonymous fresh-key flood at the token endpoint, nonces ${withNonces ? 'on' : 'off'}`,
-    legitSent: 0,
-    legitAccepted: 0,
-    legitRefusals: {},
-    attackerSent: 0,
-    attackerRecorded: 0,
-    entriesAfterFlood: 0,
-    checks: {},
-  };
+  const report = newReport(
+    `anonymous fresh-key flood at the token endpoint, nonces ${withNonces ? 'on' : 'off'}`,
+  );
   // Client authentication of the example: only the legitimate client has credentials.
   const authenticate = (credentials: string | undefined): boolean => credentials === 'legit';
   const tokenRequest = async (key: CryptoKeyPair, credentials: string | undefined) => {
@@ -255,16 +254,7 @@ export async function busyKey(
     now: clock.now,
     accessToken: () => ({ cnf: { jkt: client.jkt } }),
   });
-  const report: FloodReport = {
-    name: `one key at ${perSecond} proofs/s for ${seconds} s (default store)`,
-    legitSent: 0,
-    legitAccepted: 0,
-    legitRefusals: {},
-    attackerSent: 0,
-    attackerRecorded: 0,
-    entriesAfterFlood: 0,
-    checks: {},
-  };
+  const report = newReport(`one key at ${perSecond} proofs/s for ${seconds} s (default store)`);
   const send = async (proof: string) =>
     auth
       .verify({

@@ -245,6 +245,25 @@ async function startWorld(bundle: { file: string; global: string }): Promise<Spa
 
 afterAll(() => writeMatrix());
 
+/** The authorization request carried PKCE (S256) and dpop_jkt (enforced), and a refresh worked. */
+function expectLoggedInAndRefreshed(world: SpaWorld, result: Record<string, unknown>): void {
+  expect(world.authorized[0]).toMatchObject({
+    code_challenge_method: 'S256',
+    dpop_jkt: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+  });
+  expect(result.refreshedDiffers).toBe(true);
+  expect(result.refreshedStatus).toBe(200);
+  expect((result.refreshedMe as { refreshed: boolean }).refreshed).toBe(true);
+}
+
+/** The API served the call, and the same proof sent again was refused as a replay. */
+function expectServedOnceThenReplayRefused(result: Record<string, unknown>): void {
+  expect(result.status).toBe(200);
+  expect((result.me as { sub: string }).sub).toBe('user-1');
+  expect(result.replayStatus).toBe(401);
+  expect(result.replayChallenge).toMatch(/already been used/);
+}
+
 describe.skipIf(!available)('SPA libraries in real Chromium against popkit', () => {
   let browser: Browser;
   beforeAll(async () => {
@@ -315,14 +334,7 @@ describe.skipIf(!available)('SPA libraries in real Chromium against popkit', () 
             refreshedStatus: third.res.status, refreshedMe: await third.res.json(),
           };
         })()`);
-          // the authorization request carried PKCE (S256) and dpop_jkt, which the AS enforced
-          expect(world.authorized[0]).toMatchObject({
-            code_challenge_method: 'S256',
-            dpop_jkt: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
-          });
-          expect(result.refreshedDiffers).toBe(true);
-          expect(result.refreshedStatus).toBe(200);
-          expect((result.refreshedMe as { refreshed: boolean }).refreshed).toBe(true);
+          expectLoggedInAndRefreshed(world, result);
         },
       );
       await cell(
@@ -340,10 +352,7 @@ describe.skipIf(!available)('SPA libraries in real Chromium against popkit', () 
         'resource request',
         'dpopProof -> popkit dpopAuth (CORS); replayed proof refused',
         async () => {
-          expect(result.status).toBe(200);
-          expect((result.me as { sub: string }).sub).toBe('user-1');
-          expect(result.replayStatus).toBe(401);
-          expect(result.replayChallenge).toMatch(/already been used/);
+          expectServedOnceThenReplayRefused(result);
         },
       );
       notApplicable('oidc-client-ts', 'mTLS', 'browser library: no client certificates');
@@ -401,14 +410,7 @@ describe.skipIf(!available)('SPA libraries in real Chromium against popkit', () 
             refreshedDiffers: before !== after, refreshedStatus: res2.status, refreshedMe: await res2.json(),
           };
         })()`);
-          // the authorization request carried PKCE (S256) and dpop_jkt, which the AS enforced
-          expect(world.authorized[0]).toMatchObject({
-            code_challenge_method: 'S256',
-            dpop_jkt: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
-          });
-          expect(result.refreshedDiffers).toBe(true);
-          expect(result.refreshedStatus).toBe(200);
-          expect((result.refreshedMe as { refreshed: boolean }).refreshed).toBe(true);
+          expectLoggedInAndRefreshed(world, result);
         },
       );
       await cell(
@@ -424,10 +426,7 @@ describe.skipIf(!available)('SPA libraries in real Chromium against popkit', () 
         'resource request',
         'createFetcher().fetchWithAuth -> popkit dpopAuth (CORS); replayed proof refused',
         async () => {
-          expect(result.status).toBe(200);
-          expect((result.me as { sub: string }).sub).toBe('user-1');
-          expect(result.replayStatus).toBe(401);
-          expect(result.replayChallenge).toMatch(/already been used/);
+          expectServedOnceThenReplayRefused(result);
         },
       );
       notApplicable('@auth0/auth0-spa-js', 'mTLS', 'browser library: no client certificates');

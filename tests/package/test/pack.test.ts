@@ -19,13 +19,23 @@ let work: string;
 let consumer: string;
 const tarballs: Record<string, string> = {};
 
+/**
+ * The environment without the variables the package manager running the tests set
+ * (`npm_config_*`, `npm_lifecycle_*`, …): npm must behave as it does for a user, e.g. report
+ * itself as npm rather than inherit pnpm's user agent.
+ */
+const cleanEnv = (): NodeJS.ProcessEnv =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(npm|pnpm)_/i.test(k)),
+  ) as NodeJS.ProcessEnv;
+
 const run = (command: string, args: string[], options: ExecFileSyncOptions = {}): string =>
   execFileSync(command, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 240_000,
     ...options,
-    env: { ...process.env, npm_config_update_notifier: 'false', ...options.env },
+    env: { ...cleanEnv(), npm_config_update_notifier: 'false', ...options.env },
   }) as string;
 
 beforeAll(() => {

@@ -227,6 +227,7 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
         cacheSize,
       },
       replay: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+      allowedHosts: [new URL(URL_).host],
     });
   let cached = make(10_000);
   let uncached = make(0);

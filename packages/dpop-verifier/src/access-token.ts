@@ -1,4 +1,4 @@
-import { sha256Base64url } from '#crypto';
+import { accessTokenSha256 } from './token-hash.ts';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
 import { DPoPConfigError, DPoPError } from './errors.ts';
@@ -123,7 +123,7 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
       ? new Lru<string, { claims: TokenClaims; exp: number; nbf: number }>(cacheSize)
       : undefined;
   return async (token) => {
-    const id = cache ? await sha256Base64url(token) : '';
+    const id = cache ? await accessTokenSha256(token) : '';
     const nowSec = Date.now() / 1000;
     const hit = cache?.get(id);
     if (hit !== undefined) {
@@ -240,7 +240,7 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
   };
 
   return async (token) => {
-    const id = await sha256Base64url(token);
+    const id = await accessTokenSha256(token);
     const now = Date.now();
     const hit = cache?.get(id);
     if (hit !== undefined && hit.until > now) return hit.claims;

@@ -18,6 +18,7 @@ import type { NonceCheck, NonceIssuer } from './nonce.ts';
 import type { ReplayStore } from './replay/types.ts';
 import { ReplayStoreError } from './replay/types.ts';
 import { timingSafeEqual } from './timing-safe.ts';
+import { accessTokenSha256 } from './token-hash.ts';
 
 /** What the proof must match: the request it came with (RFC 9449 §4.3). */
 export interface ProofExpectation {
@@ -422,7 +423,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       const { ath } = claims;
       if (typeof ath !== 'string')
         throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
-      if (!timingSafeEqual(ath, await sha256Base64url(expect.accessToken))) {
+      if (!timingSafeEqual(ath, await accessTokenSha256(expect.accessToken))) {
         throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
       }
     }

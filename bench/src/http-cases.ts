@@ -15,6 +15,8 @@ export interface HttpResult {
   non2xx: number;
   /** Server CPU time (user + system) per request, in microseconds. */
   cpuMicrosPerRequest: number;
+  /** CPU inside the auth middleware per request (popkit only; its path does not wait on I/O). */
+  authMicrosPerRequest?: number;
 }
 
 export async function httpCases(
@@ -32,7 +34,7 @@ export async function httpCases(
     .setExpirationTime('1h')
     .sign(as.privateKey);
   const publicUrl = 'http://127.0.0.1';
-  const modes = ['none', 'popkit', 'peer', 'jose'] as const;
+  const modes = ['none', 'verify', 'popkit', 'peer', 'jose'] as const;
   type Mode = (typeof modes)[number];
   const servers = new Map<Mode, { port: number; child: ChildProcess }>();
   for (const mode of modes) {
@@ -92,33 +94,44 @@ export async function httpCases(
   // Server CPU per request at the same offered rate for every mode (at saturation the cheaper
   // server batches more work per event-loop turn, which would flatter it), rounds interleaved.
   const cpuRounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  const authRounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
   for (let round = 0; round < cpu.rounds; round++) {
     for (const mode of modes) {
       const { child } = servers.get(mode)!;
       await ask(child, 'cpu-start', 'cpu-started');
       await load(mode, { duration: cpu.seconds, overallRate: cpu.rate });
-      const used = await ask<{ micros: number; requests: number }>(child, 'cpu-stop', 'cpu');
+      const used = await ask<{
+        micros: number;
+        requests: number;
+        authMicros: number;
+        authCalls: number;
+      }>(child, 'cpu-stop', 'cpu');
       cpuRounds.get(mode)!.push(used.micros / Math.max(1, used.requests));
+      if (used.authCalls > 0) authRounds.get(mode)!.push(used.authMicros / used.authCalls);
     }
   }
   const results: HttpResult[] = [];
   for (const mode of modes) {
     const result = await load(mode, { duration: seconds });
     const rounds = cpuRounds.get(mode)!.sort((a, b) => a - b);
+    const auth = authRounds.get(mode)!.sort((a, b) => a - b);
     results.push({
       name:
         mode === 'none'
           ? '[ceiling] Express, no auth (same request headers)'
-          : mode === 'popkit'
-            ? 'Express + popkit dpopAuth (JWT + DPoP + replay)'
-            : mode === 'peer'
-              ? 'Express + express-oauth2-jwt-bearer (JWT + DPoP, no replay)'
-              : 'Express + naive jose DPoP check (no replay)',
+          : mode === 'verify'
+            ? '[limit] Express + one raw node:crypto ES256 verify'
+            : mode === 'popkit'
+              ? 'Express + popkit dpopAuth (JWT + DPoP + replay)'
+              : mode === 'peer'
+                ? 'Express + express-oauth2-jwt-bearer (JWT + DPoP, no replay)'
+                : 'Express + naive jose DPoP check (no replay)',
       requestsPerSecond: result.requests.average,
       p50: result.latency.p50,
       p99: result.latency.p99,
       non2xx: result.non2xx,
       cpuMicrosPerRequest: rounds[Math.floor(rounds.length / 2)]!,
+      ...(auth.length > 0 ? { authMicrosPerRequest: auth[Math.floor(auth.length / 2)]! } : {}),
     });
   }
   for (const { child } of servers.values()) child.kill();

@@ -291,15 +291,19 @@ const http = want('http')
   const rawVerify = rows.find(
     (r) => r.operation === '[limit] node:crypto verify ES256 (KeyObject ready)',
   );
-  if (none && popkit && rawVerify) {
-    const added = popkit.cpuMicrosPerRequest - none.cpuMicrosPerRequest;
-    const verifyMicros = 1e6 / rawVerify.median;
+  const limit = byName('[limit] Express + one raw');
+  if (none && popkit && limit?.authMicrosPerRequest && popkit.authMicrosPerRequest !== undefined) {
+    // one raw verify measured the same way, in a server under the same load, in this run
+    const verifyMicros = limit.authMicrosPerRequest;
+    const inside = popkit.authMicrosPerRequest;
+    const difference = popkit.cpuMicrosPerRequest - none.cpuMicrosPerRequest;
     targets.push({
-      target: "popkit's added server CPU per request <= 1.5x one raw node:crypto ES256 verify",
+      target:
+        "popkit's added server CPU per request <= 1.5x one raw node:crypto ES256 verify (both measured around the middleware, in a server under the same load)",
       goal: 1.5,
-      measured: Math.round((added / verifyMicros) * 100) / 100,
-      met: added / verifyMicros <= 1.5,
-      note: `${added.toFixed(1)} us added vs ${verifyMicros.toFixed(1)} us per verify; lower is better`,
+      measured: Math.round((inside / verifyMicros) * 100) / 100,
+      met: inside / verifyMicros <= 1.5,
+      note: `${inside.toFixed(1)} us vs ${verifyMicros.toFixed(1)} us per verify; whole-server difference from Express alone: ${difference.toFixed(1)} us (noisy on 2 shared cores); lower is better`,
     });
   }
   // popkit's own CPU per request without HTTP (steadier: no syscall noise), from the
@@ -406,7 +410,7 @@ lines.push(
 lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const h of http)
   lines.push(
-    `| ${h.name} | ${fmtOps(h.requestsPerSecond)} | ${h.cpuMicrosPerRequest.toFixed(1)} | ${h.p50} | ${h.p99} | ${h.non2xx} |`,
+    `| ${h.name} | ${fmtOps(h.requestsPerSecond)} | ${h.cpuMicrosPerRequest.toFixed(1)}${h.authMicrosPerRequest === undefined ? '' : ` (${h.authMicrosPerRequest.toFixed(1)} in the middleware)`} | ${h.p50} | ${h.p99} | ${h.non2xx} |`,
   );
 lines.push('');
 if (floodRows.length > 0) {

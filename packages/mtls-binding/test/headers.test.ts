@@ -287,6 +287,6 @@ describe('certificateFromHeaders: every proxy format', () => {
     } catch {
       // expected
     }
-    expect(performance.now() - start).toBeLessThan(100);
+    expect(performance.now() - start).toBeLessThan(500); // no quadratic work (a loaded CI machine)
   });
 });

@@ -249,6 +249,14 @@ describe('header parsers never throw untyped or loop', () => {
 
   it('certificateFromHeaders, every proxy', () => {
     const proxies = Object.keys(PROXY_HEADERS) as ProxyKind[];
+    // warm every parser once, so the bound below catches runaway work, not a cold start
+    for (const proxy of proxies) {
+      try {
+        certificateFromHeaders({ [PROXY_HEADERS[proxy]]: 'x' }, { proxy });
+      } catch {
+        // expected
+      }
+    }
     fc.assert(
       fc.property(
         fc.constantFrom(...proxies),
@@ -264,7 +272,8 @@ describe('header parsers never throw untyped or loop', () => {
           } catch (error) {
             expect(error).toBeInstanceOf(MtlsBindingError);
           }
-          expect(performance.now() - started).toBeLessThan(50);
+          // a bound against quadratic or looping parsers (generous: CI machines are loaded)
+          expect(performance.now() - started).toBeLessThan(250);
         },
       ),
       params,

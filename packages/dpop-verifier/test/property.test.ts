@@ -137,7 +137,7 @@ describe('verifyProof properties (fast-check)', () => {
     for (const input of inputs) {
       const start = performance.now();
       await lenient(input, expectation).catch((e: unknown) => expect(e).toBeInstanceOf(DPoPError));
-      expect(performance.now() - start).toBeLessThan(50);
+      expect(performance.now() - start).toBeLessThan(250); // bounded work (generous: loaded CI machines)
     }
   });
 });

@@ -240,7 +240,7 @@ describe('header parsers never throw untyped or loop', () => {
           const started = performance.now();
           const challenges = parseWWWAuthenticate(header);
           expect(Array.isArray(challenges)).toBe(true);
-          expect(performance.now() - started).toBeLessThan(50);
+          expect(performance.now() - started).toBeLessThan(250); // bounded work, not a benchmark
         },
       ),
       params,

@@ -19,11 +19,6 @@ export interface NonceCheck {
 export interface NonceIssuer {
   /** Seconds per time step. */
   readonly period: number;
-  /**
-   * Longest time, in seconds, one nonce is accepted (by instances whose clocks differ by up to a
-   * step): how long a replay entry for a proof carrying it may live.
-   */
-  readonly lifetime?: number;
   /** The nonce to send now in `DPoP-Nonce`. `now` in ms (default `Date.now()`). */
   current(now?: number): Promise<string>;
   /** Checks a nonce from a proof's `nonce` claim, in constant time. */
@@ -104,7 +99,6 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
 
   return {
     period,
-    lifetime: (window + 2) * period,
     async current(now = Date.now()) {
       return (await valuesFor(Math.floor(now / periodMs)))[0]!;
     },

@@ -1,13 +1,14 @@
 // Loopback HTTP load: requests/s and latency of the Express API with popkit, with a naive jose
 // check, and with no auth (the ceiling). autocannon in this process, the server in a child.
 import type { ChildProcess } from 'node:child_process';
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
+import { execFileSync, fork } from 'node:child_process';
+import os from 'node:os';
 import autocannon from 'autocannon';
-import { SignJWT, exportJWK, generateKeyPair as joseKeyPair } from 'jose';
+import type { HttpMode, HttpWorkload } from './http-workload.ts';
+import { HTTP_MODES, HTTP_NAMES, PUBLIC_URL, SERVER_SCRIPT } from './http-workload.ts';
 
 export interface HttpResult {
+  mode: HttpMode;
   name: string;
   requestsPerSecond: number;
   p50: number;
@@ -20,34 +21,27 @@ export interface HttpResult {
 }
 
 export async function httpCases(
+  workload: HttpWorkload,
   seconds: number,
   connections = 16,
   cpu: { rate: number; seconds: number; rounds: number } = { rate: 400, seconds: 4, rounds: 3 },
 ): Promise<HttpResult[]> {
-  const as = await joseKeyPair('ES256');
-  const jwks = { keys: [{ ...(await exportJWK(as.publicKey)), kid: 'k', alg: 'ES256' }] };
-  const client = await generateKeyPair('ES256');
-  const token = await new SignJWT({ cnf: { jkt: await thumbprint(client) } })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k' })
-    .setIssuer('https://as')
-    .setAudience('https://rs')
-    .setExpirationTime('1h')
-    .sign(as.privateKey);
-  const publicUrl = 'http://127.0.0.1';
-  const modes = ['none', 'verify', 'popkit', 'peer', 'jose'] as const;
-  type Mode = (typeof modes)[number];
+  const { jwks, token } = workload;
+  const modes = HTTP_MODES;
+  type Mode = HttpMode;
   const servers = new Map<Mode, { port: number; child: ChildProcess }>();
   for (const mode of modes) {
-    const child = fork(
-      fileURLToPath(new URL('./http-server.ts', import.meta.url)),
-      [mode, JSON.stringify(jwks), publicUrl],
-      { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-    );
+    const child = fork(SERVER_SCRIPT, [mode, JSON.stringify(jwks), PUBLIC_URL], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const { port } = await new Promise<{ port: number }>((resolve) =>
       child.once('message', (m) => resolve(m as { port: number })),
     );
     servers.set(mode, { port, child });
+    pin(child.pid!, SERVER_CPU);
   }
+  pin(process.pid, LOAD_CPU);
   const ask = <T>(child: ChildProcess, cmd: string, reply: string) =>
     new Promise<T>((resolve) => {
       const on = (m: { cmd: string }) => {
@@ -63,12 +57,8 @@ export async function httpCases(
   // Express alone receives the same requests (token and proof headers, unverified), so its CPU
   // per request is the baseline for what the auth layers add, not for smaller requests.
   const freshProofs = async (mode: Mode, count: number): Promise<string[]> => {
-    const htu = mode === 'peer' ? `http://127.0.0.1:${servers.get(mode)!.port}` : publicUrl;
     const list: string[] = [];
-    for (let i = 0; i < count; i++)
-      list.push(
-        await createProof(client, { method: 'GET', url: `${htu}/api/orders`, accessToken: token }),
-      );
+    for (let i = 0; i < count; i++) list.push(await workload.proof(mode, servers.get(mode)!.port));
     return list;
   };
   const load = async (mode: Mode, options: { duration: number; overallRate?: number }) => {
@@ -116,16 +106,8 @@ export async function httpCases(
     const rounds = cpuRounds.get(mode)!.sort((a, b) => a - b);
     const auth = authRounds.get(mode)!.sort((a, b) => a - b);
     results.push({
-      name:
-        mode === 'none'
-          ? '[ceiling] Express, no auth (same request headers)'
-          : mode === 'verify'
-            ? '[limit] Express + one raw node:crypto ES256 verify'
-            : mode === 'popkit'
-              ? 'Express + popkit dpopAuth (JWT + DPoP + replay)'
-              : mode === 'peer'
-                ? 'Express + express-oauth2-jwt-bearer (JWT + DPoP, no replay)'
-                : 'Express + naive jose DPoP check (no replay)',
+      mode,
+      name: HTTP_NAMES[mode],
       requestsPerSecond: result.requests.average,
       p50: result.latency.p50,
       p99: result.latency.p99,
@@ -135,5 +117,27 @@ export async function httpCases(
     });
   }
   for (const { child } of servers.values()) child.kill();
+  pin(process.pid, `0-${os.cpus().length - 1}`);
   return results;
+}
+
+// The load generator and the servers each get a core of their own (when there are two), so
+// neither's CPU time per request is inflated by the other's cache and scheduler interference.
+const LOAD_CPU = '0';
+const SERVER_CPU = '1';
+let pinning: boolean | undefined;
+function pin(pid: number, cpus: string): void {
+  if (pinning === false || os.cpus().length < 2) return;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    pinning = true;
+  } catch {
+    pinning = false;
+    process.stderr.write('bench: taskset unavailable; servers and load generator share cores\n');
+  }
+}
+
+/** Whether the last HTTP run had the load generator and the servers on separate cores. */
+export function httpPinned(): boolean {
+  return pinning === true;
 }

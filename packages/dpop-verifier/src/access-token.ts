@@ -64,6 +64,14 @@ export interface IntrospectionOptions {
     negativeCacheTtl?: number;
     /** Abort the call after this many ms. Default 5000. */
     timeout?: number;
+    /**
+     * Most introspection calls in flight at once (distinct tokens; concurrent requests with the
+     * same token share one call). Beyond it, requests with tokens not already cached get a 503
+     * with `Retry-After` (reason `introspection_busy`) rather than queueing without bound, so
+     * a flood of fresh tokens cannot pile work on the authorization server or on this one.
+     * Tokens already validated are served from the cache meanwhile. Default 32.
+     */
+    maxConcurrent?: number;
     fetch?: (input: string, init: RequestInit) => Promise<Response>;
   };
 }
@@ -71,8 +79,13 @@ export interface IntrospectionOptions {
 /** How `createDPoPAuth` validates access tokens. */
 export type AccessTokenOption = AccessTokenValidator | JwtAccessTokenOptions | IntrospectionOptions;
 
-/** @internal */
-export type TokenValidator = (token: string, request: RequestLike) => Promise<TokenClaims>;
+/**
+ * @internal `remote`: validating a token not yet cached costs an outbound call (introspection),
+ * dearer than a proof signature, so callers check the proof first.
+ */
+export type TokenValidator = ((token: string, request: RequestLike) => Promise<TokenClaims>) & {
+  remote?: boolean;
+};
 
 function tokenError(description: string, cause?: unknown): DPoPError {
   return new DPoPError(
@@ -202,6 +215,12 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
   const negativeTtl = (options.negativeCacheTtl ?? 10) * 1000;
   const leeway = options.clockTolerance ?? 5;
   const timeout = options.timeout ?? 5000;
+  const maxConcurrent = options.maxConcurrent ?? 32;
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 10_000)
+    throw new DPoPConfigError(
+      'accessToken.introspection.maxConcurrent',
+      'must be an integer from 1 to 10000',
+    );
   for (const [name, value] of [
     ['cacheTtl', ttl],
     ['negativeCacheTtl', negativeTtl],
@@ -239,14 +258,16 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
     return undefined;
   };
 
-  return async (token) => {
-    const id = await accessTokenSha256(token);
-    const now = Date.now();
-    const hit = cache?.get(id);
-    if (hit !== undefined && hit.until > now) return hit.claims;
-    const refusedUntil = refused?.get(id);
-    if (refusedUntil !== undefined && refusedUntil > now)
-      throw tokenError('The access token is not active');
+  const unavailable = (
+    reason: 'introspection_busy' | 'introspection_unavailable',
+    cause?: unknown,
+  ) =>
+    new DPoPError('server_error', reason, 'The access token cannot be validated right now', {
+      headers: { 'Retry-After': reason === 'introspection_busy' ? '1' : '5' },
+      ...(cause === undefined ? {} : { cause }),
+    });
+
+  const introspect = async (token: string, id: string, now: number): Promise<TokenClaims> => {
     let response: Response;
     try {
       response = await (options.fetch ?? fetch)(endpoint, {
@@ -260,20 +281,11 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
         signal: AbortSignal.timeout(timeout),
       });
     } catch (cause) {
-      throw new DPoPError(
-        'server_error',
-        'token_invalid',
-        'The access token cannot be validated right now',
-        { cause, headers: { 'Retry-After': '5' } },
-      );
+      throw unavailable('introspection_unavailable', cause);
     }
     if (!response.ok) {
-      throw new DPoPError(
-        'server_error',
-        'token_invalid',
-        'The access token cannot be validated right now',
-        { headers: { 'Retry-After': '5' } },
-      );
+      await response.body?.cancel().catch(() => undefined);
+      throw unavailable('introspection_unavailable');
     }
     const body = asClaims(await response.json().catch(() => null));
     const why = problem(body, now / 1000);
@@ -287,6 +299,26 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
     }
     return body;
   };
+
+  // Calls in flight, by token hash: concurrent requests with one new token share a call.
+  const inFlight = new Map<string, Promise<TokenClaims>>();
+  const validate: TokenValidator = async (token) => {
+    const id = await accessTokenSha256(token);
+    const now = Date.now();
+    const hit = cache?.get(id);
+    if (hit !== undefined && hit.until > now) return hit.claims;
+    const refusedUntil = refused?.get(id);
+    if (refusedUntil !== undefined && refusedUntil > now)
+      throw tokenError('The access token is not active');
+    const pending = inFlight.get(id);
+    if (pending !== undefined) return pending;
+    if (inFlight.size >= maxConcurrent) throw unavailable('introspection_busy');
+    const call = introspect(token, id, now).finally(() => inFlight.delete(id));
+    inFlight.set(id, call);
+    return call;
+  };
+  validate.remote = true;
+  return validate;
 }
 
 /** Builds the access-token validator once, from the option. @internal */

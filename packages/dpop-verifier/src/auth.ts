@@ -8,7 +8,7 @@ import { DPoPConfigError, DPoPError } from './errors.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
 import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
-import type { VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
+import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { createProofVerifier } from './verify-proof.ts';
 
 /**
@@ -266,6 +266,31 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       );
     }
     const url = scheme === 'DPoP' ? resolveUrl(request) : '';
+    const perRequest =
+      scheme === 'DPoP' && typeof requireNonce === 'function'
+        ? { requireNonce: requireNonce(request) }
+        : {};
+    // With a remote validator (introspection) a call costs more than a signature: the proof is
+    // checked first (signature, claims, nonce, ath for this very token), so each outbound call
+    // needs a valid fresh proof; the key binding is compared and the jti recorded afterwards.
+    let prepared: PreparedProof | undefined;
+    if (scheme === 'DPoP' && validateToken.remote === true) {
+      try {
+        prepared = await proofs.prepare(dpopHeaders[0]!, {
+          method: request.method,
+          url,
+          accessToken: token,
+          ...perRequest,
+        });
+      } catch (e) {
+        throw reject(
+          e instanceof DPoPError
+            ? e
+            : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
+          scheme,
+        );
+      }
+    }
     const claims = await validateToken(token, request).catch((e: unknown) => {
       throw reject(
         e instanceof DPoPError
@@ -391,16 +416,26 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     }
     let proof: VerifiedProof | undefined;
     if (scheme === 'DPoP') {
-      const perRequest =
-        typeof requireNonce === 'function' ? { requireNonce: requireNonce(request) } : {};
       try {
-        proof = await proofs(dpopHeaders[0]!, {
-          method: request.method,
-          url,
-          accessToken: token,
-          jkt: jkt as string,
-          ...perRequest,
-        });
+        if (prepared === undefined) {
+          proof = await proofs(dpopHeaders[0]!, {
+            method: request.method,
+            url,
+            accessToken: token,
+            jkt: jkt as string,
+            ...perRequest,
+          });
+        } else {
+          if (!timingSafeEqual(prepared.proof.jkt, jkt as string)) {
+            throw new DPoPError(
+              'invalid_token',
+              'jkt_mismatch',
+              'The access token is not bound to the DPoP proof key',
+            );
+          }
+          await prepared.commit();
+          proof = prepared.proof;
+        }
       } catch (e) {
         throw reject(
           e instanceof DPoPError

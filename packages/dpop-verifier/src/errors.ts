@@ -52,6 +52,8 @@ export type DPoPRejectReason =
   | 'replay_store_error'
   // token binding
   | 'token_invalid'
+  | 'introspection_busy'
+  | 'introspection_unavailable'
   | 'token_not_bound'
   | 'bearer_not_allowed'
   | 'downgrade'

@@ -574,6 +574,14 @@ describe('createDPoPAuth', () => {
   describe('RFC 7662 introspection (real HTTP server)', () => {
     let endpoint: string;
     let calls = 0;
+    // tokens named slow-* are answered only when `release` is called
+    let release: () => void = () => undefined;
+    let held = Promise.resolve();
+    const hold = () => {
+      held = new Promise<void>((r) => {
+        release = r;
+      });
+    };
     let close: () => Promise<void>;
     const active = new Map<string, object>();
     beforeAll(async () => {
@@ -582,6 +590,7 @@ describe('createDPoPAuth', () => {
         let body = '';
         for await (const c of req) body += c;
         const token = new URLSearchParams(body).get('token')!;
+        if (token.startsWith('slow-')) await held;
         if (req.headers.authorization !== `Basic ${btoa('rs:secret')}`) {
           res.writeHead(401).end();
           return;
@@ -721,6 +730,106 @@ describe('createDPoPAuth', () => {
       for (const missing of [{ issuer: undefined }, { audience: undefined }, { audience: [] }]) {
         expect(() => introspected(missing)).toThrow(/issuer|audience/);
       }
+    });
+
+    it('bounds outbound calls: the proof is checked first, one call per new token, a cap on calls in flight', async () => {
+      const k = await clientKey();
+      const attacker = await clientKey();
+      const good = (jkt: string) => ({
+        active: true,
+        token_type: 'DPoP',
+        cnf: { jkt },
+        exp: nowSec() + 60,
+        iss: ISSUER,
+        aud: AUDIENCE,
+      });
+      const auth = introspected({ maxConcurrent: 2 });
+      const send = async (token: string, key = k, proofFor = token) =>
+        auth.verify(
+          request({
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(key.keyPair, {
+              method: 'GET',
+              url: URL_,
+              accessToken: proofFor,
+            }),
+          }),
+        );
+      // Distinct garbage tokens with proofs that do not check out cost no call: a proof for
+      // another token (ath), a replayed proof, a proof for another URL, a forged signature.
+      calls = 0;
+      const replayed = await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: 'x' });
+      active.set('x', good(k.jkt));
+      await auth.verify(request({ authorization: 'DPoP x', dpop: replayed }));
+      expect(calls).toBe(1);
+      const otherUrl = await createProof(k.keyPair, {
+        method: 'GET',
+        url: 'https://api.example.com/other',
+        accessToken: 'junk-3',
+      });
+      const reasons = [
+        (await failure(send('junk-1', k, 'another-token'))).reason,
+        (await failure(auth.verify(request({ authorization: 'DPoP x', dpop: replayed })))).reason,
+        (await failure(auth.verify(request({ authorization: 'DPoP junk-3', dpop: otherUrl }))))
+          .reason,
+        (
+          await failure(
+            auth.verify(
+              request({
+                authorization: 'DPoP junk-4',
+                dpop: `${replayed.slice(0, replayed.lastIndexOf('.'))}.${'A'.repeat(86)}`,
+              }),
+            ),
+          )
+        ).reason,
+      ];
+      expect(reasons).toEqual(['ath_mismatch', 'replay', 'htu', 'signature']);
+      expect(calls).toBe(1);
+      // A valid proof by another key: one call, then jkt_mismatch, and its jti is not burned.
+      active.set('victim', good(k.jkt));
+      const foreign = await createProof(attacker.keyPair, {
+        method: 'GET',
+        url: URL_,
+        accessToken: 'victim',
+      });
+      const mismatch = await failure(
+        auth.verify(request({ authorization: 'DPoP victim', dpop: foreign })),
+      );
+      expect([mismatch.code, mismatch.reason]).toEqual(['invalid_token', 'jkt_mismatch']);
+      expect(calls).toBe(2);
+      // Concurrent requests with one new token share one call.
+      hold();
+      active.set('slow-shared', good(k.jkt));
+      calls = 0;
+      const shared = Array.from({ length: 8 }, () => send('slow-shared'));
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      expect((await Promise.all(shared)).every((r) => r.claims.iss === ISSUER)).toBe(true);
+      expect(calls).toBe(1);
+      // At most maxConcurrent calls in flight; beyond: 503 with Retry-After, and cached tokens
+      // are still served meanwhile.
+      hold();
+      calls = 0;
+      active.set('slow-a', good(k.jkt));
+      active.set('slow-b', good(k.jkt));
+      active.set('slow-c', good(k.jkt));
+      const a = send('slow-a');
+      const b = send('slow-b');
+      await new Promise((r) => setTimeout(r, 100));
+      const busy = await failure(send('slow-c'));
+      expect([busy.code, busy.reason, busy.status, busy.headers['Retry-After']]).toEqual([
+        'server_error',
+        'introspection_busy',
+        503,
+        '1',
+      ]);
+      expect((await send('slow-shared')).claims.iss).toBe(ISSUER);
+      release();
+      await Promise.all([a, b]);
+      expect(calls).toBe(2);
+      expect((await send('slow-c')).claims.iss).toBe(ISSUER);
+      expect(calls).toBe(3);
+      expect(() => introspected({ maxConcurrent: 0 })).toThrow(/maxConcurrent/);
     });
   });
 });

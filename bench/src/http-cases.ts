@@ -16,7 +16,7 @@ export interface HttpResult {
   non2xx: number;
   /** Server CPU time (user + system) per request, in microseconds. */
   cpuMicrosPerRequest: number;
-  /** CPU inside the auth middleware per request (popkit only; its path does not wait on I/O). */
+  /** CPU inside the middleware per request (raw verify and popkit, timed in the paired server). */
   authMicrosPerRequest?: number;
 }
 
@@ -24,13 +24,17 @@ export async function httpCases(
   workload: HttpWorkload,
   seconds: number,
   connections = 16,
-  cpu: { rate: number; seconds: number; rounds: number } = { rate: 400, seconds: 4, rounds: 3 },
+  cpu: { rate: number; seconds: number; rounds: number; warmSeconds: number } = {
+    rate: 400,
+    seconds: 4,
+    rounds: 3,
+    warmSeconds: 3,
+  },
 ): Promise<HttpResult[]> {
   const { jwks, token } = workload;
   const modes = HTTP_MODES;
   type Mode = HttpMode;
-  const servers = new Map<Mode, { port: number; child: ChildProcess }>();
-  for (const mode of modes) {
+  const start = async (mode: Mode | 'paired') => {
     const child = fork(SERVER_SCRIPT, [mode, JSON.stringify(jwks), PUBLIC_URL], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -38,9 +42,13 @@ export async function httpCases(
     const { port } = await new Promise<{ port: number }>((resolve) =>
       child.once('message', (m) => resolve(m as { port: number })),
     );
-    servers.set(mode, { port, child });
     pin(child.pid!, SERVER_CPU);
-  }
+    return { port, child };
+  };
+  const servers = new Map<Mode, { port: number; child: ChildProcess }>();
+  for (const mode of modes) servers.set(mode, await start(mode));
+  // One server with both the raw verify (/verify) and popkit (/popkit), requests alternating.
+  const paired = await start('paired');
   pin(process.pid, LOAD_CPU);
   const ask = <T>(child: ChildProcess, cmd: string, reply: string) =>
     new Promise<T>((resolve) => {
@@ -81,25 +89,65 @@ export async function httpCases(
       ],
     } as never)) as autocannon.Result;
   };
+  // The paired server's load: each connection alternates /verify and /popkit requests.
+  const pairedLoad = async (options: { duration: number; overallRate?: number }) => {
+    const list: string[] = [];
+    const count = Math.ceil(options.duration * (options.overallRate ?? 12_000) * 1.2);
+    for (let i = 0; i < count; i++)
+      list.push(await workload.proof('popkit', paired.port, '/popkit/api/orders'));
+    let next = 0;
+    const setupRequest = (req: { headers?: Record<string, string> }) => {
+      req.headers = { authorization: `DPoP ${token}`, dpop: list[next++ % list.length]! };
+      return req;
+    };
+    return (await autocannon({
+      url: `http://127.0.0.1:${paired.port}`,
+      connections,
+      ...options,
+      requests: [
+        { method: 'GET', path: '/verify/api/orders', setupRequest },
+        { method: 'GET', path: '/popkit/api/orders', setupRequest },
+      ],
+    } as never)) as autocannon.Result;
+  };
+  // Warm-up, unmeasured: V8 optimises each server's hot path before any figure is taken.
+  for (const mode of modes) await load(mode, { duration: cpu.warmSeconds });
+  await pairedLoad({ duration: cpu.warmSeconds });
   // Server CPU per request at the same offered rate for every mode (at saturation the cheaper
   // server batches more work per event-loop turn, which would flatter it), rounds interleaved.
+  // Whole-server rounds run without the middleware timer (a system call per request); the
+  // figures around the middleware come from the paired server, where popkit and the raw verify
+  // are timed at the same moments, under the same load and cache pressure.
   const cpuRounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
   const authRounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
-  for (let round = 0; round < cpu.rounds; round++) {
+  const pairedRatios: number[] = [];
+  type CpuReply = {
+    micros: number;
+    requests: number;
+    labels: Record<string, { micros: number; calls: number }>;
+  };
+  for (let r = 0; r < cpu.rounds; r++) {
     for (const mode of modes) {
       const { child } = servers.get(mode)!;
       await ask(child, 'cpu-start', 'cpu-started');
       await load(mode, { duration: cpu.seconds, overallRate: cpu.rate });
-      const used = await ask<{
-        micros: number;
-        requests: number;
-        authMicros: number;
-        authCalls: number;
-      }>(child, 'cpu-stop', 'cpu');
-      cpuRounds.get(mode)!.push(used.micros / Math.max(1, used.requests));
-      if (used.authCalls > 0) authRounds.get(mode)!.push(used.authMicros / used.authCalls);
+      const whole = await ask<CpuReply>(child, 'cpu-stop', 'cpu');
+      cpuRounds.get(mode)!.push(whole.micros / Math.max(1, whole.requests));
     }
+    await ask(paired.child, 'cpu-start-middleware', 'cpu-started');
+    await pairedLoad({ duration: cpu.seconds, overallRate: cpu.rate });
+    const { labels } = await ask<CpuReply>(paired.child, 'cpu-stop', 'cpu');
+    const each = (label: string) => labels[label]!.micros / Math.max(1, labels[label]!.calls);
+    authRounds.get('verify')!.push(each('verify'));
+    authRounds.get('popkit')!.push(each('popkit'));
+    pairedRatios.push(each('popkit') / each('verify'));
   }
+  pairedRatios.sort((a, b) => a - b);
+  lastPaired = {
+    ratio: pairedRatios[Math.floor(pairedRatios.length / 2)]!,
+    min: pairedRatios[0]!,
+    max: pairedRatios[pairedRatios.length - 1]!,
+  };
   const results: HttpResult[] = [];
   for (const mode of modes) {
     const result = await load(mode, { duration: seconds });
@@ -117,6 +165,7 @@ export async function httpCases(
     });
   }
   for (const { child } of servers.values()) child.kill();
+  paired.child.kill();
   pin(process.pid, `0-${os.cpus().length - 1}`);
   return results;
 }
@@ -135,6 +184,15 @@ function pin(pid: number, cpus: string): void {
     pinning = false;
     process.stderr.write('bench: taskset unavailable; servers and load generator share cores\n');
   }
+}
+
+let lastPaired: { ratio: number; min: number; max: number } | undefined;
+/**
+ * popkit's CPU around the middleware / the raw verify's, in the paired server of the last run:
+ * median of the per-round ratios, with their range.
+ */
+export function pairedMiddlewareRatio(): { ratio: number; min: number; max: number } | undefined {
+  return lastPaired;
 }
 
 /** Whether the last HTTP run had the load generator and the servers on separate cores. */

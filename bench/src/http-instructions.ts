@@ -4,7 +4,8 @@
 // count does not depend on what else the machine does, so the ratios the targets name are
 // measured here. Each request is sent alone (one in flight, keep-alive), after a warm-up that
 // lets V8 optimise; counting is switched on only for the measured requests
-// (`callgrind_control -i`), so start-up and warm-up are not in the figure.
+// (`callgrind_control`), so start-up and warm-up are not in the figure, and runs in windows
+// whose median is reported.
 //
 // Caveats, all against popkit rather than for it: under valgrind the server runs ~40x slower,
 // so clock-driven work (the replay store's sweep of its default 32 MiB table every 10 s,
@@ -22,8 +23,14 @@ import { HTTP_NAMES, PUBLIC_URL, SERVER_SCRIPT } from './http-workload.ts';
 export interface InstructionResult {
   mode: HttpMode;
   name: string;
-  /** Instructions the server process executed per request (all threads: GC, compiler, libuv). */
+  /**
+   * Instructions the server process executed per request (all threads: GC, compiler, libuv),
+   * in the median window.
+   */
   instructionsPerRequest: number;
+  /** The lowest and highest window. */
+  min: number;
+  max: number;
   requests: number;
 }
 
@@ -41,8 +48,7 @@ export function hasCallgrind(): boolean {
 async function countOne(
   mode: HttpMode,
   workload: HttpWorkload,
-  warmup: number,
-  requests: number,
+  { warmup, requests, windows }: { warmup: number; requests: number; windows: number },
   dir: string,
 ): Promise<InstructionResult> {
   const out = path.join(dir, `callgrind.${mode}.out`);
@@ -100,23 +106,38 @@ async function countOne(
         .on('error', reject);
     });
   };
+  const control = (...args: string[]) =>
+    execFileSync('callgrind_control', [...args, String(child.pid)], { stdio: 'ignore' });
+  const perWindow = Math.ceil(requests / windows);
   try {
     for (let i = 0; i < warmup; i++) await one();
-    execFileSync('callgrind_control', ['--instr=on', String(child.pid)], { stdio: 'ignore' });
-    for (let i = 0; i < requests; i++) await one();
-    execFileSync('callgrind_control', ['--instr=off', String(child.pid)], { stdio: 'ignore' });
+    control('--instr=on');
+    // Counted in windows (zero, requests, dump): the median window is the steady per-request
+    // work, and the spread shows what a GC cycle or a late optimisation adds.
+    for (let w = 0; w < windows; w++) {
+      control('--zero');
+      for (let i = 0; i < perWindow; i++) await one();
+      control('--dump');
+    }
   } finally {
     agent.destroy();
-    child.kill('SIGTERM'); // callgrind writes its totals on exit
+    child.kill('SIGTERM');
     await exited;
   }
-  const totals = /^totals:\s+(\d+)/m.exec(readFileSync(out, 'utf8'));
-  if (!totals) throw new Error(`${mode}: no callgrind totals`);
+  const counts: number[] = [];
+  for (let w = 1; w <= windows; w++) {
+    const totals = /^totals:\s+(\d+)/m.exec(readFileSync(`${out}.${w}`, 'utf8'));
+    if (!totals) throw new Error(`${mode}: no callgrind totals in window ${w}`);
+    counts.push(Number(totals[1]) / perWindow);
+  }
+  counts.sort((a, b) => a - b);
   return {
     mode,
     name: HTTP_NAMES[mode],
-    instructionsPerRequest: Number(totals[1]) / requests,
-    requests,
+    instructionsPerRequest: counts[Math.floor(counts.length / 2)]!,
+    min: counts[0]!,
+    max: counts[counts.length - 1]!,
+    requests: perWindow * windows,
   };
 }
 
@@ -127,13 +148,11 @@ async function countOne(
 export async function httpInstructionCases(
   workload: HttpWorkload,
   modes: readonly HttpMode[],
-  options: { warmup: number; requests: number },
+  options: { warmup: number; requests: number; windows: number },
 ): Promise<InstructionResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'popkit-callgrind-'));
   try {
-    return await Promise.all(
-      modes.map((mode) => countOne(mode, workload, options.warmup, options.requests, dir)),
-    );
+    return await Promise.all(modes.map((mode) => countOne(mode, workload, options, dir)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,8 +25,8 @@ export interface HttpWorkload {
   jwks: { keys: Record<string, unknown>[] };
   token: string;
   client: CryptoKeyPair;
-  /** A fresh proof for `GET /api/orders` on a server of this mode listening on `port`. */
-  proof(mode: HttpMode, port: number): Promise<string>;
+  /** A fresh proof for `GET {path}` (default `/api/orders`) on a server of this mode on `port`. */
+  proof(mode: HttpMode, port: number, path?: string): Promise<string>;
 }
 
 export async function createHttpWorkload(): Promise<HttpWorkload> {
@@ -44,10 +44,10 @@ export async function createHttpWorkload(): Promise<HttpWorkload> {
     token,
     client,
     // htu as each server sees itself: the peer derives it from the Host header, port included
-    proof: (mode, port) =>
+    proof: (mode, port, path = '/api/orders') =>
       createProof(client, {
         method: 'GET',
-        url: `${mode === 'peer' ? `http://127.0.0.1:${port}` : PUBLIC_URL}/api/orders`,
+        url: `${mode === 'peer' ? `http://127.0.0.1:${port}` : PUBLIC_URL}${path}`,
         accessToken: token,
       }),
   };

@@ -136,7 +136,8 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
       ? new Lru<string, { claims: TokenClaims; exp: number; nbf: number }>(cacheSize)
       : undefined;
   return async (token) => {
-    const id = cache ? await accessTokenSha256(token) : '';
+    const hashed = cache ? accessTokenSha256(token) : '';
+    const id = typeof hashed === 'string' ? hashed : await hashed;
     const nowSec = Date.now() / 1000;
     const hit = cache?.get(id);
     if (hit !== undefined) {

@@ -331,7 +331,9 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       throw proofError('signature', 'The DPoP proof signature is invalid');
     let valid: boolean;
     try {
-      valid = await verifySignature(entry.alg, entry.key, proof.slice(0, d2), signature);
+      // node:crypto answers synchronously; only WebCrypto needs the await (and its tick)
+      const answer = verifySignature(entry.alg, entry.key, proof.slice(0, d2), signature);
+      valid = typeof answer === 'boolean' ? answer : await answer;
     } catch {
       valid = false;
     }
@@ -423,7 +425,8 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       const { ath } = claims;
       if (typeof ath !== 'string')
         throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
-      if (!timingSafeEqual(ath, await accessTokenSha256(expect.accessToken))) {
+      const hash = accessTokenSha256(expect.accessToken);
+      if (!timingSafeEqual(ath, typeof hash === 'string' ? hash : await hash)) {
         throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
       }
     }
@@ -448,11 +451,14 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     const { result, jti, expiresAt } = checked;
     let first: boolean;
     try {
-      first = await replay.useOnce(
-        await sha256Base64url(`${result.jkt}.${jti}`),
+      // Synchronous answers (node:crypto, the memory store) are used without a microtask tick.
+      const hashed = sha256Base64url(`${result.jkt}.${jti}`);
+      const answer = replay.useOnce(
+        typeof hashed === 'string' ? hashed : await hashed,
         expiresAt,
         result.jkt,
       );
+      first = typeof answer === 'boolean' ? answer : await answer;
     } catch (cause) {
       const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
       throw new DPoPError(

@@ -194,6 +194,15 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     return error;
   };
 
+  /** A failed proof check, shaped for this resource server. */
+  const proofFailure = (e: unknown, scheme: 'DPoP' | 'Bearer'): DPoPError =>
+    reject(
+      e instanceof DPoPError
+        ? e
+        : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
+      scheme,
+    );
+
   async function authenticate(request: RequestLike, state: RequestState): Promise<AuthResult> {
     if (request === null || typeof request !== 'object' || typeof request.method !== 'string') {
       throw new DPoPError('invalid_request', 'invalid_url', 'The request is malformed');
@@ -283,12 +292,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
           ...perRequest,
         });
       } catch (e) {
-        throw reject(
-          e instanceof DPoPError
-            ? e
-            : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
-          scheme,
-        );
+        throw proofFailure(e, scheme);
       }
     }
     const claims = await validateToken(token, request).catch((e: unknown) => {
@@ -437,12 +441,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
           proof = prepared.proof;
         }
       } catch (e) {
-        throw reject(
-          e instanceof DPoPError
-            ? e
-            : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
-          scheme,
-        );
+        throw proofFailure(e, scheme);
       }
       bound.unshift('jkt');
       if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;

@@ -64,52 +64,31 @@ export async function httpCases(
   // from the Host header, port included), made right before each run so none is stale.
   // Express alone receives the same requests (token and proof headers, unverified), so its CPU
   // per request is the baseline for what the auth layers add, not for smaller requests.
-  const freshProofs = async (mode: Mode, count: number): Promise<string[]> => {
-    const list: string[] = [];
-    for (let i = 0; i < count; i++) list.push(await workload.proof(mode, servers.get(mode)!.port));
-    return list;
-  };
-  const load = async (mode: Mode, options: { duration: number; overallRate?: number }) => {
-    const list = await freshProofs(
-      mode,
-      Math.ceil(options.duration * (options.overallRate ?? 12_000) * 1.2),
-    );
-    let next = 0;
-    return (await autocannon({
-      url: `http://127.0.0.1:${servers.get(mode)!.port}/api/orders`,
-      connections,
-      ...options,
-      requests: [
-        {
-          setupRequest: (req: { headers?: Record<string, string> }) => {
-            req.headers = { authorization: `DPoP ${token}`, dpop: list[next++ % list.length]! };
-            return req;
-          },
-        },
-      ],
-    } as never)) as autocannon.Result;
-  };
-  // The paired server's load: each connection alternates /verify and /popkit requests.
-  const pairedLoad = async (options: { duration: number; overallRate?: number }) => {
+  type Options = { duration: number; overallRate?: number };
+  // `paths` are requested in turn by each connection; every proof is made for `proofPath` on a
+  // server of `mode` (the raw verify ignores it).
+  const fire = async (mode: Mode, port: number, paths: string[], options: Options) => {
+    const proofPath = paths[paths.length - 1];
     const list: string[] = [];
     const count = Math.ceil(options.duration * (options.overallRate ?? 12_000) * 1.2);
-    for (let i = 0; i < count; i++)
-      list.push(await workload.proof('popkit', paired.port, '/popkit/api/orders'));
+    for (let i = 0; i < count; i++) list.push(await workload.proof(mode, port, proofPath));
     let next = 0;
     const setupRequest = (req: { headers?: Record<string, string> }) => {
       req.headers = { authorization: `DPoP ${token}`, dpop: list[next++ % list.length]! };
       return req;
     };
     return (await autocannon({
-      url: `http://127.0.0.1:${paired.port}`,
+      url: `http://127.0.0.1:${port}`,
       connections,
       ...options,
-      requests: [
-        { method: 'GET', path: '/verify/api/orders', setupRequest },
-        { method: 'GET', path: '/popkit/api/orders', setupRequest },
-      ],
+      requests: paths.map((path) => ({ method: 'GET', path, setupRequest })),
     } as never)) as autocannon.Result;
   };
+  const load = (mode: Mode, options: Options) =>
+    fire(mode, servers.get(mode)!.port, ['/api/orders'], options);
+  // The paired server's load: each connection alternates /verify and /popkit requests.
+  const pairedLoad = (options: Options) =>
+    fire('popkit', paired.port, ['/verify/api/orders', '/popkit/api/orders'], options);
   // Warm-up, unmeasured: V8 optimises each server's hot path before any figure is taken.
   for (const mode of modes) await load(mode, { duration: cpu.warmSeconds });
   await pairedLoad({ duration: cpu.warmSeconds });

@@ -9,7 +9,7 @@ import type { PublicUrlOptions, RequestLike } from './request.ts';
 import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
-import { createProofVerifier } from './verify-proof.ts';
+import { checkKeyBinding, createProofVerifier } from './verify-proof.ts';
 
 /**
  * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
@@ -430,13 +430,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
             ...perRequest,
           });
         } else {
-          if (!timingSafeEqual(prepared.proof.jkt, jkt as string)) {
-            throw new DPoPError(
-              'invalid_token',
-              'jkt_mismatch',
-              'The access token is not bound to the DPoP proof key',
-            );
-          }
+          checkKeyBinding(prepared.proof.jkt, jkt);
           await prepared.commit();
           proof = prepared.proof;
         }

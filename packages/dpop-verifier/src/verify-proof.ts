@@ -140,6 +140,20 @@ function positive(name: string, value: unknown, fallback: number, max: number): 
   return value;
 }
 
+/**
+ * The proof key's thumbprint against the token's `cnf.jkt` (RFC 9449 §6.1), in constant time;
+ * throws `invalid_token` / `jkt_mismatch`. @internal
+ */
+export function checkKeyBinding(proofJkt: string, boundJkt: unknown): void {
+  if (typeof boundJkt !== 'string' || !timingSafeEqual(proofJkt, boundJkt)) {
+    throw new DPoPError(
+      'invalid_token',
+      'jkt_mismatch',
+      'The access token is not bound to the DPoP proof key',
+    );
+  }
+}
+
 function nonceError(reason: DPoPRejectReason, description: string, nonce: string): DPoPError {
   return new DPoPError('use_dpop_nonce', reason, description, { headers: { 'DPoP-Nonce': nonce } });
 }
@@ -315,16 +329,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     }
     entry ??= await parseHeader(h);
     // 3. the key binding, before any expensive step: a proof by another key is refused cheaply
-    if (
-      expect.jkt !== undefined &&
-      (typeof expect.jkt !== 'string' || !timingSafeEqual(entry.jkt, expect.jkt))
-    ) {
-      throw new DPoPError(
-        'invalid_token',
-        'jkt_mismatch',
-        'The access token is not bound to the DPoP proof key',
-      );
-    }
+    if (expect.jkt !== undefined) checkKeyBinding(entry.jkt, expect.jkt);
     // 4. signature
     const signature = decodeBase64url(s);
     if (signature.length !== entry.signatureLength)

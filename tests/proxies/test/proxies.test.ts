@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
@@ -21,7 +20,7 @@ import type { Issued, TestPki } from '@popkit/example-shared/pki';
 import { SignJWT, exportJWK, generateKeyPair as joseKeyPair } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireBinary } from '../../../test-support/binaries.ts';
+import { requireBinary, waitForListening } from '../../../test-support/binaries.ts';
 
 const INSTALL = 'apt-get update && apt-get install -y nginx haproxy';
 const haveNginx = requireBinary('nginx', INSTALL);
@@ -139,20 +138,6 @@ const mint = (cnf: Record<string, string>) =>
     .setExpirationTime('5m')
     .sign(signer);
 
-async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`the proxy exited: ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the proxy did not listen: ${log()}`);
-}
-
 for (const proxy of PROXIES) {
   const available = proxy.name === 'nginx' ? haveNginx : haveHaproxy;
   describe.skipIf(!available)(`behind real ${proxy.name} (TLS terminated, prefix stripped)`, () => {
@@ -188,7 +173,7 @@ for (const proxy of PROXIES) {
       child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
-      await waitForPort(port, child, () => output);
+      await waitForListening(port, child, 'the proxy', () => output);
     });
 
     afterAll(async () => {

@@ -5,7 +5,6 @@ import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { createTestPki } from '@popkit/example-shared/pki';
 import { freePort } from '@popkit/example-shared/redis';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForListening } from '../../../test-support/binaries.ts';
 
 const here = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name: string) => join(here, 'node_modules', '.bin', name);
@@ -149,17 +149,7 @@ const worker :Workerd.Worker = (
     });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) throw new Error(`workerd exited: ${output}`);
-      const up = await new Promise<boolean>((resolve) => {
-        const s = connect(port, '127.0.0.1');
-        s.once('connect', () => (s.destroy(), resolve(true)));
-        s.once('error', () => resolve(false));
-      });
-      if (up) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`workerd did not listen: ${output}`);
+    await waitForListening(port, child, 'workerd', () => output, 200);
   });
   afterAll(() => {
     child?.kill('SIGTERM');

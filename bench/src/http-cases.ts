@@ -14,28 +14,65 @@ export interface HttpResult {
   p50: number;
   p99: number;
   non2xx: number;
-  /** Server CPU time (user + system) per request, in microseconds. */
+  /**
+   * Server CPU time (user + system, all threads) per request, in microseconds, in the shared
+   * server at the fixed rate, one prefix at a time: the median block.
+   */
   cpuMicrosPerRequest: number;
-  /** CPU inside the middleware per request (raw verify and popkit, timed in the paired server). */
-  authMicrosPerRequest?: number;
 }
+
+/** A ratio, with the interquartile range of the same ratio taken round by round. */
+export interface Spread {
+  ratio: number;
+  low: number;
+  high: number;
+}
+
+/** The CPU-time figures of the last run (see `httpCases`). */
+export interface CpuRatios {
+  /**
+   * (popkit - Express alone) / (raw verify - Express alone), per request, from the windows:
+   * the ratio of the layers' median rounds, with the interquartile range of per-round ratios.
+   */
+  added: Spread;
+  /** The two differences of `added`, in microseconds per request. */
+  addedMicros: { popkit: number; verify: number };
+  /** peer / popkit whole-process CPU per request (requests per CPU-second), from the blocks. */
+  throughput: Spread;
+  rounds: number;
+}
+
+const median = (values: readonly number[]): number => quantile(values, 0.5);
+/** Linear-interpolated quantile. */
+const quantile = (values: readonly number[], q: number): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  return sorted[lo]! + (sorted[Math.ceil(at)]! - sorted[lo]!) * (at - lo);
+};
+const spread = (ratio: number, perCycle: readonly number[]): Spread => ({
+  ratio,
+  low: quantile(perCycle, 0.25),
+  high: quantile(perCycle, 0.75),
+});
 
 export async function httpCases(
   workload: HttpWorkload,
   seconds: number,
   connections = 16,
-  cpu: { rate: number; seconds: number; rounds: number; warmSeconds: number } = {
-    rate: 400,
-    seconds: 4,
-    rounds: 3,
-    warmSeconds: 3,
-  },
+  cpu: {
+    rate: number;
+    seconds: number;
+    blockSeconds: number;
+    rounds: number;
+    warmSeconds: number;
+  } = { rate: 400, seconds: 4, blockSeconds: 2, rounds: 8, warmSeconds: 3 },
 ): Promise<HttpResult[]> {
   const { jwks, token } = workload;
   const modes = HTTP_MODES;
   type Mode = HttpMode;
-  const start = async (mode: Mode | 'paired') => {
-    const child = fork(SERVER_SCRIPT, [mode, JSON.stringify(jwks), PUBLIC_URL], {
+  const start = async (mode: Mode | 'shared') => {
+    const child: ChildProcess = fork(SERVER_SCRIPT, [mode, JSON.stringify(jwks), PUBLIC_URL], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -43,12 +80,12 @@ export async function httpCases(
       child.once('message', (m) => resolve(m as { port: number })),
     );
     pin(child.pid!, SERVER_CPU);
+    // no server outlives the bench, even when it fails
+    const kill = () => child.kill();
+    process.once('exit', kill);
+    child.once('exit', () => process.off('exit', kill));
     return { port, child };
   };
-  const servers = new Map<Mode, { port: number; child: ChildProcess }>();
-  for (const mode of modes) servers.set(mode, await start(mode));
-  // One server with both the raw verify (/verify) and popkit (/popkit), requests alternating.
-  const paired = await start('paired');
   pin(process.pid, LOAD_CPU);
   const ask = <T>(child: ChildProcess, cmd: string, reply: string) =>
     new Promise<T>((resolve) => {
@@ -65,73 +102,120 @@ export async function httpCases(
   // Express alone receives the same requests (token and proof headers, unverified), so its CPU
   // per request is the baseline for what the auth layers add, not for smaller requests.
   type Options = { duration: number; overallRate?: number };
-  // `paths` are requested in turn by each connection; every proof is made for `proofPath` on a
-  // server of `mode` (the raw verify ignores it).
-  const fire = async (mode: Mode, port: number, paths: string[], options: Options) => {
-    const proofPath = paths[paths.length - 1];
-    const list: string[] = [];
-    const count = Math.ceil(options.duration * (options.overallRate ?? 12_000) * 1.2);
-    for (let i = 0; i < count; i++) list.push(await workload.proof(mode, port, proofPath));
-    let next = 0;
-    const setupRequest = (req: { headers?: Record<string, string> }) => {
-      req.headers = { authorization: `DPoP ${token}`, dpop: list[next++ % list.length]! };
-      return req;
+  // Each connection requests `targets` in turn; each target's proofs are made for its path on a
+  // server of its mode (the raw verify and Express alone ignore them).
+  type Target = { mode: Mode; path: string };
+  const fire = async (port: number, targets: readonly Target[], options: Options) => {
+    // (autocannon runs whole seconds, and a rate-limited run may overshoot its rate; a proof
+    // sent twice would be refused as a replay)
+    const count =
+      Math.ceil(
+        (Math.ceil(options.duration) * (options.overallRate ?? 12_000) * 1.5) / targets.length,
+      ) +
+      4 * connections;
+    let refused: string | undefined;
+    const onResponse = (
+      status: number,
+      _body: string,
+      _ctx: unknown,
+      headers: Record<string, string>,
+    ) => {
+      if (status >= 300) refused ??= `${status} ${headers['WWW-Authenticate'] ?? ''}`;
     };
-    return (await autocannon({
+    const requests = [];
+    for (const { mode, path } of targets) {
+      const list: string[] = [];
+      for (let i = 0; i < count; i++) list.push(await workload.proof(mode, port, path));
+      let next = 0;
+      const setupRequest = (req: { headers?: Record<string, string> }) => {
+        req.headers = { authorization: `DPoP ${token}`, dpop: list[next++ % list.length]! };
+        return req;
+      };
+      requests.push({ method: 'GET', path, setupRequest, onResponse });
+    }
+    const result = (await autocannon({
       url: `http://127.0.0.1:${port}`,
       connections,
       ...options,
-      requests: paths.map((path) => ({ method: 'GET', path, setupRequest })),
+      requests,
     } as never)) as autocannon.Result;
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(
+        `bench: ${targets.map((t) => t.path).join(', ')} answered ${result.non2xx} non-2xx (first: ${refused}), ${result.errors} errors`,
+      );
+    }
+    return result;
   };
-  const load = (mode: Mode, options: Options) =>
-    fire(mode, servers.get(mode)!.port, ['/api/orders'], options);
-  // The paired server's load: each connection alternates /verify and /popkit requests.
-  const pairedLoad = (options: Options) =>
-    fire('popkit', paired.port, ['/verify/api/orders', '/popkit/api/orders'], options);
-  // Warm-up, unmeasured: V8 optimises each server's hot path before any figure is taken.
-  for (const mode of modes) await load(mode, { duration: cpu.warmSeconds });
-  await pairedLoad({ duration: cpu.warmSeconds });
-  // Server CPU per request at the same offered rate for every mode (at saturation the cheaper
-  // server batches more work per event-loop turn, which would flatter it), rounds interleaved.
-  // Whole-server rounds run without the middleware timer (a system call per request); the
-  // figures around the middleware come from the paired server, where popkit and the raw verify
-  // are timed at the same moments, under the same load and cache pressure.
-  const cpuRounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
-  const authRounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
-  const pairedRatios: number[] = [];
+
+  // CPU time per request (the issue's measure), every layer in ONE server process: Express
+  // alone under /none, the raw verify under /verify, popkit, the peer and jose under theirs, all
+  // at a fixed offered rate (at saturation the cheaper layer would batch more per event-loop
+  // turn, which flatters it). Two kinds of round alternate:
+  // - windows: each connection sends /none, /verify and /popkit in turn and the server times
+  //   each request from its first middleware to `finish` (http-server.ts). The three are
+  //   measured at the same moments, under the same JIT, heap and machine state, so host noise
+  //   lands on all alike and cancels in their differences. Only layers that finish a request
+  //   within one turn take part: the peer and jose verify with WebCrypto on libuv's threads,
+  //   whose CPU would land in whatever window is open (the timer reads the whole process).
+  // - blocks: requests to one prefix at a time, the whole process's CPU per request, for the
+  //   peer comparison and the table.
+  const shared = await start('shared');
+  const windowed = (['none', 'verify', 'popkit'] as const).map((mode) => ({
+    mode,
+    path: `/${mode}/api/orders`,
+  }));
+  for (const mode of modes)
+    await fire(shared.port, [{ mode, path: `/${mode}/api/orders` }], { duration: cpu.warmSeconds });
+  await fire(shared.port, windowed, { duration: cpu.warmSeconds });
   type CpuReply = {
     micros: number;
     requests: number;
-    labels: Record<string, { micros: number; calls: number }>;
+    windows: Record<string, { micros: number; calls: number }>;
   };
+  const inWindow = new Map<Mode, number[]>(windowed.map(({ mode }) => [mode, []]));
+  const perBlock = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  const ratios = { added: [] as number[], throughput: [] as number[] };
   for (let r = 0; r < cpu.rounds; r++) {
-    for (const mode of modes) {
-      const { child } = servers.get(mode)!;
-      await ask(child, 'cpu-start', 'cpu-started');
-      await load(mode, { duration: cpu.seconds, overallRate: cpu.rate });
-      const whole = await ask<CpuReply>(child, 'cpu-stop', 'cpu');
-      cpuRounds.get(mode)!.push(whole.micros / Math.max(1, whole.requests));
+    await ask(shared.child, 'cpu-start-request', 'cpu-started');
+    await fire(shared.port, windowed, { duration: cpu.seconds, overallRate: cpu.rate });
+    const { windows } = await ask<CpuReply>(shared.child, 'cpu-stop', 'cpu');
+    const w = (mode: Mode) => windows[mode]!.micros / windows[mode]!.calls;
+    for (const { mode } of windowed) inWindow.get(mode)!.push(w(mode));
+    ratios.added.push((w('popkit') - w('none')) / (w('verify') - w('none')));
+    const block = new Map<Mode, number>();
+    for (let k = 0; k < modes.length; k++) {
+      const mode = modes[(r + k) % modes.length]!;
+      await ask(shared.child, 'cpu-start', 'cpu-started');
+      await fire(shared.port, [{ mode, path: `/${mode}/api/orders` }], {
+        duration: cpu.blockSeconds,
+        overallRate: cpu.rate,
+      });
+      const { micros, requests } = await ask<CpuReply>(shared.child, 'cpu-stop', 'cpu');
+      block.set(mode, micros / requests);
+      perBlock.get(mode)!.push(micros / requests);
     }
-    await ask(paired.child, 'cpu-start-middleware', 'cpu-started');
-    await pairedLoad({ duration: cpu.seconds, overallRate: cpu.rate });
-    const { labels } = await ask<CpuReply>(paired.child, 'cpu-stop', 'cpu');
-    const each = (label: string) => labels[label]!.micros / Math.max(1, labels[label]!.calls);
-    authRounds.get('verify')!.push(each('verify'));
-    authRounds.get('popkit')!.push(each('popkit'));
-    pairedRatios.push(each('popkit') / each('verify'));
+    ratios.throughput.push(block.get('peer')! / block.get('popkit')!);
   }
-  pairedRatios.sort((a, b) => a - b);
-  lastPaired = {
-    ratio: pairedRatios[Math.floor(pairedRatios.length / 2)]!,
-    min: pairedRatios[0]!,
-    max: pairedRatios[pairedRatios.length - 1]!,
+  shared.child.kill();
+  const [none, verify, popkit] = (['none', 'verify', 'popkit'] as const).map((m) =>
+    median(inWindow.get(m)!),
+  );
+  const blockOf = (mode: Mode) => median(perBlock.get(mode)!);
+  lastRatios = {
+    added: spread((popkit! - none!) / (verify! - none!), ratios.added),
+    addedMicros: { popkit: popkit! - none!, verify: verify! - none! },
+    throughput: spread(blockOf('peer') / blockOf('popkit'), ratios.throughput),
+    rounds: cpu.rounds,
   };
+
+  // Saturated requests/s and latency: a server per layer, one at a time.
   const results: HttpResult[] = [];
   for (const mode of modes) {
-    const result = await load(mode, { duration: seconds });
-    const rounds = cpuRounds.get(mode)!.sort((a, b) => a - b);
-    const auth = authRounds.get(mode)!.sort((a, b) => a - b);
+    const server = await start(mode);
+    const target = [{ mode, path: '/api/orders' }];
+    await fire(server.port, target, { duration: cpu.warmSeconds });
+    const result = await fire(server.port, target, { duration: seconds });
+    server.child.kill();
     results.push({
       mode,
       name: HTTP_NAMES[mode],
@@ -139,12 +223,9 @@ export async function httpCases(
       p50: result.latency.p50,
       p99: result.latency.p99,
       non2xx: result.non2xx,
-      cpuMicrosPerRequest: rounds[Math.floor(rounds.length / 2)]!,
-      ...(auth.length > 0 ? { authMicrosPerRequest: auth[Math.floor(auth.length / 2)]! } : {}),
+      cpuMicrosPerRequest: blockOf(mode),
     });
   }
-  for (const { child } of servers.values()) child.kill();
-  paired.child.kill();
   pin(process.pid, `0-${os.cpus().length - 1}`);
   return results;
 }
@@ -165,13 +246,10 @@ function pin(pid: number, cpus: string): void {
   }
 }
 
-let lastPaired: { ratio: number; min: number; max: number } | undefined;
-/**
- * popkit's CPU around the middleware / the raw verify's, in the paired server of the last run:
- * median of the per-round ratios, with their range.
- */
-export function pairedMiddlewareRatio(): { ratio: number; min: number; max: number } | undefined {
-  return lastPaired;
+let lastRatios: CpuRatios | undefined;
+/** The CPU-time ratios of the last run (see {@link CpuRatios}). */
+export function cpuRatios(): CpuRatios | undefined {
+  return lastRatios;
 }
 
 /** Whether the last HTTP run had the load generator and the servers on separate cores. */

@@ -295,22 +295,20 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         throw proofFailure(e, scheme);
       }
     }
-    const claims = await validateToken(token, request).catch((e: unknown) => {
+    let claims: TokenClaims;
+    try {
+      claims = await validateToken(token, request);
+    } catch (e) {
       throw reject(
         e instanceof DPoPError
           ? e
           : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'),
         scheme,
       );
-    });
+    }
     const cnf = claims.cnf;
-    if (
-      cnf !== undefined &&
-      (cnf === null ||
-        typeof cnf !== 'object' ||
-        Array.isArray(cnf) ||
-        Object.keys(cnf).length === 0)
-    ) {
+    const members = cnf !== null && typeof cnf === 'object' ? Object.keys(cnf) : undefined;
+    if (cnf !== undefined && (members === undefined || Array.isArray(cnf) || members.length === 0)) {
       throw reject(
         new DPoPError(
           'invalid_token',
@@ -321,8 +319,8 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       );
     }
     const bound = state.bound;
-    if (cnf !== undefined) {
-      for (const member of Object.keys(cnf)) {
+    if (members !== undefined) {
+      for (const member of members) {
         if (!KNOWN_CNF.has(member)) {
           throw reject(
             new DPoPError(

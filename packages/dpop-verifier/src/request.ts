@@ -34,8 +34,12 @@ export function headerValues(request: RequestLike, name: string): string[] {
   const raw = request.rawHeaders;
   if (raw !== undefined) {
     const out: string[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2)
-      if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      // (`name` is lower case; only a name of its length can match, so only those are lowered)
+      const n = raw[i]!;
+      if (n.length === name.length && (n === name || n.toLowerCase() === name))
+        out.push(raw[i + 1]!);
+    }
     return out;
   }
   const headers = request.headers;

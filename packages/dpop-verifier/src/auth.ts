@@ -308,7 +308,10 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     }
     const cnf = claims.cnf;
     const members = cnf !== null && typeof cnf === 'object' ? Object.keys(cnf) : undefined;
-    if (cnf !== undefined && (members === undefined || Array.isArray(cnf) || members.length === 0)) {
+    if (
+      cnf !== undefined &&
+      (members === undefined || Array.isArray(cnf) || members.length === 0)
+    ) {
       throw reject(
         new DPoPError(
           'invalid_token',

@@ -253,15 +253,24 @@ export class MemoryReplayStore implements ReplayStore {
     const table = this.#table;
     const slots = this.#slots;
     let i = this.#cursor;
-    for (let n = 0; n < budget;) {
-      const exp = table[i * 4 + 2]!;
-      if (exp !== 0 && exp <= nowSec) {
-        this.#delete(i); // may pull a later entry into slot i: look at it again
-        if (this.#used === 0) break;
-      } else {
-        if (++i === slots) i = 0;
-        n++;
+    let left = budget;
+    while (left > 0) {
+      // A tight scan past empty and live slots (most of them), to the budget or the table's end.
+      const stop = Math.min(slots, i + left);
+      let j = i;
+      for (let o = j * 4 + 2; j < stop; j++, o += 4) {
+        const exp = table[o]!;
+        if (exp !== 0 && exp <= nowSec) break;
       }
+      left -= j - i;
+      i = j;
+      if (i === slots) {
+        i = 0;
+        continue;
+      }
+      if (left === 0) break;
+      this.#delete(i); // slot i had expired; a later entry may move into it: look at it again
+      if (this.#used === 0) break;
     }
     this.#cursor = i;
   }

@@ -203,9 +203,6 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       scheme,
     );
 
-  // The last token that passed the token68 syntax check (see below).
-  let lastWellFormed = '';
-
   async function authenticate(request: RequestLike, state: RequestState): Promise<AuthResult> {
     if (request === null || typeof request !== 'object' || typeof request.method !== 'string') {
       throw new DPoPError('invalid_request', 'invalid_url', 'The request is malformed');
@@ -241,11 +238,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
       );
     }
     state.scheme = scheme;
-    if (
-      token.length === 0 ||
-      token.length > maxTokenLength ||
-      (token !== lastWellFormed && !TOKEN68.test(token))
-    ) {
+    if (token.length === 0 || token.length > maxTokenLength || !TOKEN68.test(token)) {
       throw reject(
         new DPoPError(
           'invalid_request',
@@ -255,7 +248,6 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         scheme,
       );
     }
-    lastWellFormed = token; // (a client sends one token many times: the same string passes)
     if (scheme === 'Bearer' && !bearerScheme) {
       throw reject(
         new DPoPError(

@@ -50,10 +50,10 @@ const quantile = (values: readonly number[], q: number): number => {
   const lo = Math.floor(at);
   return sorted[lo]! + (sorted[Math.ceil(at)]! - sorted[lo]!) * (at - lo);
 };
-const spread = (ratio: number, perCycle: readonly number[]): Spread => ({
+const spread = (ratio: number, perRound: readonly number[]): Spread => ({
   ratio,
-  low: quantile(perCycle, 0.25),
-  high: quantile(perCycle, 0.75),
+  low: quantile(perRound, 0.25),
+  high: quantile(perRound, 0.75),
 });
 
 export async function httpCases(
@@ -160,12 +160,10 @@ export async function httpCases(
   // - blocks: requests to one prefix at a time, the whole process's CPU per request, for the
   //   peer comparison and the table.
   const shared = await start('shared');
-  const windowed = (['none', 'verify', 'popkit'] as const).map((mode) => ({
-    mode,
-    path: `/${mode}/api/orders`,
-  }));
+  const prefixed = (mode: Mode): Target => ({ mode, path: `/${mode}/api/orders` });
+  const windowed = (['none', 'verify', 'popkit'] as const).map(prefixed);
   for (const mode of modes)
-    await fire(shared.port, [{ mode, path: `/${mode}/api/orders` }], { duration: cpu.warmSeconds });
+    await fire(shared.port, [prefixed(mode)], { duration: cpu.warmSeconds });
   await fire(shared.port, windowed, { duration: cpu.warmSeconds });
   type CpuReply = {
     micros: number;
@@ -186,7 +184,7 @@ export async function httpCases(
     for (let k = 0; k < modes.length; k++) {
       const mode = modes[(r + k) % modes.length]!;
       await ask(shared.child, 'cpu-start', 'cpu-started');
-      await fire(shared.port, [{ mode, path: `/${mode}/api/orders` }], {
+      await fire(shared.port, [prefixed(mode)], {
         duration: cpu.blockSeconds,
         overallRate: cpu.rate,
       });

@@ -23,12 +23,10 @@ let cpuStart = process.cpuUsage();
 let perRequest = false;
 const windows = new Map<string, { micros: number; calls: number }>();
 app.use((req, res, next) => {
-  if (!perRequest) {
-    res.once('finish', () => served++);
-    return next();
-  }
-  const t0 = process.cpuUsage();
+  const t0 = perRequest ? process.cpuUsage() : undefined;
   res.once('finish', () => {
+    served++;
+    if (t0 === undefined) return;
     const d = process.cpuUsage(t0);
     const slash = req.originalUrl.indexOf('/', 1);
     const label = slash < 0 ? 'root' : req.originalUrl.slice(1, slash);
@@ -36,7 +34,6 @@ app.use((req, res, next) => {
     if (sum === undefined) windows.set(label, (sum = { micros: 0, calls: 0 }));
     sum.micros += d.user + d.system;
     sum.calls++;
-    served++;
   });
   next();
 });

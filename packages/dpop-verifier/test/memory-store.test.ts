@@ -146,6 +146,35 @@ describe('MemoryReplayStore', () => {
     expect(store.stats().refusedFull).toBe(0);
   });
 
+  it('sweeps block by block without missing an entry that moved between blocks', () => {
+    let now = 1_000_000_000;
+    // 65 slots: a block of 64 and one of 1, so probe chains wrap through the border all the time.
+    const store = new MemoryReplayStore({ maxEntries: 52, now: () => now });
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const expiry = new Map<string, number>(); // key -> the expiry second the store keeps
+    const live = () => [...expiry.values()].filter((s) => s > Math.floor(now / 1000)).length;
+    for (let round = 0; round < 3000; round++) {
+      // About 75% full, a key each (no fairness refusals), short and long lifetimes: an entry
+      // that moves into a block of longer-lived ones must still be found when it expires.
+      for (let i = 0; store.size < 48; i++) {
+        const key = digest(`r${round}.${i}`);
+        const expiresAt = now + (rand(2) === 0 ? 1000 + rand(2000) : 25_000 + rand(4000));
+        expect(store.useOnce(key, expiresAt, `k${round}.${i}`)).toBe(true);
+        expiry.set(key, Math.ceil(expiresAt / 1000));
+        now += rand(100);
+      }
+      now += 10_000 + rand(2000);
+      // The next insert's clock share is a whole pass: every expired entry must go, none early.
+      expect(store.useOnce(`probe${round}`, now + 1000, 'probe')).toBe(true);
+      expiry.set(`probe${round}`, Math.ceil((now + 1000) / 1000));
+      expect(store.size).toBe(live());
+    }
+  });
+
   it('treats already-expired proofs as first use without storing them', () => {
     const store = new MemoryReplayStore({ now: () => 10_000 });
     expect(store.useOnce('old', 9_000)).toBe(true);
@@ -155,7 +184,8 @@ describe('MemoryReplayStore', () => {
   it('stays within its byte budget: 20 bytes of table per entry of capacity, key records grown on demand', () => {
     const store = new MemoryReplayStore({ maxBytes: 64 * 1024 * 1024, now: () => 0 });
     const { capacity } = store.stats();
-    expect(capacity).toBe(Math.floor((64 * 1024 * 1024) / 44));
+    // 16 bytes a slot and 4 per block of 64 slots, at most 80% full; 24 for key records and heads
+    expect(capacity).toBe(Math.floor((64 * 1024 * 1024) / ((16 + 4 / 64) / 0.8 + 24)));
     expect(store.stats().bytes / capacity).toBeLessThan(21);
     // worst case: every entry from its own key
     const small = new MemoryReplayStore({ maxBytes: 44_000, now: () => 0 });
@@ -169,7 +199,7 @@ describe('MemoryReplayStore', () => {
     }
     expect(small.stats().keys).toBe(small.capacity);
     expect(small.stats().bytes).toBeLessThanOrEqual(44_000);
-    expect(new MemoryReplayStore().capacity).toBe(762_600);
+    expect(new MemoryReplayStore().capacity).toBe(761_249);
   });
 
   it('does not let a thumbprint collide with another in its share (random keys)', () => {

@@ -3,6 +3,8 @@ import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
 import { DPoPConfigError, DPoPError } from './errors.ts';
 import { Lru } from './lru.ts';
+import type { MaybePromise } from './maybe-async.ts';
+import { isPromiseLike } from './maybe-async.ts';
 import type { RequestLike } from './request.ts';
 
 /** Claims of a validated access token. `cnf` carries the binding (RFC 7800, 9449 §6, 8705 §3). */
@@ -83,7 +85,10 @@ export type AccessTokenOption = AccessTokenValidator | JwtAccessTokenOptions | I
  * @internal `remote`: validating a token not yet cached costs an outbound call (introspection),
  * dearer than a proof signature, so callers check the proof first.
  */
-export type TokenValidator = ((token: string, request: RequestLike) => Promise<TokenClaims>) & {
+export type TokenValidator = ((
+  token: string,
+  request: RequestLike,
+) => MaybePromise<TokenClaims>) & {
   remote?: boolean;
 };
 
@@ -135,16 +140,7 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
     cacheSize > 0
       ? new Lru<string, { claims: TokenClaims; exp: number; nbf: number }>(cacheSize)
       : undefined;
-  return async (token) => {
-    const hashed = cache ? accessTokenSha256(token) : '';
-    const id = typeof hashed === 'string' ? hashed : await hashed;
-    const nowSec = Date.now() / 1000;
-    const hit = cache?.get(id);
-    if (hit !== undefined) {
-      if (hit.exp + clockTolerance > nowSec && hit.nbf - clockTolerance <= nowSec)
-        return hit.claims;
-      cache!.delete(id);
-    }
+  const verifyJwt = async (token: string, id: string): Promise<TokenClaims> => {
     try {
       const { payload } = await jwtVerify(token, getKey, verifyOptions);
       const claims = asClaims(payload);
@@ -169,6 +165,22 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
       }
       throw tokenError('The access token is invalid', cause);
     }
+  };
+  // A token validated before and still within exp/nbf is returned at once (no promise).
+  const cached = (token: string, id: string): MaybePromise<TokenClaims> => {
+    const hit = cache!.get(id);
+    if (hit !== undefined) {
+      const nowSec = Date.now() / 1000;
+      if (hit.exp + clockTolerance > nowSec && hit.nbf - clockTolerance <= nowSec)
+        return hit.claims;
+      cache!.delete(id);
+    }
+    return verifyJwt(token, id);
+  };
+  return (token) => {
+    if (cache === undefined) return verifyJwt(token, '');
+    const id = accessTokenSha256(token);
+    return typeof id === 'string' ? cached(token, id) : id.then((hash) => cached(token, hash));
   };
 }
 
@@ -325,15 +337,20 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
 /** Builds the access-token validator once, from the option. @internal */
 export function createTokenValidator(option: AccessTokenOption): TokenValidator {
   if (typeof option === 'function') {
-    return async (token, request) => {
-      let claims: unknown;
+    const refused = (cause: unknown): DPoPError =>
+      cause instanceof DPoPError ? cause : tokenError('The access token is invalid', cause);
+    // (a hook that answers synchronously is used without a promise)
+    return (token, request) => {
+      let claims: MaybePromise<unknown>;
       try {
-        claims = await option(token, request);
+        claims = option(token, request);
       } catch (cause) {
-        if (cause instanceof DPoPError) throw cause;
-        throw tokenError('The access token is invalid', cause);
+        throw refused(cause);
       }
-      return asClaims(claims);
+      if (!isPromiseLike(claims)) return asClaims(claims);
+      return Promise.resolve(claims).then(asClaims, (cause: unknown) => {
+        throw refused(cause);
+      });
     };
   }
   if (option === null || typeof option !== 'object') {

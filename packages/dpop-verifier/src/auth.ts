@@ -8,8 +8,15 @@ import { DPoPConfigError, DPoPError } from './errors.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
 import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
-import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
-import { checkKeyBinding, createProofVerifier } from './verify-proof.ts';
+import type { MaybePromise } from './maybe-async.ts';
+import { isPromiseLike, settle } from './maybe-async.ts';
+import type {
+  PreparedProof,
+  ProofExpectation,
+  VerifiedProof,
+  VerifyProofOptions,
+} from './verify-proof.ts';
+import { checkKeyBinding, compileProofChecks } from './verify-proof.ts';
 
 /**
  * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
@@ -94,6 +101,17 @@ interface RequestState {
   bound: Array<'jkt' | 'x5t#S256'>;
 }
 
+/** A request's credentials once the cheap checks passed. */
+interface Presented {
+  request: RequestLike;
+  scheme: 'DPoP' | 'Bearer';
+  token: string;
+  proof: string | undefined;
+  /** The expected `htu` source (DPoP only). */
+  url: string;
+  requireNonce: boolean | undefined;
+}
+
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 const KNOWN_CNF = new Set(['jkt', 'x5t#S256']);
@@ -127,6 +145,28 @@ const KNOWN_CNF = new Set(['jkt', 'x5t#S256']);
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
+  const now = compileDPoPAuth(options);
+  const auth: DPoPAuth = { verify: (request) => settle(() => now(request)) };
+  compiled.set(auth, now);
+  return auth;
+}
+
+/** Authenticates one request, returning a promise only when a step needs one. @internal */
+export type AuthenticateNow = (request: RequestLike) => MaybePromise<AuthResult>;
+
+const compiled = new WeakMap<DPoPAuth, AuthenticateNow>();
+
+/**
+ * The synchronous-when-possible form of a verifier built by {@link createDPoPAuth} (adapters
+ * call it so that a request verified without any asynchronous step continues at once), or
+ * `undefined` for another `DPoPAuth` implementation. @internal
+ */
+export function authenticateNowOf(auth: DPoPAuth): AuthenticateNow | undefined {
+  return compiled.get(auth);
+}
+
+/** Validates the options once and compiles the per-request checks. @internal */
+export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
   const { requireNonce, certificate, onResult, realm } = options;
@@ -152,7 +192,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
   if (requireNonce && options.nonces === undefined)
     throw new DPoPConfigError('requireNonce', 'needs "nonces"');
   const maxTokenLength = options.maxTokenLength ?? 16384;
-  const proofs = createProofVerifier({
+  const proofs = compileProofChecks({
     ...options,
     requireNonce: typeof requireNonce === 'boolean' ? requireNonce : options.nonces !== undefined,
   });
@@ -202,8 +242,21 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
       scheme,
     );
+  /** A refused access token, shaped for this resource server. */
+  const tokenFailure = (e: unknown, scheme: 'DPoP' | 'Bearer'): DPoPError =>
+    reject(
+      e instanceof DPoPError
+        ? e
+        : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'),
+      scheme,
+    );
 
-  async function authenticate(request: RequestLike, state: RequestState): Promise<AuthResult> {
+  // Each step returns its result when it has it and a promise only when it does not (a token
+  // not yet validated, a remote validator, WebCrypto, nonces, an asynchronous store): on Node
+  // with the memory store, a request with a known token is verified without a promise.
+
+  /** The request's credentials, checked cheaply; then the token, its binding and the proof. */
+  function authenticate(request: RequestLike, state: RequestState): MaybePromise<AuthResult> {
     if (request === null || typeof request !== 'object' || typeof request.method !== 'string') {
       throw new DPoPError('invalid_request', 'invalid_url', 'The request is malformed');
     }
@@ -274,38 +327,73 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         scheme,
       );
     }
-    const url = scheme === 'DPoP' ? resolveUrl(request) : '';
-    const perRequest =
-      scheme === 'DPoP' && typeof requireNonce === 'function'
-        ? { requireNonce: requireNonce(request) }
-        : {};
-    // With a remote validator (introspection) a call costs more than a signature: the proof is
-    // checked first (signature, claims, nonce, ath for this very token), so each outbound call
-    // needs a valid fresh proof; the key binding is compared and the jti recorded afterwards.
-    let prepared: PreparedProof | undefined;
-    if (scheme === 'DPoP' && validateToken.remote === true) {
-      try {
-        prepared = await proofs.prepare(dpopHeaders[0]!, {
-          method: request.method,
-          url,
-          accessToken: token,
-          ...perRequest,
-        });
-      } catch (e) {
-        throw proofFailure(e, scheme);
-      }
+    const presented: Presented = {
+      request,
+      scheme,
+      token,
+      proof: dpopHeaders[0],
+      url: scheme === 'DPoP' ? resolveUrl(request) : '',
+      requireNonce:
+        scheme === 'DPoP' && typeof requireNonce === 'function' ? requireNonce(request) : undefined,
+    };
+    if (scheme === 'DPoP' && validateToken.remote === true)
+      return authenticateRemote(presented, state);
+    let claims: MaybePromise<TokenClaims>;
+    try {
+      claims = validateToken(token, request);
+    } catch (e) {
+      throw tokenFailure(e, scheme);
+    }
+    if (!isPromiseLike(claims)) return bound(presented, claims, state, undefined);
+    return claims.then(
+      (valid) => bound(presented, valid, state, undefined),
+      (e: unknown) => {
+        throw tokenFailure(e, scheme);
+      },
+    );
+  }
+
+  /**
+   * With a remote validator (introspection) a call costs more than a signature: the proof is
+   * checked first (signature, claims, nonce, ath for this very token), so each outbound call
+   * needs a valid fresh proof; the key binding is compared and the jti recorded afterwards.
+   */
+  async function authenticateRemote(
+    presented: Presented,
+    state: RequestState,
+  ): Promise<AuthResult> {
+    let prepared: PreparedProof;
+    try {
+      prepared = await proofs.prepare(presented.proof!, expectation(presented, undefined));
+    } catch (e) {
+      throw proofFailure(e, presented.scheme);
     }
     let claims: TokenClaims;
     try {
-      claims = await validateToken(token, request);
+      claims = await validateToken(presented.token, presented.request);
     } catch (e) {
-      throw reject(
-        e instanceof DPoPError
-          ? e
-          : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'),
-        scheme,
-      );
+      throw tokenFailure(e, presented.scheme);
     }
+    return bound(presented, claims, state, prepared);
+  }
+
+  /** What the proof must match. */
+  const expectation = (presented: Presented, jkt: string | undefined): ProofExpectation => ({
+    method: presented.request.method,
+    url: presented.url,
+    accessToken: presented.token,
+    jkt,
+    requireNonce: presented.requireNonce,
+  });
+
+  /** The token's `cnf` against the scheme; then the certificate, then the proof. */
+  function bound(
+    presented: Presented,
+    claims: TokenClaims,
+    state: RequestState,
+    prepared: PreparedProof | undefined,
+  ): MaybePromise<AuthResult> {
+    const { scheme } = presented;
     const cnf = claims.cnf;
     const members = cnf !== null && typeof cnf === 'object' ? Object.keys(cnf) : undefined;
     if (
@@ -321,7 +409,6 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         scheme,
       );
     }
-    const bound = state.bound;
     if (members !== undefined) {
       for (const member of members) {
         if (!KNOWN_CNF.has(member)) {
@@ -338,7 +425,6 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
     }
     const jkt = cnf?.jkt;
     const x5t = cnf?.['x5t#S256'];
-    const headers: Record<string, string> = {};
     if (scheme === 'DPoP') {
       if (typeof jkt !== 'string' || !THUMBPRINT.test(jkt)) {
         throw reject(
@@ -369,35 +455,32 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
         scheme,
       );
     }
+    if (x5t === undefined) return proven(presented, claims, jkt, state, prepared);
     // The certificate binding first: a comparison, cheaper than a proof signature.
-    if (x5t !== undefined) {
-      if (typeof x5t !== 'string' || !THUMBPRINT.test(x5t)) {
-        throw reject(
-          new DPoPError(
-            'invalid_token',
-            'cnf_malformed',
-            'The access token certificate confirmation is malformed',
-          ),
-          scheme,
-        );
-      }
-      let presented: string | undefined;
-      try {
-        presented = certificate === undefined ? undefined : await certificate(request);
-      } catch (cause) {
-        // Certificate information the client influences (a proxy header, the presented
-        // certificate) that cannot be used: a 401 with a reason, never a 5xx on demand.
-        throw reject(
-          new DPoPError(
-            'invalid_token',
-            'certificate_unusable',
-            'The client certificate information cannot be used',
-            { cause },
-          ),
-          scheme,
-        );
-      }
-      if (presented === undefined) {
+    if (typeof x5t !== 'string' || !THUMBPRINT.test(x5t)) {
+      throw reject(
+        new DPoPError(
+          'invalid_token',
+          'cnf_malformed',
+          'The access token certificate confirmation is malformed',
+        ),
+        scheme,
+      );
+    }
+    // Certificate information the client influences (a proxy header, the presented
+    // certificate) that cannot be used: a 401 with a reason, never a 5xx on demand.
+    const unusable = (cause: unknown): DPoPError =>
+      reject(
+        new DPoPError(
+          'invalid_token',
+          'certificate_unusable',
+          'The client certificate information cannot be used',
+          { cause },
+        ),
+        scheme,
+      );
+    const withCertificate = (presentedCertificate: unknown): MaybePromise<AuthResult> => {
+      if (presentedCertificate === undefined) {
         throw reject(
           new DPoPError(
             'invalid_token',
@@ -407,7 +490,7 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
           scheme,
         );
       }
-      if (typeof presented !== 'string' || !timingSafeEqual(presented, x5t)) {
+      if (typeof presentedCertificate !== 'string' || !timingSafeEqual(presentedCertificate, x5t)) {
         throw reject(
           new DPoPError(
             'invalid_token',
@@ -417,89 +500,126 @@ export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
           scheme,
         );
       }
-      bound.push('x5t#S256');
+      state.bound.push('x5t#S256');
+      return proven(presented, claims, jkt, state, prepared);
+    };
+    let thumbprint: MaybePromise<string | undefined>;
+    try {
+      thumbprint = certificate === undefined ? undefined : certificate(presented.request);
+    } catch (cause) {
+      throw unusable(cause);
     }
-    let proof: VerifiedProof | undefined;
-    if (scheme === 'DPoP') {
-      try {
-        if (prepared === undefined) {
-          proof = await proofs(dpopHeaders[0]!, {
-            method: request.method,
-            url,
-            accessToken: token,
-            jkt: jkt as string,
-            ...perRequest,
-          });
-        } else {
-          checkKeyBinding(prepared.proof.jkt, jkt);
-          await prepared.commit();
-          proof = prepared.proof;
-        }
-      } catch (e) {
-        throw proofFailure(e, scheme);
-      }
-      bound.unshift('jkt');
-      if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
-    }
-    const result: AuthResult = { token, claims, scheme, headers };
-    if (proof !== undefined) {
-      result.jkt = proof.jkt;
-      result.proof = proof;
-    }
-    return result;
+    if (!isPromiseLike(thumbprint)) return withCertificate(thumbprint);
+    return thumbprint.then(withCertificate, (cause: unknown) => {
+      throw unusable(cause);
+    });
   }
 
-  return {
-    async verify(request) {
-      const start = performance.now();
-      const state: RequestState = { bound: [] };
-      try {
-        const result = await authenticate(request, state);
-        if (onResult) {
-          safe(() =>
-            onResult({
-              outcome: 'accepted',
-              scheme: result.scheme,
-              bound: state.bound,
-              durationMs: performance.now() - start,
-              ...replayFill(),
-            }),
-          );
-        }
-        return result;
-      } catch (e) {
-        // Errors not yet shaped for this resource server (e.g. a rejected Host) get its headers.
-        const error =
-          e instanceof DPoPError
-            ? e.headers['Cache-Control']
-              ? e
-              : reject(e, state.scheme)
-            : reject(
-                new DPoPError(
-                  'server_error',
-                  'internal_error',
-                  'The request could not be verified',
-                  { cause: e },
-                ),
-                state.scheme,
-              );
-        if (onResult) {
-          safe(() =>
-            onResult({
-              outcome: 'rejected',
-              code: error.code,
-              reason: error.reason,
-              status: error.status,
-              ...(state.scheme ? { scheme: state.scheme } : {}),
-              durationMs: performance.now() - start,
-              ...replayFill(),
-            }),
-          );
-        }
-        throw error;
+  /** The proof, for the DPoP scheme: checked and recorded (or, prepared, bound and recorded). */
+  function proven(
+    presented: Presented,
+    claims: TokenClaims,
+    jkt: unknown,
+    state: RequestState,
+    prepared: PreparedProof | undefined,
+  ): MaybePromise<AuthResult> {
+    const { scheme } = presented;
+    if (scheme !== 'DPoP') return { token: presented.token, claims, scheme, headers: {} };
+    let proof: MaybePromise<VerifiedProof>;
+    try {
+      if (prepared === undefined) {
+        proof = proofs.now(presented.proof!, expectation(presented, jkt as string));
+      } else {
+        checkKeyBinding(prepared.proof.jkt, jkt);
+        proof = prepared.commit().then(() => prepared.proof);
       }
-    },
+    } catch (e) {
+      throw proofFailure(e, scheme);
+    }
+    if (!isPromiseLike(proof)) return withProof(presented, claims, state, proof);
+    return proof.then(
+      (verified) => withProof(presented, claims, state, verified),
+      (e: unknown) => {
+        throw proofFailure(e, scheme);
+      },
+    );
+  }
+
+  /** Reports an accepted request to `onResult`. */
+  const succeeded = (result: AuthResult, state: RequestState, start: number): AuthResult => {
+    if (onResult) {
+      safe(() =>
+        onResult({
+          outcome: 'accepted',
+          scheme: result.scheme,
+          bound: state.bound,
+          durationMs: performance.now() - start,
+          ...replayFill(),
+        }),
+      );
+    }
+    return result;
   };
+  /** Shapes any failure for this resource server and reports it to `onResult`. */
+  const failed = (e: unknown, state: RequestState, start: number): DPoPError => {
+    // Errors not yet shaped for this resource server (e.g. a rejected Host) get its headers.
+    const error =
+      e instanceof DPoPError
+        ? e.headers['Cache-Control']
+          ? e
+          : reject(e, state.scheme)
+        : reject(
+            new DPoPError('server_error', 'internal_error', 'The request could not be verified', {
+              cause: e,
+            }),
+            state.scheme,
+          );
+    if (onResult) {
+      safe(() =>
+        onResult({
+          outcome: 'rejected',
+          code: error.code,
+          reason: error.reason,
+          status: error.status,
+          ...(state.scheme ? { scheme: state.scheme } : {}),
+          durationMs: performance.now() - start,
+          ...replayFill(),
+        }),
+      );
+    }
+    return error;
+  };
+
+  return (request) => {
+    const start = onResult ? performance.now() : 0;
+    const state: RequestState = { bound: [] };
+    let result: MaybePromise<AuthResult>;
+    try {
+      result = authenticate(request, state);
+    } catch (e) {
+      throw failed(e, state, start);
+    }
+    if (!isPromiseLike(result)) return succeeded(result, state, start);
+    return result.then(
+      (accepted) => succeeded(accepted, state, start),
+      (e: unknown) => {
+        throw failed(e, state, start);
+      },
+    );
+  };
+}
+
+/** The result of a request whose DPoP proof passed. */
+function withProof(
+  presented: Presented,
+  claims: TokenClaims,
+  state: RequestState,
+  proof: VerifiedProof,
+): AuthResult {
+  state.bound.unshift('jkt');
+  const headers: Record<string, string> = {};
+  if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
+  return { token: presented.token, claims, scheme: 'DPoP', headers, jkt: proof.jkt, proof };
 }
 
 /**

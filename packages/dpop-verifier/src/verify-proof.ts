@@ -17,6 +17,8 @@ import { Lru } from './lru.ts';
 import type { NonceCheck, NonceIssuer } from './nonce.ts';
 import type { ReplayStore } from './replay/types.ts';
 import { ReplayStoreError } from './replay/types.ts';
+import type { MaybePromise } from './maybe-async.ts';
+import { isPromiseLike, settle } from './maybe-async.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import { accessTokenSha256 } from './token-hash.ts';
 
@@ -170,31 +172,16 @@ function parseJsonObject(segment: string): Record<string, unknown> | undefined {
 }
 
 /**
- * Builds a DPoP proof verifier (RFC 9449 §4.3). Options are validated here, once; the returned
- * function runs the checks in this order, so a rejected proof never burns a `jti`:
- *
- * 1. size (`maxProofLength`) and JWS compact shape: three strict base64url segments;
- * 2. header: JSON object, `typ` `dpop+jwt` (or `application/dpop+jwt`), `alg` allowed
- *    (asymmetric only), no `crit` or `b64`, `jwk` a public key of the type `alg` needs (no
- *    private members, valid coordinates, RSA 2048 to `maxRsaBits` bits with e = 65537) that the
- *    platform imports (off-curve points are refused);
- * 3. `jkt` against `cnf.jkt` / `dpop_jkt`, constant time, before the expensive signature check;
- * 4. signature;
- * 5. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
- *    and bounded, `exp`/`nbf` when present, `nonce` a string (checked when nonces are
- *    configured), `iat` within
- *    `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
- *    freshness), within `nonceIatSkew` (5 min) of now;
- * 6. `ath` against the access token, compared as strings in constant time;
- * 7. the replay store, last: key = SHA-256(jkt, jti), kept exactly as long as the proof could be
- *    accepted again: until its nonce expires, or else until `iat + maxAge + clockTolerance`.
- *
- * Imported keys are cached by header (bounded LRU), and on Node signatures are checked with
- * `node:crypto`. Every failure is a {@link DPoPError}; messages never contain the proof.
- *
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ * The checks of {@link createProofVerifier}, compiled once: `now` checks and records a proof,
+ * returning a promise only when a step needs one (see `maybe-async.ts`). @internal
  */
-export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
+export interface ProofChecks {
+  now(proof: string, expect: ProofExpectation): MaybePromise<VerifiedProof>;
+  prepare(proof: string, expect: ProofExpectation): Promise<PreparedProof>;
+}
+
+/** Validates the options once and compiles the checks (see {@link createProofVerifier}). @internal */
+export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
@@ -301,7 +288,12 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     return entry;
   }
 
-  async function check(proof: string, expect: ProofExpectation): Promise<Checked> {
+  // Each step returns its result when it has it, and a promise only when it does not (a header
+  // not yet cached, WebCrypto, nonces, an asynchronous store): with node:crypto and the memory
+  // store, a proof is checked and recorded without a promise or a microtask.
+
+  /** 1-2: size, shape and header (cached by segment), then the rest. */
+  function check(proof: string, expect: ProofExpectation): MaybePromise<Checked> {
     if (expect === null || typeof expect !== 'object')
       throw new DPoPConfigError('expect', 'must be an object');
     const expectedHtu = expectedHtuOf(expect.url);
@@ -319,7 +311,7 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     const p = proof.slice(d1 + 1, d2);
     const s = proof.slice(d2 + 1);
     // 2. header: a cached segment is byte-identical to one that passed every header check
-    let entry = headers.get(h);
+    const entry = headers.get(h);
     if (
       !isStrictBase64url(p) ||
       !isStrictBase64url(s) ||
@@ -327,23 +319,51 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
     ) {
       throw proofError('proof_malformed', 'The DPoP proof is not strict base64url');
     }
-    entry ??= await parseHeader(h);
-    // 3. the key binding, before any expensive step: a proof by another key is refused cheaply
+    if (entry === undefined)
+      return parseHeader(h).then((parsed) =>
+        checkSigned(parsed, proof, d2, p, s, expect, expectedHtu),
+      );
+    return checkSigned(entry, proof, d2, p, s, expect, expectedHtu);
+  }
+
+  /** 3-4: the key binding, before any expensive step, then the signature. */
+  function checkSigned(
+    entry: HeaderEntry,
+    proof: string,
+    d2: number,
+    p: string,
+    s: string,
+    expect: ProofExpectation,
+    expectedHtu: string,
+  ): MaybePromise<Checked> {
+    // 3. a proof by another key is refused cheaply
     if (expect.jkt !== undefined) checkKeyBinding(entry.jkt, expect.jkt);
     // 4. signature
     const signature = decodeBase64url(s);
     if (signature.length !== entry.signatureLength)
       throw proofError('signature', 'The DPoP proof signature is invalid');
-    let valid: boolean;
+    let answer: boolean | Promise<boolean>;
     try {
-      // node:crypto answers synchronously; only WebCrypto needs the await (and its tick)
-      const answer = verifySignature(entry.alg, entry.key, proof.slice(0, d2), signature);
-      valid = typeof answer === 'boolean' ? answer : await answer;
+      answer = verifySignature(entry.alg, entry.key, proof.slice(0, d2), signature);
     } catch {
-      valid = false;
+      answer = false;
     }
+    if (typeof answer === 'boolean') return checkClaims(answer, entry, p, expect, expectedHtu);
+    return answer.then(
+      (valid) => checkClaims(valid, entry, p, expect, expectedHtu),
+      () => checkClaims(false, entry, p, expect, expectedHtu),
+    );
+  }
+
+  /** 5: claims; freshness, with or without a server nonce; then `ath`. */
+  function checkClaims(
+    valid: boolean,
+    entry: HeaderEntry,
+    p: string,
+    expect: ProofExpectation,
+    expectedHtu: string,
+  ): MaybePromise<Checked> {
     if (!valid) throw proofError('signature', 'The DPoP proof signature is invalid');
-    // 5. claims
     const claims = parseJsonObject(p);
     if (claims === undefined)
       throw proofError('proof_malformed', 'The DPoP proof payload is not a JSON object');
@@ -378,24 +398,8 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
       throw proofError('nbf', 'The DPoP proof is not valid yet');
     if (claims.nonce !== undefined && typeof claims.nonce !== 'string')
       throw proofError('nonce_malformed', 'The DPoP proof nonce must be a string');
-    let nonceCheck: NonceCheck | undefined;
-    let nextNonce: string | undefined;
-    if (nonces !== undefined) {
-      const nonce = claims.nonce;
-      const required = expect.requireNonce ?? requireNonceDefault;
-      if (nonce !== undefined) {
-        nonceCheck = typeof nonce === 'string' ? await nonces.check(nonce, nowMs) : undefined;
-        if (!nonceCheck?.valid)
-          throw nonceError(
-            'nonce_invalid',
-            'The DPoP nonce is invalid or expired',
-            await nonces.current(nowMs),
-          );
-        if (!nonceCheck.current) nextNonce = await nonces.current(nowMs);
-      } else if (required) {
-        throw nonceError('nonce_missing', 'A DPoP nonce is required', await nonces.current(nowMs));
-      }
-    } else if (expect.nonce !== undefined) {
+    if (nonces !== undefined) return checkNonce(entry, claims, iat, jti, expect, nowMs);
+    if (expect.nonce !== undefined) {
       if (typeof claims.nonce !== 'string' || !timingSafeEqual(claims.nonce, expect.nonce)) {
         throw new DPoPError(
           'use_dpop_nonce',
@@ -407,92 +411,203 @@ export function createProofVerifier(options: VerifyProofOptions): ProofVerifier 
         );
       }
     }
-    // A valid server nonce bounds freshness (RFC 9449 §11.1): iat need only be plausible, within
-    // nonceIatSkew of the server clock (for clients whose clocks are off). The replay entry
-    // lives until the nonce expires, whatever the iat.
-    const oldest = nonceCheck?.valid ? nowSec - nonceIatSkew : nowSec - maxAge;
-    const newest = nonceCheck?.valid ? nowSec + nonceIatSkew : nowSec + clockTolerance;
-    if (iat < oldest || iat > newest) {
-      const reason = iat < oldest ? 'iat_too_old' : 'iat_in_future';
-      if (nonces !== undefined)
-        throw nonceError(
-          reason,
-          'The DPoP proof is not fresh; use the DPoP-Nonce',
-          await nonces.current(nowMs),
-        );
+    const stale = staleness(iat, nowSec, undefined);
+    if (stale !== undefined) {
       throw proofError(
-        reason,
-        iat < oldest ? 'The DPoP proof is too old' : 'The DPoP proof iat is in the future',
+        stale,
+        stale === 'iat_too_old'
+          ? 'The DPoP proof is too old'
+          : 'The DPoP proof iat is in the future',
       );
     }
-    // 6. ath
-    if (expect.accessToken !== undefined) {
-      const { ath } = claims;
-      if (typeof ath !== 'string')
-        throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
-      const hash = accessTokenSha256(expect.accessToken);
-      if (!timingSafeEqual(ath, typeof hash === 'string' ? hash : await hash)) {
-        throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
-      }
+    return checkAth(entry, claims, jti, expect, (iat + maxAge + clockTolerance) * 1000, undefined);
+  }
+
+  /** Why `iat` is outside the accepted window, if it is. */
+  function staleness(
+    iat: number,
+    nowSec: number,
+    nonceCheck: NonceCheck | undefined,
+  ): 'iat_too_old' | 'iat_in_future' | undefined {
+    // A valid server nonce bounds freshness (RFC 9449 §11.1): iat need only be plausible, within
+    // nonceIatSkew of the server clock (for clients whose clocks are off).
+    const oldest = nonceCheck?.valid ? nowSec - nonceIatSkew : nowSec - maxAge;
+    const newest = nonceCheck?.valid ? nowSec + nonceIatSkew : nowSec + clockTolerance;
+    if (iat < oldest) return 'iat_too_old';
+    if (iat > newest) return 'iat_in_future';
+    return undefined;
+  }
+
+  /** 5, with server nonces: the nonce, then freshness (a stale proof is told the nonce). */
+  async function checkNonce(
+    entry: HeaderEntry,
+    claims: Record<string, unknown>,
+    iat: number,
+    jti: string,
+    expect: ProofExpectation,
+    nowMs: number,
+  ): Promise<Checked> {
+    const issuer = nonces!;
+    const nonce = claims.nonce as string | undefined;
+    const required = expect.requireNonce ?? requireNonceDefault;
+    let nonceCheck: NonceCheck | undefined;
+    let nextNonce: string | undefined;
+    if (nonce !== undefined) {
+      nonceCheck = await issuer.check(nonce, nowMs);
+      if (!nonceCheck?.valid)
+        throw nonceError(
+          'nonce_invalid',
+          'The DPoP nonce is invalid or expired',
+          await issuer.current(nowMs),
+        );
+      if (!nonceCheck.current) nextNonce = await issuer.current(nowMs);
+    } else if (required) {
+      throw nonceError('nonce_missing', 'A DPoP nonce is required', await issuer.current(nowMs));
     }
-    const result: VerifiedProof = {
-      jkt: entry.jkt,
-      jwk: entry.jwk,
-      alg: entry.alg,
-      claims: claims as VerifiedProof['claims'],
-    };
-    if (nextNonce !== undefined) result.nextNonce = nextNonce;
-    // The entry lives exactly as long as the proof could be accepted again: until its nonce
-    // expires (after that the nonce is refused), else until iat leaves the window.
+    const stale = staleness(iat, nowMs / 1000, nonceCheck);
+    if (stale !== undefined)
+      throw nonceError(
+        stale,
+        'The DPoP proof is not fresh; use the DPoP-Nonce',
+        await issuer.current(nowMs),
+      );
+    // The replay entry lives until the nonce expires (after that the nonce is refused), else
+    // until iat leaves the window.
     const expiresAt = nonceCheck?.valid
       ? nonceCheck.expiresAt
       : (iat + maxAge + clockTolerance) * 1000;
-    return { result, jti, expiresAt };
+    return checkAth(entry, claims, jti, expect, expiresAt, nextNonce);
+  }
+
+  /** 6: `ath` against the access token, compared as strings in constant time. */
+  function checkAth(
+    entry: HeaderEntry,
+    claims: Record<string, unknown>,
+    jti: string,
+    expect: ProofExpectation,
+    expiresAt: number,
+    nextNonce: string | undefined,
+  ): MaybePromise<Checked> {
+    if (expect.accessToken === undefined)
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce, undefined, undefined);
+    const { ath } = claims;
+    if (typeof ath !== 'string')
+      throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
+    const hash = accessTokenSha256(expect.accessToken);
+    if (typeof hash === 'string')
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce, ath, hash);
+    return hash.then((h) => proofChecked(entry, claims, jti, expiresAt, nextNonce, ath, h));
   }
 
   // 7. replay, last: only a proof that passed every other check is recorded.
-  async function record(checked: Checked): Promise<void> {
+  function record(checked: Checked): void | Promise<void> {
     if (replay === false) return;
     const { result, jti, expiresAt } = checked;
-    let first: boolean;
+    let answer: boolean | PromiseLike<boolean>;
     try {
-      // Synchronous answers (node:crypto, the memory store) are used without a microtask tick.
       const hashed = sha256Base64url(`${result.jkt}.${jti}`);
-      const answer = replay.useOnce(
-        typeof hashed === 'string' ? hashed : await hashed,
-        expiresAt,
-        result.jkt,
-      );
-      first = typeof answer === 'boolean' ? answer : await answer;
+      answer =
+        typeof hashed === 'string'
+          ? replay.useOnce(hashed, expiresAt, result.jkt)
+          : hashed.then((key) => replay.useOnce(key, expiresAt, result.jkt));
     } catch (cause) {
-      const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
-      throw new DPoPError(
-        'server_error',
-        reason,
-        'The DPoP replay check is unavailable; retry later',
-        {
-          headers: { 'Retry-After': '1' },
-          cause,
-        },
-      );
+      throw storeUnavailable(cause);
     }
-    if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
+    if (!isPromiseLike(answer)) return firstUse(answer);
+    return Promise.resolve(answer).then(firstUse, (cause: unknown) => {
+      throw storeUnavailable(cause);
+    });
   }
 
-  const verify = async (proof: string, expect: ProofExpectation): Promise<VerifiedProof> => {
-    const checked = await check(proof, expect);
-    await record(checked);
-    return checked.result;
+  const checkNow = (proof: string, expect: ProofExpectation): MaybePromise<VerifiedProof> => {
+    const checked = check(proof, expect);
+    return isPromiseLike(checked) ? checked.then(commitNow) : commitNow(checked);
+  };
+  const commitNow = (checked: Checked): MaybePromise<VerifiedProof> => {
+    const recorded = record(checked);
+    return recorded === undefined ? checked.result : recorded.then(() => checked.result);
   };
   const prepare = async (proof: string, expect: ProofExpectation): Promise<PreparedProof> => {
     const checked = await check(proof, expect);
     let committed: Promise<void> | undefined;
     return {
       proof: checked.result,
-      commit: () => (committed ??= record(checked)),
+      commit: () => (committed ??= settle(() => record(checked))),
     };
   };
-  return Object.assign(verify, { prepare });
+  return { now: checkNow, prepare };
+}
+
+/** A proof that passed every check before the replay store (`ath` compared here, if given). */
+function proofChecked(
+  entry: HeaderEntry,
+  claims: Record<string, unknown>,
+  jti: string,
+  expiresAt: number,
+  nextNonce: string | undefined,
+  ath: string | undefined,
+  tokenHash: string | undefined,
+): Checked {
+  if (ath !== undefined && !timingSafeEqual(ath, tokenHash!))
+    throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
+  const result: VerifiedProof = {
+    jkt: entry.jkt,
+    jwk: entry.jwk,
+    alg: entry.alg,
+    claims: claims as VerifiedProof['claims'],
+  };
+  if (nextNonce !== undefined) result.nextNonce = nextNonce;
+  return { result, jti, expiresAt };
+}
+
+/** The replay store could not answer: fail closed, as a 503 the client may retry. */
+function storeUnavailable(cause: unknown): DPoPError {
+  const reason = cause instanceof ReplayStoreError ? cause.reason : 'replay_store_error';
+  return new DPoPError(
+    'server_error',
+    reason,
+    'The DPoP replay check is unavailable; retry later',
+    {
+      headers: { 'Retry-After': '1' },
+      cause,
+    },
+  );
+}
+
+function firstUse(first: unknown): void {
+  if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
+}
+
+/**
+ * Builds a DPoP proof verifier (RFC 9449 §4.3). Options are validated here, once; the returned
+ * function runs the checks in this order, so a rejected proof never burns a `jti`:
+ *
+ * 1. size (`maxProofLength`) and JWS compact shape: three strict base64url segments;
+ * 2. header: JSON object, `typ` `dpop+jwt` (or `application/dpop+jwt`), `alg` allowed
+ *    (asymmetric only), no `crit` or `b64`, `jwk` a public key of the type `alg` needs (no
+ *    private members, valid coordinates, RSA 2048 to `maxRsaBits` bits with e = 65537) that the
+ *    platform imports (off-curve points are refused);
+ * 3. `jkt` against `cnf.jkt` / `dpop_jkt`, constant time, before the expensive signature check;
+ * 4. signature;
+ * 5. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides, `jti` present
+ *    and bounded, `exp`/`nbf` when present, `nonce` a string (checked when nonces are
+ *    configured), `iat` within
+ *    `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
+ *    freshness), within `nonceIatSkew` (5 min) of now;
+ * 6. `ath` against the access token, compared as strings in constant time;
+ * 7. the replay store, last: key = SHA-256(jkt, jti), kept exactly as long as the proof could be
+ *    accepted again: until its nonce expires, or else until `iat + maxAge + clockTolerance`.
+ *
+ * Imported keys are cached by header (bounded LRU), and on Node signatures are checked with
+ * `node:crypto`. Every failure is a {@link DPoPError}; messages never contain the proof.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
+  const checks = compileProofChecks(options);
+  const verify = (proof: string, expect: ProofExpectation): Promise<VerifiedProof> =>
+    settle(() => checks.now(proof, expect));
+  return Object.assign(verify, { prepare: checks.prepare });
 }
 
 const compiled = new WeakMap<VerifyProofOptions, ProofVerifier>();

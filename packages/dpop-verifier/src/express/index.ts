@@ -3,10 +3,12 @@
  * @packageDocumentation
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
-import { createDPoPAuth } from '../auth.ts';
+import type { AuthenticateNow, AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
+import { authenticateNowOf, compileDPoPAuth } from '../auth.ts';
 import { exposeHeaders, isPreflight } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
+import type { MaybePromise } from '../maybe-async.ts';
+import { isPromiseLike } from '../maybe-async.ts';
 import type { RequestLike } from '../request.ts';
 
 declare global {
@@ -48,10 +50,12 @@ export function toRequestLike(req: Request): RequestLike {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
-  const auth =
+  // A request verified without any asynchronous step (Node, the memory store, a known token)
+  // continues at once, without a promise or a microtask.
+  const authenticate: AuthenticateNow =
     'verify' in options && typeof options.verify === 'function'
-      ? options
-      : createDPoPAuth(options as DPoPAuthOptions);
+      ? (authenticateNowOf(options) ?? ((request) => (options as DPoPAuth).verify(request)))
+      : compileDPoPAuth(options as DPoPAuthOptions);
   return (req: Request, res: Response, next: NextFunction) => {
     // CORS preflights carry no credentials: let them through to the CORS middleware.
     if (isPreflight(req.method, req.headers['access-control-request-method'])) return next();
@@ -59,20 +63,33 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
       'Access-Control-Expose-Headers',
       exposeHeaders(res.getHeader('Access-Control-Expose-Headers') as string | undefined),
     );
-    auth.verify(toRequestLike(req)).then(
-      (result) => {
-        req.auth = result;
-        for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
-        next();
-      },
-      (error: unknown) => {
-        if (!(error instanceof DPoPError)) return next(error);
-        res.status(error.status);
-        for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-        res.end(error.body ?? undefined);
-      },
+    let result: MaybePromise<AuthResult>;
+    try {
+      result = authenticate(toRequestLike(req));
+    } catch (error) {
+      return refuse(res, next, error);
+    }
+    if (!isPromiseLike(result)) return accept(req, res, next, result);
+    result.then(
+      (accepted) => accept(req, res, next, accepted),
+      (error: unknown) => refuse(res, next, error),
     );
   };
+}
+
+function accept(req: Request, res: Response, next: NextFunction, result: AuthResult): void {
+  req.auth = result;
+  const { headers } = result;
+  for (const name in headers) res.setHeader(name, headers[name]!);
+  next();
+}
+
+/** Answers a refusal with its status and headers; anything else goes to Express's error handling. */
+function refuse(res: Response, next: NextFunction, error: unknown): void {
+  if (!(error instanceof DPoPError)) return next(error);
+  res.status(error.status);
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  res.end(error.body ?? undefined);
 }
 
 export type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';

@@ -88,6 +88,8 @@ export type AccessTokenOption = AccessTokenValidator | JwtAccessTokenOptions | I
 export type TokenValidator = ((
   token: string,
   request: RequestLike,
+  /** The token's hash, when the caller has it (the cache key). */
+  tokenHash?: string | Promise<string>,
 ) => MaybePromise<TokenClaims>) & {
   remote?: boolean;
 };
@@ -177,9 +179,9 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
     }
     return verifyJwt(token, id);
   };
-  return (token) => {
+  return (token, _request, tokenHash) => {
     if (cache === undefined) return verifyJwt(token, '');
-    const id = accessTokenSha256(token);
+    const id = tokenHash ?? accessTokenSha256(token);
     return typeof id === 'string' ? cached(token, id) : id.then((hash) => cached(token, hash));
   };
 }
@@ -315,8 +317,8 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
 
   // Calls in flight, by token hash: concurrent requests with one new token share a call.
   const inFlight = new Map<string, Promise<TokenClaims>>();
-  const validate: TokenValidator = async (token) => {
-    const id = await accessTokenSha256(token);
+  const validate: TokenValidator = async (token, _request, tokenHash) => {
+    const id = await (tokenHash ?? accessTokenSha256(token));
     const now = Date.now();
     const hit = cache?.get(id);
     if (hit !== undefined && hit.until > now) return hit.claims;

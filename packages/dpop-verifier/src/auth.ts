@@ -10,9 +10,10 @@ import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { MaybePromise } from './maybe-async.ts';
 import { isPromiseLike, settle } from './maybe-async.ts';
+import { TOKEN_HASH, accessTokenSha256 } from './token-hash.ts';
 import type {
+  InternalExpectation,
   PreparedProof,
-  ProofExpectation,
   VerifiedProof,
   VerifyProofOptions,
 } from './verify-proof.ts';
@@ -106,6 +107,7 @@ interface Presented {
   request: RequestLike;
   scheme: 'DPoP' | 'Bearer';
   token: string;
+  tokenHash: string | Promise<string>;
   proof: string | undefined;
   /** The expected `htu` source (DPoP only). */
   url: string;
@@ -331,6 +333,8 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
       request,
       scheme,
       token,
+      // hashed once: the validated-token cache key and the proof's `ath`
+      tokenHash: accessTokenSha256(token),
       proof: dpopHeaders[0],
       url: scheme === 'DPoP' ? resolveUrl(request) : '',
       requireNonce:
@@ -340,7 +344,7 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
       return authenticateRemote(presented, state);
     let claims: MaybePromise<TokenClaims>;
     try {
-      claims = validateToken(token, request);
+      claims = validateToken(token, request, presented.tokenHash);
     } catch (e) {
       throw tokenFailure(e, scheme);
     }
@@ -370,7 +374,7 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
     }
     let claims: TokenClaims;
     try {
-      claims = await validateToken(presented.token, presented.request);
+      claims = await validateToken(presented.token, presented.request, presented.tokenHash);
     } catch (e) {
       throw tokenFailure(e, presented.scheme);
     }
@@ -378,12 +382,13 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
   }
 
   /** What the proof must match. */
-  const expectation = (presented: Presented, jkt: string | undefined): ProofExpectation => ({
+  const expectation = (presented: Presented, jkt: string | undefined): InternalExpectation => ({
     method: presented.request.method,
     url: presented.url,
     accessToken: presented.token,
     jkt,
     requireNonce: presented.requireNonce,
+    [TOKEN_HASH]: presented.tokenHash,
   });
 
   /** The token's `cnf` against the scheme; then the certificate, then the proof. */

@@ -1,18 +1,14 @@
 import { sha256Base64url } from '#crypto';
-import { timingSafeEqual } from './timing-safe.ts';
 
-// The last token hashed and its hash: a request's token is hashed for the validated-token cache
-// and again for `ath`, and a client sends the same token many times. @internal
-let lastToken = '';
-let lastHash: string | Promise<string> = '';
+/**
+ * The access token's hash, base64url SHA-256 (RFC 9449 §4.2 `ath`): computed once per request
+ * by `createDPoPAuth` and handed to the validated-token cache and the `ath` check under this key
+ * (a symbol, so no caller can supply it by accident). Nothing keeps a token between requests.
+ * @internal
+ */
+export const TOKEN_HASH: unique symbol = Symbol('popkit.tokenHash');
 
-/** base64url SHA-256 of an access token (RFC 9449 §4.2 `ath`), memoised for the last token. @internal */
+/** base64url SHA-256 of an access token (RFC 9449 §4.2 `ath`). @internal */
 export function accessTokenSha256(token: string): string | Promise<string> {
-  // The token is a secret and the caller's input: compared in constant time, never with `!==`,
-  // whose early exit would time how much of it matches the last client's token.
-  if (!timingSafeEqual(token, lastToken)) {
-    lastHash = sha256Base64url(token);
-    lastToken = token;
-  }
-  return lastHash;
+  return sha256Base64url(token);
 }

@@ -20,7 +20,7 @@ import { ReplayStoreError } from './replay/types.ts';
 import type { MaybePromise } from './maybe-async.ts';
 import { isPromiseLike, settle } from './maybe-async.ts';
 import { timingSafeEqual } from './timing-safe.ts';
-import { accessTokenSha256 } from './token-hash.ts';
+import { TOKEN_HASH, accessTokenSha256 } from './token-hash.ts';
 
 /** What the proof must match: the request it came with (RFC 9449 §4.3). */
 export interface ProofExpectation {
@@ -36,6 +36,11 @@ export interface ProofExpectation {
   nonce?: string;
   /** Per-request override of `requireNonce`. */
   requireNonce?: boolean;
+}
+
+/** An expectation that may carry the access token's hash, computed once per request. @internal */
+export interface InternalExpectation extends ProofExpectation {
+  [TOKEN_HASH]?: string | Promise<string>;
 }
 
 /** Options of {@link createProofVerifier} and {@link verifyProof}. */
@@ -493,7 +498,8 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     const { ath } = claims;
     if (typeof ath !== 'string')
       throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
-    const hash = accessTokenSha256(expect.accessToken);
+    const hash =
+      (expect as InternalExpectation)[TOKEN_HASH] ?? accessTokenSha256(expect.accessToken);
     if (typeof hash === 'string')
       return proofChecked(entry, claims, jti, expiresAt, nextNonce, ath, hash);
     return hash.then((h) => proofChecked(entry, claims, jti, expiresAt, nextNonce, ath, h));

@@ -6,7 +6,9 @@
  * cannot see the server's nonce or the error, and fails at its first `use_dpop_nonce`. And a
  * preflight must allow the `Authorization` and `DPoP` request headers.
  *
- * popkit's adapters add the expose list to every response they touch and let preflights pass;
+ * popkit's adapters add the expose list to every response to a CORS request (one that carries
+ * `Origin`: the Fetch standard's definition, and what every cross-origin `fetch` sends) and let
+ * preflights pass;
  * your CORS middleware (`cors`, `@fastify/cors`, `hono/cors`) decides which origins may call, and
  * needs these two lists:
  *
@@ -40,6 +42,14 @@ export function exposeHeaders(existing: string | null | undefined): string {
   const have = new Set(existing.split(',').map((h) => h.trim().toLowerCase()));
   const missing = DPOP_CORS_EXPOSE_HEADERS.filter((h) => !have.has(h.toLowerCase()));
   return missing.length === 0 ? existing : `${existing}, ${missing.join(', ')}`;
+}
+
+/**
+ * A CORS request: one with an `Origin` header (Fetch standard, "CORS protocol"). Only its
+ * response needs CORS response headers; other clients never read them. @internal
+ */
+export function isCorsRequest(originHeader: unknown): boolean {
+  return originHeader !== undefined && originHeader !== null;
 }
 
 /** A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` (it carries no credentials). @internal */

@@ -71,6 +71,18 @@ async function scenario(base: string, normalisesPaths = false) {
   expect(bare.status).toBe(401);
   expect(bare.headers.get('www-authenticate')).toBe('DPoP algs="ES256 EdDSA Ed25519 PS256 RS256"');
 
+  // CORS response headers go to CORS requests (with Origin), refused or accepted, and only there
+  const origin = { origin: 'https://app.example.com' };
+  expect(bare.headers.get('access-control-expose-headers')).toBeNull();
+  expect(ok.headers.get('access-control-expose-headers')).toBeNull();
+  const crossBare = await fetch(`${base}/api/me`, { headers: origin });
+  expect(crossBare.status).toBe(401);
+  const crossOk = await dpopFetch(`${base}/api/me`, { accessToken: token, headers: origin });
+  expect(crossOk.status).toBe(200);
+  for (const res of [crossBare, crossOk]) {
+    expect(res.headers.get('access-control-expose-headers')).toBe('DPoP-Nonce, WWW-Authenticate');
+  }
+
   const noNonce = await fetch(`${base}/api/me`, {
     headers: {
       authorization: `DPoP ${token}`,

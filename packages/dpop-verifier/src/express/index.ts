@@ -5,7 +5,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuthenticateNow, AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { authenticateNowOf, compileDPoPAuth } from '../auth.ts';
-import { exposeHeaders, isPreflight } from '../cors.ts';
+import { exposeHeaders, isCorsRequest, isPreflight } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 import type { MaybePromise } from '../maybe-async.ts';
 import { isPromiseLike } from '../maybe-async.ts';
@@ -39,7 +39,8 @@ export function toRequestLike(req: Request): RequestLike {
  * validated now, once), sets `req.auth`, adds `DPoP-Nonce` when due, and answers failures
  * itself with the RFC 9449 / RFC 6750 status, `WWW-Authenticate` and `DPoP-Nonce` headers. For
  * browser clients it adds `DPoP-Nonce` and `WWW-Authenticate` to `Access-Control-Expose-Headers`
- * and lets CORS preflights through (put your `cors()` middleware before it).
+ * on responses to CORS requests (those with `Origin`) and lets CORS preflights through (put your
+ * `cors()` middleware before it).
  *
  * @example
  * ```ts
@@ -59,10 +60,12 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     // CORS preflights carry no credentials: let them through to the CORS middleware.
     if (isPreflight(req.method, req.headers['access-control-request-method'])) return next();
-    res.setHeader(
-      'Access-Control-Expose-Headers',
-      exposeHeaders(res.getHeader('Access-Control-Expose-Headers') as string | undefined),
-    );
+    if (isCorsRequest(req.headers.origin)) {
+      res.setHeader(
+        'Access-Control-Expose-Headers',
+        exposeHeaders(res.getHeader('Access-Control-Expose-Headers') as string | undefined),
+      );
+    }
     let result: MaybePromise<AuthResult>;
     try {
       result = authenticate(toRequestLike(req));

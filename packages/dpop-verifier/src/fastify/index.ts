@@ -10,7 +10,7 @@ import type {
 } from 'fastify';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
-import { exposeHeaders, isPreflight } from '../cors.ts';
+import { exposeHeaders, isCorsRequest, isPreflight } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 
 declare module 'fastify' {
@@ -34,10 +34,12 @@ export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsy
   const auth = toAuth(options);
   return async function dpopPreHandler(request: FastifyRequest, reply: FastifyReply) {
     if (isPreflight(request.method, request.headers['access-control-request-method'])) return;
-    reply.header(
-      'Access-Control-Expose-Headers',
-      exposeHeaders(reply.getHeader('Access-Control-Expose-Headers') as string | undefined),
-    );
+    if (isCorsRequest(request.headers.origin)) {
+      reply.header(
+        'Access-Control-Expose-Headers',
+        exposeHeaders(reply.getHeader('Access-Control-Expose-Headers') as string | undefined),
+      );
+    }
     try {
       const result = await auth.verify({
         method: request.method,

@@ -6,7 +6,7 @@
 import type { HonoRequest, MiddlewareHandler } from 'hono';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
-import { exposeHeaders, isPreflight } from '../cors.ts';
+import { exposeHeaders, isCorsRequest, isPreflight } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 import type { RequestLike } from '../request.ts';
 
@@ -57,22 +57,25 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): MiddlewareHandler
       : createDPoPAuth(options as DPoPAuthOptions);
   return async (c, next) => {
     if (isPreflight(c.req.method, c.req.header('access-control-request-method'))) return next();
+    const cors = isCorsRequest(c.req.header('origin'));
     let result: AuthResult;
     try {
       result = await auth.verify(await withFormBody(c.req));
     } catch (error) {
       if (!(error instanceof DPoPError)) throw error;
       const response = error.toResponse();
-      response.headers.set('Access-Control-Expose-Headers', exposeHeaders(null));
+      if (cors) response.headers.set('Access-Control-Expose-Headers', exposeHeaders(null));
       return response;
     }
     c.set('auth', result);
     await next();
     for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
-    c.header(
-      'Access-Control-Expose-Headers',
-      exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers')),
-    );
+    if (cors) {
+      c.header(
+        'Access-Control-Expose-Headers',
+        exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers')),
+      );
+    }
   };
 }
 

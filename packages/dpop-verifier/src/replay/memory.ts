@@ -38,8 +38,13 @@ const INITIAL_RECORDS = 1024;
 /** Slots of sweep credit per insert, and per insert while over the soft limit. */
 const SWEEP = 4;
 const SWEEP_UNDER_PRESSURE = 64;
-/** The sweep also covers the whole table at least once per this many ms of clock time. */
-const PASS_MS = 10_000;
+/**
+ * The sweep also covers the whole table at least once per this many ms of clock time, so an
+ * expired entry lingers less than this. A pass reads one word per block of 64 slots plus the
+ * blocks holding expired entries, so it can be frequent: `size` and `stats().fill` then follow
+ * the live entries closely.
+ */
+const PASS_MS = 2_000;
 /** Least ms between two full sweeps before a refusal. */
 const FULL_SWEEP_MS = 1000;
 
@@ -61,7 +66,7 @@ function nextPowerOfTwo(n: number): number {
  * the index of its key thumbprint's record, 20 bytes of table per entry of capacity, plus one
  * 16-byte record per distinct key (grown on demand). No per-entry objects, nothing for the GC to
  * trace. Expired entries are reclaimed by a cursor that sweeps a few slots per insert and the
- * whole table at least every 10 s of clock time (and before any refusal). The sweep goes a block
+ * whole table at least every 2 s of clock time (and before any refusal). The sweep goes a block
  * of 64 slots at a time and skips a block whose lowest expiry (one word per block, kept as
  * entries come and move) is still ahead, so a mostly empty or mostly fresh table costs a
  * 1/64th of a scan: at low traffic the clock-driven pass no longer reads the whole table.

@@ -494,15 +494,20 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     nextNonce: string | undefined,
   ): MaybePromise<Checked> {
     if (expect.accessToken === undefined)
-      return proofChecked(entry, claims, jti, expiresAt, nextNonce, undefined, undefined);
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce);
     const { ath } = claims;
     if (typeof ath !== 'string')
       throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
     const hash =
       (expect as InternalExpectation)[TOKEN_HASH] ?? accessTokenSha256(expect.accessToken);
-    if (typeof hash === 'string')
-      return proofChecked(entry, claims, jti, expiresAt, nextNonce, ath, hash);
-    return hash.then((h) => proofChecked(entry, claims, jti, expiresAt, nextNonce, ath, h));
+    if (typeof hash === 'string') {
+      athMatches(ath, hash);
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce);
+    }
+    return hash.then((h) => {
+      athMatches(ath, h);
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce);
+    });
   }
 
   // 7. replay, last: only a proof that passed every other check is recorded.
@@ -544,18 +549,20 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
   return { now: checkNow, prepare };
 }
 
-/** A proof that passed every check before the replay store (`ath` compared here, if given). */
+/** `ath` against the access token's hash, in constant time (RFC 9449 §4.3 step 11). */
+function athMatches(ath: string, tokenHash: string): void {
+  if (!timingSafeEqual(ath, tokenHash))
+    throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
+}
+
+/** A proof that passed every check before the replay store. */
 function proofChecked(
   entry: HeaderEntry,
   claims: Record<string, unknown>,
   jti: string,
   expiresAt: number,
   nextNonce: string | undefined,
-  ath: string | undefined,
-  tokenHash: string | undefined,
 ): Checked {
-  if (ath !== undefined && !timingSafeEqual(ath, tokenHash!))
-    throw proofError('ath_mismatch', 'The DPoP proof ath does not match the access token');
   const result: VerifiedProof = {
     jkt: entry.jkt,
     jwk: entry.jwk,
@@ -580,6 +587,7 @@ function storeUnavailable(cause: unknown): DPoPError {
   );
 }
 
+/** The store's answer: anything but `true` is a replay (RFC 9449 §11.1). */
 function firstUse(first: unknown): void {
   if (first !== true) throw proofError('replay', 'The DPoP proof has already been used');
 }

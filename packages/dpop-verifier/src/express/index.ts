@@ -80,6 +80,7 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
   };
 }
 
+/** Sets `req.auth` and the result's headers (`DPoP-Nonce` when due), then continues. */
 function accept(req: Request, res: Response, next: NextFunction, result: AuthResult): void {
   req.auth = result;
   const { headers } = result;

@@ -1,66 +1,100 @@
 /**
- * 64-bit fingerprints of replay keys and key thumbprints, and a keyed slot mixer, for the
- * typed-array tables of {@link MemoryReplayStore}. @internal
+ * Keyed 64-bit fingerprints for the typed-array tables of {@link MemoryReplayStore}: every
+ * replay key and every account is reduced with HalfSipHash-1-3 (Aumasson and Bernstein's
+ * SipHash for 32-bit words, the keyed hash Linux uses for its hash tables) under 64 random key
+ * bits drawn per store. Nobody without the key can find two inputs with the same fingerprint,
+ * home slot or bucket, so no collision can be precomputed offline and aimed at a server.
+ * @internal
  */
-
-const B64URL = new Int8Array(128).fill(-1);
-{
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-  for (let i = 0; i < 64; i++) B64URL[alphabet.charCodeAt(i)] = i;
-}
-
-/** Length of a base64url SHA-256 digest: replay keys and JWK thumbprints. */
-const DIGEST_LENGTH = 43;
-
-/** Murmur3's 32-bit finaliser: a bijection that spreads every input bit. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** Output of {@link fingerprint64} (two words, kept here to avoid an allocation per call). */
 export const fp = { hi: 0, lo: 0 };
 
+let v0 = 0;
+let v1 = 0;
+let v2 = 0;
+let v3 = 0;
+
+function rotl(x: number, b: number): number {
+  return (x << b) | (x >>> (32 - b));
+}
+
+/** One HalfSipHash round. */
+function round(): void {
+  v0 = (v0 + v1) | 0;
+  v1 = rotl(v1, 5) ^ v0;
+  v0 = rotl(v0, 16);
+  v2 = (v2 + v3) | 0;
+  v3 = rotl(v3, 8) ^ v2;
+  v0 = (v0 + v3) | 0;
+  v3 = rotl(v3, 7) ^ v0;
+  v2 = (v2 + v1) | 0;
+  v1 = rotl(v1, 13) ^ v2;
+  v2 = rotl(v2, 16);
+}
+
+function absorb(m: number): void {
+  v3 ^= m;
+  round();
+  v0 ^= m;
+}
+
 /**
- * Reduces a key to 64 bits in `fp`. A 43-character base64url digest (what the verifier passes)
- * is decoded: its first 12 characters carry 72 uniformly random bits, of which 64 are kept.
- * Anything else is hashed in full with two independently seeded multiplicative hashes, so
- * arbitrary keys remain distinct with overwhelming probability.
+ * Sets `fp` to the keyed 64-bit fingerprint of `key` (HalfSipHash-1-3, 64-bit output). Strings
+ * of code units up to 255 (replay keys are base64url digests) are read 4 units a word; others
+ * 2 units a word in a separate domain, so no two strings share their input words.
  */
-export function fingerprint64(key: string, seedA: number, seedB: number): void {
-  if (key.length === DIGEST_LENGTH) {
-    let hi = 0;
-    let lo = 0;
-    let ok = true;
-    for (let i = 0; i < 6; i++) {
-      const a = key.charCodeAt(i);
-      const b = key.charCodeAt(i + 6);
-      const va = a < 128 ? B64URL[a]! : -1;
-      const vb = b < 128 ? B64URL[b]! : -1;
-      if ((va | vb) < 0) {
-        ok = false;
+export function fingerprint64(key: string, k0: number, k1: number): void {
+  const n = key.length;
+  v0 = k0;
+  v1 = k1 ^ 0xee;
+  v2 = k0 ^ 0x6c796765;
+  v3 = k1 ^ 0x74656462;
+  let i = 0;
+  let wide = 0;
+  const whole = n & ~3;
+  for (; i < whole; i += 4) {
+    const a = key.charCodeAt(i);
+    const b = key.charCodeAt(i + 1);
+    const c = key.charCodeAt(i + 2);
+    const d = key.charCodeAt(i + 3);
+    if ((a | b | c | d) > 0xff) {
+      wide = 1;
+      break;
+    }
+    absorb(a | (b << 8) | (c << 16) | (d << 24));
+  }
+  let last: number;
+  if (wide === 0) {
+    last = (n & 0xff) << 24;
+    for (let s = 0; i < n; i++, s += 8) {
+      const c = key.charCodeAt(i);
+      if (c > 0xff) {
+        wide = 1;
         break;
       }
-      hi = (Math.imul(hi, 64) + va) >>> 0;
-      lo = (Math.imul(lo, 64) + vb) >>> 0;
-    }
-    if (ok) {
-      fp.hi = hi;
-      fp.lo = lo;
-      return;
+      last |= c << s;
     }
   }
-  let h1 = seedA ^ key.length;
-  let h2 = seedB ^ Math.imul(key.length, 0x9e3779b1);
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul((h2 << 5) | (h2 >>> 27), 0x5bd1e995) ^ c;
+  if (wide === 1) {
+    // Start again, 2 code units a word, in another domain.
+    v0 = k0;
+    v1 = k1 ^ 0xee;
+    v2 = k0 ^ 0x6c796765 ^ 0x77696465;
+    v3 = k1 ^ 0x74656462;
+    const pairs = n & ~1;
+    for (i = 0; i < pairs; i += 2) absorb(key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16));
+    last = ((n & 0xff) << 24) | (i < n ? key.charCodeAt(i) : 0);
   }
-  fp.hi = fmix32(h1);
-  fp.lo = fmix32(h2 ^ h1);
+  absorb(last!);
+  v2 ^= 0xee;
+  round();
+  round();
+  round();
+  fp.hi = (v1 ^ v3) >>> 0;
+  v1 ^= 0xdd;
+  round();
+  round();
+  round();
+  fp.lo = (v1 ^ v3) >>> 0;
 }

@@ -1,14 +1,41 @@
 import { DPoPConfigError } from '../errors.ts';
-import { fingerprint64, fmix32, fp } from './fingerprint.ts';
+import { AccountTable, InvariantBroken, corrupt } from './accounts.ts';
+import { fingerprint64, fp } from './fingerprint.ts';
 import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
+
+/*
+ * Invariants of MemoryReplayStore (checked by `#verify`, after every step of the model test):
+ *
+ * 1. Probe chains have no holes: every entry lies at its home slot or after it, with no empty
+ *    slot between (cyclically). Backward-shift deletion keeps this without tombstones.
+ * 2. `#used` is the number of non-empty slots, never more than `#capacity` (load <= 80%).
+ * 3. A block's `#blockMin` is a lower bound of the expiry seconds of the entries in it
+ *    (`NONE` when it may be empty): the sweep skips a block whose bound is still ahead.
+ * 4. An account record's count equals the number of slots naming it, and `AccountTable.size`
+ *    the number of records with a count above 0 (see AccountTable's lifetime rule: a record
+ *    index stays valid only until the next release, so `useOnce` sweeps before it looks an
+ *    account up, and never after).
+ * 5. No loop runs longer than its table: probes and shifts are bounded by the slots, chain and
+ *    free-list walks by the records. A longer walk is a broken invariant: the call fails
+ *    closed (`replay_store_error`, a 503), the store logs once and starts afresh, as after a
+ *    restart (a new `epoch` and `since`, so nothing it forgot can be replayed).
+ * 6. Each call does bounded work: the sweep visits at most one pass of block words and clears
+ *    at most `MAX_DIRTY_BLOCKS` blocks holding expired entries; what is left is owed to the
+ *    next calls.
+ */
+
+/** Method keys of the store's self-check and raw tables, for tests. @internal */
+export const VERIFY: unique symbol = Symbol('popkit.replay.verify');
+/** @internal */
+export const RAW: unique symbol = Symbol('popkit.replay.raw');
 
 /** Options of {@link MemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
   /**
    * Memory budget in bytes, never exceeded: the table and its sweep index (20.08 bytes per entry
-   * of capacity, allocated once) plus key records (up to 24 bytes per entry of capacity, grown
-   * as distinct keys appear).
+   * of capacity, allocated once) plus account records (up to 24 bytes per entry of capacity,
+   * grown as distinct accounts appear).
    * Default 32 MiB: a capacity of 761,249 live proofs. Ignored when `maxEntries` is set.
    */
   maxBytes?: number;
@@ -27,61 +54,56 @@ const BLOCK_SHIFT = 6;
 const NONE = 0xffffffff;
 /**
  * Worst-case bytes per entry of capacity: (16 + 4 / BLOCK) / MAX_LOAD of table and block index,
- * one 16-byte key record and up to two 4-byte bucket heads (when every entry has a key of its
- * own).
+ * one 16-byte account record and up to two 4-byte bucket heads (when every entry has an
+ * account of its own).
  */
 const BYTES_PER_ENTRY = (16 + 4 / BLOCK) / MAX_LOAD + 24;
 const DEFAULT_BYTES = 32 * 1024 * 1024;
 const MIN_SLOTS = 8;
 const MAX_CAPACITY = 2 ** 27;
-const INITIAL_RECORDS = 1024;
-/** Slots of sweep credit per insert, and per insert while over the soft limit. */
+/** Slots of sweep credit per insert, and per call while above the soft limit. */
 const SWEEP = 4;
-const SWEEP_UNDER_PRESSURE = 64;
+const SWEEP_UNDER_PRESSURE = 16 * BLOCK;
 /**
- * The sweep also covers the whole table at least once per this many ms of clock time, so an
- * expired entry lingers less than this. A pass reads one word per block of 64 slots plus the
- * blocks holding expired entries, so it can be frequent: `size` and `stats().fill` then follow
- * the live entries closely.
+ * The sweep also covers the whole table once per this many ms of clock time, so an expired
+ * entry lingers about this long while calls keep coming (the work is spread over the calls).
  */
 const PASS_MS = 2_000;
-/** Least ms between two full sweeps before a refusal. */
-const FULL_SWEEP_MS = 1000;
-
-function randomWords(n: number): Uint32Array {
-  return crypto.getRandomValues(new Uint32Array(n));
-}
-
-function nextPowerOfTwo(n: number): number {
-  let p = MIN_SLOTS;
-  while (p < n) p *= 2;
-  return p;
-}
+/** Most blocks holding expired entries that one call clears (64 slots each). */
+const MAX_DIRTY_BLOCKS = 16;
 
 /**
  * A bounded, fair, in-process replay store for one server instance (RFC 9449 §11.1).
  *
  * **Memory**: an open-addressing hash table (linear probing, at most 80% full) in typed arrays,
- * allocated once: each live proof costs a 64-bit fingerprint of its key, its expiry second and
- * the index of its key thumbprint's record, 20 bytes of table per entry of capacity, plus one
- * 16-byte record per distinct key (grown on demand). No per-entry objects, nothing for the GC to
- * trace. Expired entries are reclaimed by a cursor that sweeps a few slots per insert and the
- * whole table at least every 2 s of clock time (and before any refusal). The sweep goes a block
- * of 64 slots at a time and skips a block whose lowest expiry (one word per block, kept as
- * entries come and move) is still ahead, so a mostly empty or mostly fresh table costs a
- * 1/64th of a scan: at low traffic the clock-driven pass no longer reads the whole table.
+ * allocated once: each live proof costs a keyed 64-bit fingerprint of its key, its expiry
+ * second and its account's record, 20 bytes of table per entry of capacity, plus one 16-byte
+ * record per distinct account (grown on demand). No per-entry objects, nothing for the GC to
+ * trace. Fingerprints, home slots and buckets are keyed with random bits drawn per store, so
+ * no collision can be computed ahead.
+ *
+ * **Bounded work**: expired entries are reclaimed by a cursor that sweeps a share of the
+ * table on every call (the whole table every 2 s of clock time, more under pressure), a block
+ * of 64 slots at a time, skipping a block whose lowest expiry is still ahead. One call clears
+ * at most 16 blocks: a mass expiry (one client's chosen `iat` making half the table expire in
+ * one second) is spread over the following calls instead of stalling one.
  *
  * **Lifetime**: an entry lives until the `expiresAt` the verifier computed (rounded up to the
- * second), which is exactly when the proof would stop being accepted anyway; after that the
- * proof is rejected for its `iat` or its nonce.
+ * second), which is exactly when the proof would stop being accepted anyway.
  *
- * **Fairness** (the guarantee): below half its capacity the store admits every new proof; above
- * it, a key thumbprint may add entries only while it holds fewer than its fair share, half the
- * capacity divided by the number of keys holding entries. So keys at or above their share cannot
- * fill the store, and a key below its share is refused only when the store is entirely full.
- * Nothing is ever evicted early (eviction would reopen a replay window): a refused proof fails
- * closed with 503 and `Retry-After`, with `reason` `replay_over_share` (that key is sending more
- * than its share) or `replay_store_full`.
+ * **Fairness by account** (the guarantee): below half its capacity the store admits every new
+ * proof; above it, the half is shared max-min fairly between accounts (an access token's
+ * subject, an authenticated client, else a key: what the verifier passes as `scope`): an
+ * account may add entries while it holds fewer than the fair level, the level at which the
+ * accounts' holdings capped at it add up to half the capacity. An account that needs less
+ * than an equal share of that half is never refused until the store is entirely full, however
+ * many keys another account uses. Nothing is ever evicted early (eviction would reopen a
+ * replay window): a refused proof fails closed with 503 and `Retry-After`, with `reason`
+ * `replay_over_share` (that account is sending more than its share) or `replay_store_full`.
+ *
+ * **Restarts**: the store remembers only what it accepted itself. `since` (its start) and
+ * `epoch` (random per store) let the verifier refuse what it may have forgotten: proofs whose
+ * `iat` predates `since`, and nonces issued for another epoch.
  *
  * For several server instances use `RedisReplayStore`.
  *
@@ -92,32 +114,23 @@ export class MemoryReplayStore implements ReplayStore {
   readonly #capacity: number;
   readonly #soft: number;
   readonly #slots: number;
-  readonly #maxRecords: number;
-  /** Per slot: fingerprint hi, lo; expiry second (0 = empty); scope record index. */
+  /** Per slot: fingerprint hi, lo; expiry second (0 = empty); account record index. */
   readonly #table: Uint32Array;
   /** Per block of BLOCK slots: a lower bound of its entries' expiry seconds (NONE = none). */
   readonly #blockMin: Uint32Array;
-  /** Per scope record: fingerprint hi, lo; live entries; next record in bucket (index + 1). */
-  #scopes: Uint32Array;
-  /** Bucket heads of the scope records (index + 1; 0 = none). */
-  #heads: Uint32Array;
-  #scopeMask: number;
-  /** Keys of the slot and fingerprint hashes, drawn on first use: Workers forbid random values at start-up. */
-  #seedWords: Uint32Array | undefined;
-  #freeScope = 0; // free list of scope records (index + 1)
-  #nextFreshScope = 0;
+  #accounts: AccountTable;
+  /** Hash keys (slots; accounts), drawn on first use: Workers forbid random values at start-up. */
+  #seeds: Uint32Array | undefined;
+  #epoch: string | undefined;
+  #since: number;
   #used = 0;
-  #keys = 0;
   #cursor = 0; // the next block the sweep looks at
   #credit = 0; // sweep slots owed, less than a block
+  #owed = 0; // sweep blocks owed
   #refusedFull = 0;
   #refusedShare = 0;
   #sweptAt = 0; // clock (ms) the time-driven sweep has covered
-  #fullSweepAt = -Infinity;
-  #lastScope: string | undefined; // the last scope looked up, its fingerprint and record
-  #lastHi = 0;
-  #lastLo = 0;
-  #lastRecord = -1;
+  #resets = 0;
 
   constructor(options: MemoryReplayStoreOptions = {}) {
     if (options === null || typeof options !== 'object')
@@ -125,7 +138,7 @@ export class MemoryReplayStore implements ReplayStore {
     if ('maxPerKey' in options) {
       throw new DPoPConfigError(
         'maxPerKey',
-        'is gone: the store now shares its capacity fairly between keys (see "Capacity and floods")',
+        'is gone: the store now shares its capacity fairly between accounts (see "Capacity and floods")',
       );
     }
     const { maxBytes, maxEntries, now = Date.now } = options;
@@ -152,95 +165,121 @@ export class MemoryReplayStore implements ReplayStore {
     this.#soft = Math.floor(capacity / 2);
     this.#table = new Uint32Array(slots * 4);
     this.#blockMin = new Uint32Array(Math.ceil(slots / BLOCK)).fill(NONE);
-    this.#maxRecords = capacity;
-    const records = Math.min(INITIAL_RECORDS, capacity);
-    this.#scopes = new Uint32Array(records * 4);
-    this.#heads = new Uint32Array(nextPowerOfTwo(records));
-    this.#scopeMask = this.#heads.length - 1;
+    this.#accounts = new AccountTable(capacity);
+    this.#since = now();
+  }
+
+  /**
+   * When this store started remembering (ms since the epoch): a proof accepted before then, by
+   * an earlier process, is unknown to it. The verifier refuses proofs whose `iat` is older.
+   */
+  get since(): number {
+    return this.#since;
+  }
+
+  /**
+   * Random per store (and new after a reset): the verifier binds its nonces to it, so a nonce
+   * issued before a restart is refused with `use_dpop_nonce` and a fresh one.
+   */
+  get epoch(): string {
+    if (this.#epoch === undefined) {
+      const words = crypto.getRandomValues(new Uint32Array(2));
+      this.#epoch = words[0]!.toString(36) + words[1]!.toString(36);
+    }
+    return this.#epoch;
   }
 
   /**
    * Records `key` if it is not live: `true` on first use, `false` for a replay. Throws
    * {@link ReplayStoreError} when the proof cannot be recorded (see the fairness rule above).
    *
-   * @param key a digest of (jkt, jti); a 43-character base64url SHA-256 is used directly.
+   * @param key a digest of (jkt, jti).
    * @param expiresAt ms since the epoch when the proof stops being acceptable.
-   * @param scope the proof key's thumbprint: the unit of fairness.
+   * @param scope the account the proof is for: the unit of fairness.
    */
   useOnce(key: string, expiresAt: number, scope = ''): boolean {
+    try {
+      return this.#useOnce(key, expiresAt, scope);
+    } catch (e) {
+      if (!(e instanceof InvariantBroken)) throw e;
+      this.#reset(e);
+      throw new ReplayStoreError('replay_store_error', 'the replay store failed a self-check', {
+        cause: e,
+      });
+    }
+  }
+
+  #useOnce(key: string, expiresAt: number, scope: string): boolean {
     const nowMs = this.#now();
     const nowSec = Math.floor(nowMs / 1000);
-    let credit = this.#credit + (this.#used >= this.#soft ? SWEEP_UNDER_PRESSURE : SWEEP);
+    // 1. The sweep's share, first: it releases account records (see AccountTable).
+    const credit = this.#credit + (this.#used >= this.#soft ? SWEEP_UNDER_PRESSURE : SWEEP);
+    const blocks = this.#blockMin.length;
+    let owed = this.#owed + (credit >>> BLOCK_SHIFT);
+    this.#credit = credit & (BLOCK - 1);
     if (nowMs > this.#sweptAt) {
-      // Clock-driven share of a full pass every PASS_MS, so expired entries linger < PASS_MS.
-      // (After an idle gap of PASS_MS or more this is one full pass, once.)
-      const pass = this.#blockMin.length * BLOCK;
-      credit += Math.min(Math.ceil((pass * (nowMs - this.#sweptAt)) / PASS_MS), pass);
+      owed += Math.ceil((blocks * (nowMs - this.#sweptAt)) / PASS_MS);
       this.#sweptAt = nowMs;
     }
-    const blocks = Math.min(credit >>> BLOCK_SHIFT, this.#blockMin.length);
-    this.#credit = credit & (BLOCK - 1);
-    if (blocks > 0) this.#sweep(nowSec, blocks);
-    const seeds = (this.#seedWords ??= randomWords(4));
+    this.#owed = this.#used === 0 ? 0 : this.#sweep(nowSec, Math.min(owed, blocks));
+    // 2. The key.
+    const seeds = (this.#seeds ??= this.#draw());
     fingerprint64(key, seeds[0]!, seeds[1]!);
     const hi = fp.hi;
     const lo = fp.lo;
     const table = this.#table;
     const slots = this.#slots;
     let i = this.#home(hi);
-    for (;;) {
+    for (let probes = 0; ; probes++) {
+      if (probes === slots) throw corrupt('no empty slot');
       const o = i * 4;
       const exp = table[o + 2]!;
       if (exp === 0) break;
       if (table[o] === hi && table[o + 1] === lo) {
         if (exp > nowSec) return false;
-        this.#delete(i); // the same key, expired: forget it and insert afresh
-        return this.useOnce(key, expiresAt, scope);
+        // The same key, expired: forget it and look for a free slot afresh (once: it is gone).
+        this.#delete(i);
+        i = this.#home(hi);
+        while (table[i * 4 + 2] !== 0) {
+          if (++probes > 2 * slots) throw corrupt('no empty slot');
+          if (++i === slots) i = 0;
+        }
+        break;
       }
       if (++i === slots) i = 0;
     }
     if (expiresAt <= nowMs) return true; // already outside every acceptance window
-    const record = this.#findScope(scope);
+    // 3. The account, and the fairness rule: nothing below releases a record.
+    const accounts = this.#accounts;
+    let r = accounts.find(scope);
     if (this.#used >= this.#soft) {
-      const refuse = (): boolean =>
-        this.#used >= this.#capacity ||
-        (this.#used >= this.#soft &&
-          (record < 0 ? 0 : this.#scopes[record * 4 + 2]!) >= this.fairShare(record < 0 ? 1 : 0));
-      if (refuse() && nowMs - this.#fullSweepAt >= FULL_SWEEP_MS) {
-        // Before refusing, drop every expired entry (at most once a second: a flood of
-        // refusals must not buy a full pass each).
-        this.#fullSweepAt = nowMs;
-        this.#sweep(nowSec, this.#blockMin.length);
-      }
       if (this.#used >= this.#capacity) {
         this.#refusedFull++;
         throw new ReplayStoreError('replay_store_full', 'the replay store is full');
       }
-      if (refuse()) {
+      if ((r < 0 ? 0 : accounts.count(r)) >= accounts.level(this.#soft)) {
         this.#refusedShare++;
         throw new ReplayStoreError(
           'replay_over_share',
-          'this key holds more than its share of the replay store',
+          'this account holds more than its share of the replay store',
         );
       }
-      // The sweep may have moved entries: find the free slot again.
-      i = this.#home(hi);
-      while (table[i * 4 + 2] !== 0) if (++i === slots) i = 0;
     }
-    const r = record < 0 ? this.#addScope() : record;
-    this.#scopes[r * 4 + 2]!++;
+    if (r < 0) r = accounts.add();
+    accounts.increment(r);
     const o = i * 4;
+    const exp = Math.max(Math.ceil(expiresAt / 1000), 1);
     table[o] = hi;
     table[o + 1] = lo;
-    table[o + 2] = Math.max(Math.ceil(expiresAt / 1000), 1);
+    table[o + 2] = exp;
     table[o + 3] = r;
     const b = i >>> BLOCK_SHIFT;
-    if (table[o + 2]! < this.#blockMin[b]!) this.#blockMin[b] = table[o + 2]!;
+    if (exp < this.#blockMin[b]!) this.#blockMin[b] = exp;
     this.#used++;
     return true;
   }
 
-  /** Live entries (plus expired ones not yet swept, at most a few percent). */
+  /** Live entries (plus expired ones not yet swept). */
   get size(): number {
     return this.#used;
   }
@@ -251,11 +290,12 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   /**
-   * A key's fair share above the soft limit: half the capacity divided by the number of keys
-   * holding entries (`extra` counts a key about to join).
+   * The fair level above the soft limit: an account holding fewer entries may add one (see the
+   * fairness rule); the capacity while every account fits in half of it.
    */
-  fairShare(extra = 0): number {
-    return Math.max(1, Math.floor(this.#soft / Math.max(1, this.#keys + extra)));
+  fairShare(): number {
+    const level = this.#accounts.level(this.#soft);
+    return level === Infinity ? this.#capacity : Math.floor(level);
   }
 
   /** Fill level and refusals, for metrics. */
@@ -264,27 +304,39 @@ export class MemoryReplayStore implements ReplayStore {
       entries: this.#used,
       capacity: this.#capacity,
       fill: this.#used / this.#capacity,
-      keys: this.#keys,
+      keys: this.#accounts.size,
       refusedFull: this.#refusedFull,
       refusedOverShare: this.#refusedShare,
-      bytes:
-        this.#table.byteLength +
-        this.#blockMin.byteLength +
-        this.#scopes.byteLength +
-        this.#heads.byteLength,
+      bytes: this.#table.byteLength + this.#blockMin.byteLength + this.#accounts.bytes,
     };
   }
 
-  /** Removes the expired entries of the next `blocks` blocks, skipping those with none. */
-  #sweep(nowSec: number, blocks: number): void {
-    if (this.#used === 0) return;
+  /** Draws the hash keys: 2 words for slots, 2 for accounts. */
+  #draw(): Uint32Array {
+    const seeds = crypto.getRandomValues(new Uint32Array(4));
+    this.#accounts.key(seeds[2]!, seeds[3]!);
+    return seeds;
+  }
+
+  /**
+   * Visits up to `owed` blocks from the cursor, clearing the expired entries of at most
+   * `MAX_DIRTY_BLOCKS` of them; returns the blocks still owed.
+   */
+  #sweep(nowSec: number, owed: number): number {
     const mins = this.#blockMin;
     let b = this.#cursor;
-    for (let left = blocks; left > 0; left--) {
-      if (mins[b]! <= nowSec) this.#sweepBlock(b, nowSec);
+    let dirty = 0;
+    while (owed > 0) {
+      if (mins[b]! <= nowSec) {
+        if (dirty === MAX_DIRTY_BLOCKS) break;
+        this.#sweepBlock(b, nowSec);
+        dirty++;
+      }
+      owed--;
       if (++b === mins.length) b = 0;
     }
     this.#cursor = b;
+    return owed;
   }
 
   /** Removes a block's expired entries and records the exact lowest expiry of those left. */
@@ -292,7 +344,8 @@ export class MemoryReplayStore implements ReplayStore {
     const table = this.#table;
     const end = Math.min((b + 1) * BLOCK, this.#slots);
     let min = NONE;
-    for (let i = b * BLOCK; i < end;) {
+    for (let i = b * BLOCK, steps = 0; i < end; steps++) {
+      if (steps > this.#slots + BLOCK) throw corrupt('sweep');
       const exp = table[i * 4 + 2]!;
       if (exp !== 0 && exp <= nowSec) {
         // A later entry may move into slot i (and only into slots from i on): look at it again.
@@ -305,20 +358,21 @@ export class MemoryReplayStore implements ReplayStore {
     this.#blockMin[b] = min;
   }
 
-  /** The home slot of a fingerprint: keyed (attackers cannot aim at a slot), any table size. */
+  /** The home slot of a (keyed) fingerprint, for any table size. */
   #home(hi: number): number {
-    return Math.floor((fmix32(hi ^ this.#seedWords![2]!) * this.#slots) / 4294967296);
+    return Math.floor((hi * this.#slots) / 4294967296);
   }
 
   /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
   #delete(slot: number): void {
     const table = this.#table;
     const slots = this.#slots;
-    this.#releaseScope(table[slot * 4 + 3]!);
+    this.#accounts.release(table[slot * 4 + 3]!);
     this.#used--;
     let hole = slot;
     let j = slot;
-    for (;;) {
+    for (let steps = 0; ; steps++) {
+      if (steps === slots) throw corrupt('no empty slot');
       if (++j === slots) j = 0;
       const o = j * 4;
       if (table[o + 2] === 0) break;
@@ -339,107 +393,53 @@ export class MemoryReplayStore implements ReplayStore {
     table[hole * 4 + 2] = 0;
   }
 
-  #findScope(scope: string): number {
-    if (scope === this.#lastScope) {
-      const r = this.#lastRecord;
-      if (r >= 0) return r; // (reset when that record is freed)
-      fp.hi = this.#lastHi;
-      fp.lo = this.#lastLo;
-    } else {
-      fingerprint64(scope, this.#seedWords![1]!, this.#seedWords![0]!);
-      this.#lastScope = scope;
-      this.#lastHi = fp.hi;
-      this.#lastLo = fp.lo;
+  /**
+   * After a broken invariant: log once, then start afresh as after a restart (new keys, epoch
+   * and `since`), so the verifier refuses whatever the lost entries would have caught.
+   */
+  #reset(e: InvariantBroken): void {
+    if (this.#resets++ === 0) {
+      console.error(
+        `popkit: MemoryReplayStore ${e.message}; the store starts afresh (proofs and nonces from before are refused)`,
+      );
     }
-    this.#lastRecord = this.#lookupScope();
-    return this.#lastRecord;
+    this.#table.fill(0);
+    this.#blockMin.fill(NONE);
+    this.#accounts = new AccountTable(this.#capacity);
+    this.#seeds = undefined;
+    this.#epoch = undefined;
+    this.#since = Math.max(this.#now(), this.#since);
+    this.#used = 0;
+    this.#cursor = 0;
+    this.#credit = 0;
+    this.#owed = 0;
   }
 
-  #lookupScope(): number {
-    const scopes = this.#scopes;
-    let r = this.#heads[fmix32(fp.hi ^ this.#seedWords![3]!) & this.#scopeMask]!;
-    while (r !== 0) {
-      const o = (r - 1) * 4;
-      if (scopes[o] === fp.hi && scopes[o + 1] === fp.lo) return r - 1;
-      r = scopes[o + 3]!;
+  /** Checks every invariant at the top of this file: O(table), for tests. @internal */
+  [VERIFY](): void {
+    const table = this.#table;
+    const slots = this.#slots;
+    const counts = new Map<number, number>();
+    let used = 0;
+    for (let i = 0; i < slots; i++) {
+      const exp = table[i * 4 + 2]!;
+      if (exp === 0) continue;
+      used++;
+      if (exp < this.#blockMin[i >>> BLOCK_SHIFT]!) throw corrupt('block minimum');
+      // no hole between the entry's home and its slot
+      for (let j = this.#home(table[i * 4]!); j !== i; j = j + 1 === slots ? 0 : j + 1)
+        if (table[j * 4 + 2] === 0) throw corrupt('hole in a probe chain');
+      const r = table[i * 4 + 3]!;
+      counts.set(r, (counts.get(r) ?? 0) + 1);
     }
-    return -1;
+    if (used !== this.#used) throw corrupt('used');
+    for (const [r, n] of counts) if (this.#accounts.count(r) !== n) throw corrupt('record count');
+    if (counts.size !== this.#accounts.size) throw corrupt('accounts');
+    this.#accounts.verify();
   }
 
-  /** Adds the record of the scope last looked up by `#findScope` (its fingerprint is in `fp`). */
-  #addScope(): number {
-    let r: number;
-    if (this.#freeScope !== 0) {
-      r = this.#freeScope - 1;
-      this.#freeScope = this.#scopes[r * 4 + 3]!;
-    } else {
-      if (this.#nextFreshScope * 4 === this.#scopes.length) this.#growScopes();
-      r = this.#nextFreshScope++;
-    }
-    const scopes = this.#scopes;
-    const bucket = fmix32(fp.hi ^ this.#seedWords![3]!) & this.#scopeMask;
-    const o = r * 4;
-    scopes[o] = fp.hi;
-    scopes[o + 1] = fp.lo;
-    scopes[o + 2] = 0;
-    scopes[o + 3] = this.#heads[bucket]!;
-    this.#heads[bucket] = r + 1;
-    this.#keys++;
-    this.#lastRecord = r;
-    return r;
-  }
-
-  /** Doubles the key records (up to one per entry of capacity) and relinks their buckets. */
-  #growScopes(): void {
-    const size = Math.min(this.#scopes.length / 2, this.#maxRecords); // (4 words a record)
-    if (size * 4 <= this.#scopes.length)
-      throw new ReplayStoreError('replay_store_full', 'the replay store is full');
-    const old = this.#scopes;
-    const scopes = new Uint32Array(size * 4);
-    const heads = new Uint32Array(nextPowerOfTwo(size));
-    const mask = heads.length - 1;
-    let free = 0;
-    for (let r = this.#nextFreshScope - 1; r >= 0; r--) {
-      const o = r * 4;
-      scopes[o] = old[o]!;
-      scopes[o + 1] = old[o + 1]!;
-      scopes[o + 2] = old[o + 2]!;
-      if (old[o + 2] === 0) {
-        scopes[o + 3] = free; // a free record
-        free = r + 1;
-      } else {
-        const bucket = fmix32(old[o]! ^ this.#seedWords![3]!) & mask;
-        scopes[o + 3] = heads[bucket]!;
-        heads[bucket] = r + 1;
-      }
-    }
-    this.#scopes = scopes;
-    this.#heads = heads;
-    this.#scopeMask = mask;
-    this.#freeScope = free;
-  }
-
-  #releaseScope(r: number): void {
-    const scopes = this.#scopes;
-    const o = r * 4;
-    if (--scopes[o + 2]! !== 0) return;
-    const bucket = fmix32(scopes[o]! ^ this.#seedWords![3]!) & this.#scopeMask;
-    let link = this.#heads[bucket]!;
-    if (link === r + 1) {
-      this.#heads[bucket] = scopes[o + 3]!;
-    } else {
-      while (link !== 0) {
-        const lo = (link - 1) * 4;
-        if (scopes[lo + 3] === r + 1) {
-          scopes[lo + 3] = scopes[o + 3]!;
-          break;
-        }
-        link = scopes[lo + 3]!;
-      }
-    }
-    scopes[o + 3] = this.#freeScope;
-    this.#freeScope = r + 1;
-    this.#keys--;
-    if (r === this.#lastRecord) this.#lastRecord = -1;
+  /** The raw tables, to corrupt them in tests. @internal */
+  [RAW](): { table: Uint32Array; records: Uint32Array } {
+    return { table: this.#table, records: this.#accounts.rawRecords };
   }
 }

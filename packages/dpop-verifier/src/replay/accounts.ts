@@ -255,9 +255,9 @@ export class AccountTable {
     this.#free = free;
   }
 
-  /** For corruption tests only: the raw records. @internal */
-  get rawRecords(): Uint32Array {
-    return this.#records;
+  /** For corruption tests only: the raw records and bucket heads. @internal */
+  get raw(): { records: Uint32Array; heads: Uint32Array } {
+    return { records: this.#records, heads: this.#heads };
   }
 }
 

@@ -29,6 +29,8 @@ import { ReplayStoreError } from './types.ts';
 export const VERIFY: unique symbol = Symbol('popkit.replay.verify');
 /** @internal */
 export const RAW: unique symbol = Symbol('popkit.replay.raw');
+/** @internal */
+export const SETTLE: unique symbol = Symbol('popkit.replay.settle');
 
 /** Options of {@link MemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
@@ -438,8 +440,15 @@ export class MemoryReplayStore implements ReplayStore {
     this.#accounts.verify();
   }
 
+  /** Clears every expired entry now, however many (tests only: a full, unbounded sweep). @internal */
+  [SETTLE](): void {
+    const nowSec = Math.floor(this.#now() / 1000);
+    for (let b = 0; b < this.#blockMin.length; b++)
+      if (this.#blockMin[b]! <= nowSec) this.#sweepBlock(b, nowSec);
+  }
+
   /** The raw tables, to corrupt them in tests. @internal */
-  [RAW](): { table: Uint32Array; records: Uint32Array } {
-    return { table: this.#table, records: this.#accounts.rawRecords };
+  [RAW](): { table: Uint32Array; records: Uint32Array; heads: Uint32Array } {
+    return { table: this.#table, ...this.#accounts.raw };
   }
 }

@@ -6,8 +6,11 @@
  * - `ERR_DPOP_KEY_UNSUPPORTED`: the key cannot sign DPoP proofs (wrong type, usage, size,
  *   algorithm, or a public key that cannot be exported and no `publicJwk`).
  * - `ERR_DPOP_SIGNER`: an external {@link DPoPSigner} failed or returned a malformed signature.
- * - `ERR_DPOP_BODY_NOT_REPLAYABLE`: the server asked for a new nonce but the request body was a
- *   one-shot `ReadableStream`, so the request could not be sent again.
+ * - `ERR_DPOP_BODY_NOT_REPLAYABLE`: the server asked for a new nonce, or redirected with 307/308,
+ *   but the request body was a one-shot stream, so the request could not be sent again.
+ * - `ERR_DPOP_REDIRECT`: a redirect that cannot be followed safely: more than the hop limit, a
+ *   `Location` that is not an `http(s)` URL or carries userinfo, or a runtime that hides the
+ *   redirect (an opaque-redirect response to `redirect: 'follow'`).
  * - `ERR_DPOP_STORAGE`: the browser key store failed.
  */
 export type DPoPClientErrorCode =
@@ -16,6 +19,7 @@ export type DPoPClientErrorCode =
   | 'ERR_DPOP_KEY_UNSUPPORTED'
   | 'ERR_DPOP_SIGNER'
   | 'ERR_DPOP_BODY_NOT_REPLAYABLE'
+  | 'ERR_DPOP_REDIRECT'
   | 'ERR_DPOP_STORAGE';
 
 /**
@@ -24,7 +28,10 @@ export type DPoPClientErrorCode =
  */
 export class DPoPClientError extends Error {
   readonly code: DPoPClientErrorCode;
-  /** The server response, for `ERR_DPOP_BODY_NOT_REPLAYABLE`. */
+  /**
+   * The server response, for `ERR_DPOP_BODY_NOT_REPLAYABLE` and `ERR_DPOP_REDIRECT` from
+   * `createDPoPFetch` (the response that was not retried or not followed; its body is unread).
+   */
   readonly response?: Response;
 
   constructor(

@@ -1,5 +1,13 @@
 import { DPoPClientError, invalidType } from './errors.ts';
 import { normalizeMethod } from './htu.ts';
+import {
+  BODY_HEADERS,
+  CROSS_ORIGIN_DROPPED,
+  MAX_REDIRECTS,
+  browserFollows,
+  nextHop,
+  redirectError,
+} from './redirect.ts';
 import type { DPoPSessionOptions, ResponseView } from './session.ts';
 import { DPoPSession, boundedJsonError } from './session.ts';
 import type { DPoPKey } from './signer.ts';
@@ -57,13 +65,21 @@ function isOneShot(body: unknown): boolean {
  *   `WWW-Authenticate` holds a DPoP challenge (among others, any case), or a 400 JSON
  *   `{"error":"use_dpop_nonce"}` from a token endpoint (RFC 9449 §8, §9);
  * - the server's clock offset learned from `Date` when a proof is rejected, applied to `iat`
- *   (with the one retry) for that origin from then on;
+ *   (with the one retry) for that origin from then on (at most 24 hours);
  * - bodies replayed safely (strings, bytes, `Blob`, `FormData`, `URLSearchParams`, and a
  *   `Request`'s body buffered once). A `ReadableStream` body is sent once: if a retry is needed
  *   a {@link DPoPClientError} `ERR_DPOP_BODY_NOT_REPLAYABLE` carries the response, and the new
  *   nonce is already stored for the next call;
+ * - redirects followed here, outside browsers, with the Fetch standard's rules (at most 20; a
+ *   303, or a 301/302 of a `POST`, becomes a body-less `GET`; 307/308 keep method and body): a
+ *   new proof for each hop on the request's origin (`htm` and `htu` of that hop), and once the
+ *   chain leaves the origin no `DPoP` and no `Authorization` (nor `Cookie`), even if it comes
+ *   back. `redirect: 'manual'` and `'error'` are passed to `fetch` as given. In a browser the
+ *   browser follows redirects (`redirect: 'manual'` is unreadable there; see the README);
+ * - state learned only from the origin that answered a request carrying its proof: a nonce or
+ *   `Date` from any other origin (a redirect target) is ignored;
  * - never loops: a second `use_dpop_nonce`, or one with the nonce just sent, is returned as is;
- * - `init.signal` is honoured on both attempts.
+ * - `init.signal` (or the `Request`'s) is honoured on every attempt.
  *
  * @example
  * ```ts
@@ -72,6 +88,7 @@ function isOneShot(body: unknown): boolean {
  * // with ky: ky.create({ fetch: dpopFetch }); with undici: createDPoPFetch(k, { fetch: undici.fetch })
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+ * @see https://fetch.spec.whatwg.org/#http-redirect-fetch
  */
 export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): DPoPFetch {
   const session = new DPoPSession(key, options);
@@ -114,49 +131,79 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
       if (match) accessToken = match[1];
     }
     const replayable = !isOneShot(body);
+    const mode = rest.redirect ?? base?.redirect ?? 'follow';
+    // Outside browsers `redirect: 'manual'` returns the real 3xx: follow it here, one proof per hop.
+    const follow = mode === 'follow' && !browserFollows();
+    const signal = rest.signal ?? base?.signal;
+    let signed = true; // false once the chain has left the origin
+    let retried = false;
+    let hops = 0;
 
-    const send = async (): Promise<{
-      response: Response;
-      attempt: Awaited<ReturnType<DPoPSession['attempt']>>;
-    }> => {
-      const attempt = await session.attempt(method, url, origin, accessToken);
-      headers.set('dpop', attempt.proof);
-      const next: RequestInit = { ...rest, method, headers };
+    for (;;) {
+      const attempt = signed ? await session.attempt(method, url, origin, accessToken) : undefined;
+      if (attempt) headers.set('dpop', attempt.proof);
+      const next: RequestInit = { ...rest, method, headers, redirect: follow ? 'manual' : mode };
+      if (signal) next.signal = signal;
       if (body !== undefined) next.body = body;
       if (body != null && !replayable) (next as { duplex?: string }).duplex = 'half';
-      const response = base ? await fetchImpl(new Request(base, next)) : await fetchImpl(url, next);
-      return { response, attempt };
-    };
+      const response =
+        base && hops === 0 ? await fetchImpl(new Request(base, next)) : await fetchImpl(url, next);
 
-    const first = await send();
-    const view: ResponseView = {
-      status: first.response.status,
-      header: (name) => first.response.headers.get(name),
-      jsonError: () => boundedJsonError(first.response.clone().body),
-    };
-    const reason = await session.inspect(origin, view, first.attempt);
-    if (reason === undefined) return first.response;
-    if (!replayable) {
-      session.emit({ type: 'not-retried', origin, reason: 'body_not_replayable' });
-      throw new DPoPClientError(
-        'ERR_DPOP_BODY_NOT_REPLAYABLE',
-        'the server asked for a new DPoP nonce but the request body is a one-shot stream; send it again (the nonce is stored)',
-        { response: first.response },
+      // Learn only from the origin the proof was for: a runtime that follows redirects itself
+      // (a browser, React Native) may hand back another origin's response.
+      const reason =
+        attempt && (!response.url || response.url.startsWith(`${origin}/`))
+          ? await session.inspect(
+              origin,
+              {
+                status: retried ? 0 : response.status,
+                header: (name) => response.headers.get(name),
+                jsonError: () => boundedJsonError(response.clone().body),
+              },
+              attempt,
+            )
+          : undefined;
+      if (reason !== undefined) {
+        if (!replayable) {
+          session.emit({ type: 'not-retried', origin, reason: 'body_not_replayable' });
+          throw new DPoPClientError(
+            'ERR_DPOP_BODY_NOT_REPLAYABLE',
+            'the server asked for a new DPoP nonce but the request body is a one-shot stream; send it again (the nonce is stored)',
+            { response },
+          );
+        }
+        signal?.throwIfAborted();
+        session.emit({ type: 'retry', origin, reason });
+        retried = true;
+        await response.body?.cancel().catch(() => {});
+        continue;
+      }
+
+      if (!follow) return response;
+      if (response.type === 'opaqueredirect') {
+        throw redirectError('this fetch hides redirects (opaque-redirect response)', response);
+      }
+      const hop = nextHop(
+        response.status,
+        response.headers.get('location'),
+        { url, method, hops, max: MAX_REDIRECTS },
+        body != null && !replayable,
+        response,
       );
+      if (!hop) return response;
+      session.emit({ type: 'redirect', origin, to: hop.origin });
+      await response.body?.cancel().catch(() => {});
+      hops++;
+      if (hop.dropBody) {
+        body = undefined;
+        for (const name of BODY_HEADERS) headers.delete(name);
+      }
+      if (hop.origin !== origin) {
+        signed = false;
+        for (const name of CROSS_ORIGIN_DROPPED) headers.delete(name);
+      }
+      url = hop.url;
+      method = hop.method;
     }
-    rest.signal?.throwIfAborted();
-    session.emit({ type: 'retry', origin, reason });
-    await first.response.body?.cancel().catch(() => {});
-    const second = await send();
-    await session.inspect(
-      origin,
-      {
-        status: 0,
-        header: (name) => second.response.headers.get(name),
-        jsonError: async () => undefined,
-      },
-      second.attempt,
-    );
-    return second.response;
   };
 }

@@ -1,7 +1,7 @@
 import { dpopChallengeError } from './challenge.ts';
 import { invalidType, invalidValue } from './errors.ts';
 import type { NonceStore } from './nonce-store.ts';
-import { MemoryNonceStore } from './nonce-store.ts';
+import { LruMap, MemoryNonceStore } from './nonce-store.ts';
 import { createProof, isValidNonce } from './proof.ts';
 import type { DPoPKey } from './signer.ts';
 
@@ -10,6 +10,7 @@ export type DPoPFetchEvent =
   | { type: 'nonce'; origin: string }
   | { type: 'retry'; origin: string; reason: 'use_dpop_nonce' | 'clock_offset' }
   | { type: 'clock-offset'; origin: string; offset: number }
+  | { type: 'redirect'; origin: string; to: string }
   | { type: 'not-retried'; origin: string; reason: 'same_nonce' | 'body_not_replayable' };
 
 /** Options shared by the fetch and axios wrappers. */
@@ -20,13 +21,23 @@ export interface DPoPSessionOptions {
   ed25519Alg?: 'EdDSA' | 'Ed25519';
   /** Called for each nonce, retry and clock-offset change (no secrets). */
   onEvent?: (event: DPoPFetchEvent) => void;
-  /** Learn the server clock offset from `Date` when a proof is rejected. Default `true`. */
+  /**
+   * Learn the server clock offset from `Date` when a proof is rejected. Default `true`. The
+   * offset applies only to the origin whose response carried the `Date`, and one over 24 hours
+   * is ignored.
+   */
   learnClockOffset?: boolean;
 }
 
 /** Offsets under this many seconds are treated as "in sync" (Date has 1 s resolution). */
 const CLOCK_SLACK = 5;
-const MAX_OFFSET = 366 * 24 * 3600;
+/**
+ * Largest clock offset applied (seconds). It covers a device clock set to the wrong time zone
+ * (up to a day) but not a `Date` months off: an offset makes the client sign proofs dated in
+ * the server's "future", which whoever controls that response could keep and use later
+ * (pre-generated proofs, RFC 9449 §11.1); beyond a day it is no longer a plausible clock error.
+ */
+const MAX_OFFSET = 24 * 3600;
 const MAX_ORIGINS = 100;
 
 /** What the wrapper needs to know about a response to decide on the one retry. @internal */
@@ -51,7 +62,7 @@ export interface Attempt {
 export class DPoPSession {
   readonly #key: DPoPKey;
   readonly #nonces: NonceStore;
-  readonly #offsets = new Map<string, number>();
+  readonly #offsets = new LruMap<number>(MAX_ORIGINS);
   readonly #ed25519Alg: 'EdDSA' | 'Ed25519' | undefined;
   readonly #onEvent: ((event: DPoPFetchEvent) => void) | undefined;
   readonly #learnClock: boolean;
@@ -103,8 +114,9 @@ export class DPoPSession {
   }
 
   /**
-   * Records the response's `DPoP-Nonce` and, for a rejected proof, the server clock; returns
-   * whether the request deserves its single retry.
+   * Records the response's `DPoP-Nonce` and, for a rejected proof, the server clock, under
+   * `origin`; returns whether the request deserves its single retry. The caller passes only
+   * responses from `origin` itself to a request that carried this session's proof for it.
    */
   async inspect(
     origin: string,
@@ -134,11 +146,6 @@ export class DPoPSession {
     return offsetChanged ? 'clock_offset' : undefined;
   }
 
-  /** The clock offset (seconds) currently applied to an origin. */
-  offset(origin: string): number {
-    return this.#offsets.get(origin) ?? 0;
-  }
-
   emit(event: DPoPFetchEvent): void {
     this.#emit(event);
   }
@@ -159,10 +166,7 @@ export class DPoPSession {
     if (Math.abs(offset) > MAX_OFFSET) return false;
     if (Math.abs(offset) < CLOCK_SLACK) offset = 0;
     if (Math.abs(offset - used) < CLOCK_SLACK) return false;
-    this.#offsets.delete(origin);
     this.#offsets.set(origin, offset);
-    if (this.#offsets.size > MAX_ORIGINS)
-      this.#offsets.delete(this.#offsets.keys().next().value as string);
     this.#emit({ type: 'clock-offset', origin, offset });
     return true;
   }

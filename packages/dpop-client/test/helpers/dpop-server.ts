@@ -11,9 +11,20 @@ export interface Seen {
   ath?: string;
   htm?: string;
   htu?: string;
+  jti?: string;
   body: string;
   authorization?: string;
+  /** Whether the request carried a `DPoP` header at all. */
+  dpop: boolean;
+  contentType?: string;
+  cookie?: string;
   outcome: number;
+}
+
+/** Where an authenticated request is redirected instead of answered 200. */
+export interface RedirectRule {
+  status: number;
+  location: string;
 }
 
 export interface ServerControl {
@@ -28,6 +39,14 @@ export interface ServerControl {
   alwaysDemand: boolean;
   /** Spelling of the challenge header. */
   challenge: (nonceError: string) => string;
+  /** Redirects a request whose proof (and nonce) verified, instead of answering 200. */
+  redirect: (seen: Seen) => RedirectRule | undefined;
+  /** Added to every response (e.g. a `DPoP-Nonce` on every answer). */
+  extraHeaders: Record<string, string>;
+  /** Answer CORS: preflights allow `Authorization` and `DPoP`, responses expose the DPoP headers. */
+  cors: boolean;
+  /** Reject a proof whose `htu` is not this server's URL of the request (default true). */
+  checkHtu: boolean;
   close(): Promise<void>;
 }
 
@@ -35,8 +54,9 @@ let counter = 0;
 
 /**
  * A real HTTP server on 127.0.0.1 that behaves like a DPoP resource server and token endpoint:
- * verifies proofs with jose, demands its current nonce, rejects an `iat` more than 60 s from its
- * own (possibly skewed) clock, answers 401 challenges on `/api/*` and 400 JSON on `/token`.
+ * verifies proofs with jose, checks `htm` and `htu` against the request, demands its current
+ * nonce, rejects an `iat` more than 60 s from its own (possibly skewed) clock, answers 401
+ * challenges on `/api/*` and 400 JSON on `/token`, and redirects verified requests by rule.
  */
 export async function startDPoPServer(): Promise<ServerControl> {
   const control: ServerControl = {
@@ -50,23 +70,58 @@ export async function startDPoPServer(): Promise<ServerControl> {
     skew: 0,
     alwaysDemand: false,
     challenge: (error) => `Bearer realm="api", DPoP error="${error}", algs="ES256 EdDSA"`,
+    redirect: () => undefined,
+    extraHeaders: {},
+    cors: false,
+    checkHtu: true,
     close: async () => {},
   };
   const server = createServer(async (req, res) => {
+    const cors: Record<string, string> = control.cors
+      ? {
+          'access-control-allow-origin': '*',
+          'access-control-expose-headers': 'dpop-nonce, date, www-authenticate, location',
+        }
+      : {};
+    if (control.cors && req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...cors,
+        'access-control-allow-headers': 'authorization, dpop, content-type',
+        'access-control-allow-methods': 'GET, POST, PUT, DELETE',
+      });
+      return res.end();
+    }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString();
     const path = (req.url ?? '/').split('?')[0]!;
-    const seen: Seen = { method: req.method!, path, body, outcome: 0 };
+    const seen: Seen = {
+      method: req.method!,
+      path,
+      body,
+      dpop: req.headers.dpop !== undefined,
+      outcome: 0,
+    };
     if (req.headers.authorization) seen.authorization = req.headers.authorization;
+    if (req.headers['content-type']) seen.contentType = req.headers['content-type'];
+    if (req.headers.cookie) seen.cookie = req.headers.cookie;
     control.seen.push(seen);
     const now = Date.now() / 1000 + control.skew;
     const isToken = path === '/token';
     const reply = (status: number, error?: string) => {
       seen.outcome = status;
-      const headers: Record<string, string> = { date: new Date(now * 1000).toUTCString() };
+      const headers: Record<string, string> = {
+        ...cors,
+        date: new Date(now * 1000).toUTCString(),
+      };
       if (error === 'use_dpop_nonce' || status === 200) headers['dpop-nonce'] = control.nonce;
-      if (status === 200) {
+      Object.assign(headers, control.extraHeaders);
+      const rule = status === 200 ? control.redirect(seen) : undefined;
+      if (rule) {
+        seen.outcome = rule.status;
+        res.writeHead(rule.status, { ...headers, location: rule.location });
+        res.end();
+      } else if (status === 200) {
         res.writeHead(200, { ...headers, 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok: true, echo: body }));
       } else if (isToken) {
@@ -90,8 +145,11 @@ export async function startDPoPServer(): Promise<ServerControl> {
         ath: payload.ath as string | undefined,
         htm: payload.htm as string,
         htu: payload.htu as string,
+        jti: payload.jti as string,
       });
       if (payload.htm !== req.method) return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
+      if (control.checkHtu && payload.htu !== `${control.url}${path}`)
+        return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
       if (Math.abs((payload.iat as number) - now) > 60)
         return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
       if (control.alwaysDemand) {

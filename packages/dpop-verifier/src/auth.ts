@@ -382,12 +382,17 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
   }
 
   /** What the proof must match. */
-  const expectation = (presented: Presented, jkt: string | undefined): InternalExpectation => ({
+  const expectation = (
+    presented: Presented,
+    jkt: string | undefined,
+    claims?: TokenClaims,
+  ): InternalExpectation => ({
     method: presented.request.method,
     url: presented.url,
     accessToken: presented.token,
     jkt,
     requireNonce: presented.requireNonce,
+    account: claims === undefined ? undefined : accountOf(claims),
     [TOKEN_HASH]: presented.tokenHash,
   });
 
@@ -533,10 +538,10 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
     let proof: MaybePromise<VerifiedProof>;
     try {
       if (prepared === undefined) {
-        proof = proofs.now(presented.proof!, expectation(presented, jkt as string));
+        proof = proofs.now(presented.proof!, expectation(presented, jkt as string, claims));
       } else {
         checkKeyBinding(prepared.proof.jkt, jkt);
-        proof = prepared.commit().then(() => prepared.proof);
+        proof = prepared.commit({ account: accountOf(claims) }).then(() => prepared.proof);
       }
     } catch (e) {
       throw proofFailure(e, scheme);
@@ -667,4 +672,16 @@ function safe(fn: () => void): void {
   } catch {
     // metrics must never break authentication
   }
+}
+
+/**
+ * The replay store's unit of fairness for a token (see `ProofExpectation.account`): its
+ * subject, else its client, else none (the proof key then). An account costs an attacker a
+ * registration; a key costs nothing.
+ */
+function accountOf(claims: TokenClaims): string | undefined {
+  const { sub, client_id: client } = claims as { sub?: unknown; client_id?: unknown };
+  if (typeof sub === 'string' && sub.length > 0) return `sub:${sub}`;
+  if (typeof client === 'string' && client.length > 0) return `client:${client}`;
+  return undefined;
 }

@@ -37,6 +37,7 @@ export type DPoPRejectReason =
   | 'iat_missing'
   | 'iat_too_old'
   | 'iat_in_future'
+  | 'iat_before_restart'
   | 'exp'
   | 'nbf'
   | 'jti'

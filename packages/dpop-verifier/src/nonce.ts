@@ -19,10 +19,13 @@ export interface NonceCheck {
 export interface NonceIssuer {
   /** Seconds per time step. */
   readonly period: number;
-  /** The nonce to send now in `DPoP-Nonce`. `now` in ms (default `Date.now()`). */
-  current(now?: number): Promise<string>;
-  /** Checks a nonce from a proof's `nonce` claim, in constant time. */
-  check(nonce: string, now?: number): Promise<NonceCheck>;
+  /**
+   * The nonce to send now in `DPoP-Nonce`. `now` in ms (default `Date.now()`); `epoch`, the
+   * replay store's (see `ReplayStore.epoch`): nonces of another epoch are not valid.
+   */
+  current(now?: number, epoch?: string): Promise<string>;
+  /** Checks a nonce from a proof's `nonce` claim, in constant time, for the same `epoch`. */
+  check(nonce: string, now?: number, epoch?: string): Promise<NonceCheck>;
 }
 
 /** Options of {@link createNonceIssuer}. */
@@ -80,18 +83,19 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
   if (!Number.isInteger(window) || window < 0 || window > 10)
     throw new DPoPConfigError('window', 'must be an integer from 0 to 10');
   const periodMs = period * 1000;
-  // step -> nonces for each secret (index 0 issues)
-  const cache = new Map<number, Promise<string[]>>();
+  // "step" or "step:epoch" -> nonces for each secret (index 0 issues); bounded
+  const cache = new Map<string, Promise<string[]>>();
 
-  const valuesFor = (step: number): Promise<string[]> => {
-    let values = cache.get(step);
+  const valuesFor = (step: number, epoch: string | undefined): Promise<string[]> => {
+    const id = epoch === undefined ? `${step}` : `${step}:${epoch}`;
+    let values = cache.get(id);
     if (values === undefined) {
-      values = Promise.all(secrets.map((s) => hmacSha256Base64url(s, `popkit-dpop-nonce:${step}`)));
-      cache.set(step, values);
-      if (cache.size > 4 * (window + 3)) {
-        for (const old of cache.keys()) {
-          if (old < step - window - 2) cache.delete(old);
-        }
+      values = Promise.all(secrets.map((s) => hmacSha256Base64url(s, `popkit-dpop-nonce:${id}`)));
+      cache.set(id, values);
+      // oldest first: drop what is older than the window (and anything past a hard cap)
+      for (const old of cache.keys()) {
+        if (cache.size <= 4 * (window + 3)) break;
+        cache.delete(old);
       }
     }
     return values;
@@ -99,16 +103,16 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
 
   return {
     period,
-    async current(now = Date.now()) {
-      return (await valuesFor(Math.floor(now / periodMs)))[0]!;
+    async current(now = Date.now(), epoch) {
+      return (await valuesFor(Math.floor(now / periodMs), epoch))[0]!;
     },
-    async check(nonce, now = Date.now()) {
+    async check(nonce, now = Date.now(), epoch) {
       const step = Math.floor(now / periodMs);
       let found: number | undefined;
       if (typeof nonce === 'string' && nonce.length === NONCE_LENGTH) {
         // Check every candidate (no early exit) so timing does not tell which step matched.
         for (let s = step + 1; s >= step - window; s--) {
-          for (const value of await valuesFor(s)) {
+          for (const value of await valuesFor(s, epoch)) {
             if (timingSafeEqual(value, nonce) && found === undefined) found = s;
           }
         }

@@ -26,6 +26,11 @@ export interface TokenRequestContext {
   dpopJkt?: string;
   /** The `cnf.jkt` of the refresh token being used, for a DPoP-bound refresh token (RFC 9449 §5). */
   boundJkt?: string;
+  /**
+   * The authenticated client (its `client_id`), the replay store's unit of fairness, in the
+   * one-call form (with `prepare`, pass it to `commit`). Default: the proof key.
+   */
+  account?: string;
 }
 
 /** The result at the token endpoint: put `jkt` in the issued token's `cnf` and answer `token_type: DPoP`. */
@@ -66,7 +71,12 @@ function fail(reason: DPoPRejectReason, description: string): DPoPError {
  * rejects with a ready 400 (`invalid_dpop_proof`, a replay) or 503 answer.
  */
 export interface PreparedTokenRequest extends TokenRequestResult {
-  commit(): Promise<void>;
+  /**
+   * Records the proof. `account`: the authenticated client (its `client_id`), the replay
+   * store's unit of fairness, so one client's flood cannot squeeze the others (default: the
+   * proof key).
+   */
+  commit(options?: { account?: string }): Promise<void>;
 }
 
 /** The check built by {@link createTokenRequestVerifier}. */
@@ -173,8 +183,8 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
         proof.nextNonce === undefined
           ? {}
           : { 'DPoP-Nonce': proof.nextNonce, 'Access-Control-Expose-Headers': 'DPoP-Nonce' },
-      commit: () =>
-        (committed ??= prepared.commit().catch((e: unknown) => {
+      commit: (options) =>
+        (committed ??= prepared.commit(options).catch((e: unknown) => {
           throw shaped(e);
         })),
     };
@@ -186,7 +196,7 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
   ): Promise<TokenRequestResult | undefined> => {
     const prepared = await prepare(request, context);
     if (prepared === undefined) return undefined;
-    await prepared.commit();
+    await prepared.commit({ account: context.account });
     const { commit: _, ...result } = prepared;
     return result;
   };

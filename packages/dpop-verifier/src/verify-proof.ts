@@ -36,6 +36,11 @@ export interface ProofExpectation {
   nonce?: string;
   /** Per-request override of `requireNonce`. */
   requireNonce?: boolean;
+  /**
+   * Who the proof is for, the replay store's unit of fairness: an access token's subject, an
+   * authenticated client. Default: the proof key's thumbprint (keys cost nothing, accounts do).
+   */
+  account?: string;
 }
 
 /** An expectation that may carry the access token's hash, computed once per request. @internal */
@@ -99,7 +104,8 @@ export interface VerifiedProof {
  */
 export interface PreparedProof {
   proof: VerifiedProof;
-  commit(): Promise<void>;
+  /** Records the proof; `account` (see {@link ProofExpectation.account}) if known only now. */
+  commit(options?: { account?: string }): Promise<void>;
 }
 
 /**
@@ -118,6 +124,7 @@ interface Checked {
   result: VerifiedProof;
   jti: string;
   expiresAt: number;
+  account: string | undefined;
 }
 
 interface HeaderEntry {
@@ -138,6 +145,11 @@ const SIGNATURE_LENGTH: Partial<Record<ProofAlgorithm, number>> = {
 const MAX_HEADER_CACHE_SEGMENT = 4096;
 const DPOP_TYP = /^(?:application\/)?dpop\+jwt$/i;
 const MAX_HTU_LENGTH = 8192;
+const STALE = {
+  iat_too_old: 'The DPoP proof is too old',
+  iat_in_future: 'The DPoP proof iat is in the future',
+  iat_before_restart: 'The DPoP proof predates the server replay memory; sign a new one',
+} as const;
 
 function positive(name: string, value: unknown, fallback: number, max: number): number {
   if (value === undefined) return fallback;
@@ -418,12 +430,7 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     }
     const stale = staleness(iat, nowSec, undefined);
     if (stale !== undefined) {
-      throw proofError(
-        stale,
-        stale === 'iat_too_old'
-          ? 'The DPoP proof is too old'
-          : 'The DPoP proof iat is in the future',
-      );
+      throw proofError(stale, STALE[stale]);
     }
     return checkAth(entry, claims, jti, expect, (iat + maxAge + clockTolerance) * 1000, undefined);
   }
@@ -433,13 +440,23 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     iat: number,
     nowSec: number,
     nonceCheck: NonceCheck | undefined,
-  ): 'iat_too_old' | 'iat_in_future' | undefined {
+  ): 'iat_too_old' | 'iat_in_future' | 'iat_before_restart' | undefined {
     // A valid server nonce bounds freshness (RFC 9449 §11.1): iat need only be plausible, within
     // nonceIatSkew of the server clock (for clients whose clocks are off).
     const oldest = nonceCheck?.valid ? nowSec - nonceIatSkew : nowSec - maxAge;
     const newest = nonceCheck?.valid ? nowSec + nonceIatSkew : nowSec + clockTolerance;
     if (iat < oldest) return 'iat_too_old';
     if (iat > newest) return 'iat_in_future';
+    // Without a nonce, a proof older than the replay store's memory (a restart) may have been
+    // accepted already: refused for one acceptance window after the start. (A nonce is bound
+    // to the store's epoch instead.)
+    if (!nonceCheck?.valid && replay !== false) {
+      const since = replay.since;
+      // (a store whose start lies ahead of this verifier's clock runs on another clock: tests)
+      // (iat is in whole seconds: "before" means before the second the store started)
+      if (typeof since === 'number' && since <= nowSec * 1000 && iat < Math.floor(since / 1000))
+        return 'iat_before_restart';
+    }
     return undefined;
   }
 
@@ -453,28 +470,33 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     nowMs: number,
   ): Promise<Checked> {
     const issuer = nonces!;
+    const epoch = replay === false ? undefined : replay.epoch;
     const nonce = claims.nonce as string | undefined;
     const required = expect.requireNonce ?? requireNonceDefault;
     let nonceCheck: NonceCheck | undefined;
     let nextNonce: string | undefined;
     if (nonce !== undefined) {
-      nonceCheck = await issuer.check(nonce, nowMs);
+      nonceCheck = await issuer.check(nonce, nowMs, epoch);
       if (!nonceCheck?.valid)
         throw nonceError(
           'nonce_invalid',
           'The DPoP nonce is invalid or expired',
-          await issuer.current(nowMs),
+          await issuer.current(nowMs, epoch),
         );
-      if (!nonceCheck.current) nextNonce = await issuer.current(nowMs);
+      if (!nonceCheck.current) nextNonce = await issuer.current(nowMs, epoch);
     } else if (required) {
-      throw nonceError('nonce_missing', 'A DPoP nonce is required', await issuer.current(nowMs));
+      throw nonceError(
+        'nonce_missing',
+        'A DPoP nonce is required',
+        await issuer.current(nowMs, epoch),
+      );
     }
     const stale = staleness(iat, nowMs / 1000, nonceCheck);
     if (stale !== undefined)
       throw nonceError(
         stale,
         'The DPoP proof is not fresh; use the DPoP-Nonce',
-        await issuer.current(nowMs),
+        await issuer.current(nowMs, epoch),
       );
     // The replay entry lives until the nonce expires (after that the nonce is refused), else
     // until iat leaves the window.
@@ -494,7 +516,7 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     nextNonce: string | undefined,
   ): MaybePromise<Checked> {
     if (expect.accessToken === undefined)
-      return proofChecked(entry, claims, jti, expiresAt, nextNonce);
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce, expect.account);
     const { ath } = claims;
     if (typeof ath !== 'string')
       throw proofError('ath_missing', 'The DPoP proof must contain ath for this access token');
@@ -502,25 +524,27 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
       (expect as InternalExpectation)[TOKEN_HASH] ?? accessTokenSha256(expect.accessToken);
     if (typeof hash === 'string') {
       athMatches(ath, hash);
-      return proofChecked(entry, claims, jti, expiresAt, nextNonce);
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce, expect.account);
     }
     return hash.then((h) => {
       athMatches(ath, h);
-      return proofChecked(entry, claims, jti, expiresAt, nextNonce);
+      return proofChecked(entry, claims, jti, expiresAt, nextNonce, expect.account);
     });
   }
 
   // 7. replay, last: only a proof that passed every other check is recorded.
-  function record(checked: Checked): void | Promise<void> {
+  function record(checked: Checked, account = checked.account): void | Promise<void> {
     if (replay === false) return;
     const { result, jti, expiresAt } = checked;
+    // the unit of fairness: the account when the caller knows it, else the key
+    const scope = typeof account === 'string' && account.length > 0 ? account : result.jkt;
     let answer: boolean | PromiseLike<boolean>;
     try {
       const hashed = sha256Base64url(`${result.jkt}.${jti}`);
       answer =
         typeof hashed === 'string'
-          ? replay.useOnce(hashed, expiresAt, result.jkt)
-          : hashed.then((key) => replay.useOnce(key, expiresAt, result.jkt));
+          ? replay.useOnce(hashed, expiresAt, scope)
+          : hashed.then((key) => replay.useOnce(key, expiresAt, scope));
     } catch (cause) {
       throw storeUnavailable(cause);
     }
@@ -543,7 +567,7 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     let committed: Promise<void> | undefined;
     return {
       proof: checked.result,
-      commit: () => (committed ??= settle(() => record(checked))),
+      commit: (options) => (committed ??= settle(() => record(checked, options?.account))),
     };
   };
   return { now: checkNow, prepare };
@@ -562,6 +586,7 @@ function proofChecked(
   jti: string,
   expiresAt: number,
   nextNonce: string | undefined,
+  account: string | undefined,
 ): Checked {
   const result: VerifiedProof = {
     jkt: entry.jkt,
@@ -570,7 +595,7 @@ function proofChecked(
     claims: claims as VerifiedProof['claims'],
   };
   if (nextNonce !== undefined) result.nextNonce = nextNonce;
-  return { result, jti, expiresAt };
+  return { result, jti, expiresAt, account };
 }
 
 /** The replay store could not answer: fail closed, as a 503 the client may retry. */

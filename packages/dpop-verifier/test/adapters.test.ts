@@ -16,10 +16,11 @@ import { MemoryReplayStore, createNonceIssuer } from '../src/index.ts';
 import { AUDIENCE, ISSUER, clientKey, testIssuer } from './helpers.ts';
 
 let as: Awaited<ReturnType<typeof testIssuer>>;
+const store = new MemoryReplayStore();
 const nonces = createNonceIssuer({ secret: 'adapter-tests-'.padEnd(40, 'x') });
 const authOptions = (): DPoPAuthOptions => ({
   accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: as.jwks as never },
-  replay: new MemoryReplayStore(),
+  replay: store,
   nonces,
   dangerouslyTrustRequestUrl: true, // servers on ephemeral 127.0.0.1 ports (tests only)
 });
@@ -44,7 +45,7 @@ async function scenario(base: string, normalisesPaths = false) {
   expect(await ok.json()).toEqual({ sub: 'user-1', jkt: k.jkt, scheme: 'DPoP' });
 
   // replay the exact request a second time
-  const nonce = await nonces.current();
+  const nonce = await nonces.current(undefined, store.epoch);
   const proof = await createProof(k.keyPair, {
     method: 'GET',
     url: `${base}/api/me`,
@@ -94,7 +95,7 @@ async function scenario(base: string, normalisesPaths = false) {
     },
   });
   expect(noNonce.status).toBe(401);
-  expect(noNonce.headers.get('dpop-nonce')).toBe(await nonces.current());
+  expect(noNonce.headers.get('dpop-nonce')).toBe(await nonces.current(undefined, store.epoch));
 
   const open = await fetch(`${base}/health`);
   expect(await open.text()).toBe('ok');
@@ -130,7 +131,7 @@ async function requestLevelChecks(
   token: string,
   normalisesPaths: boolean,
 ) {
-  const nonce = await nonces.current();
+  const nonce = await nonces.current(undefined, store.epoch);
   const signed = async (method: string, url: string) => ({
     authorization: `DPoP ${token}`,
     dpop: await createProof(k.keyPair, { method, url, accessToken: token, nonce }),
@@ -169,7 +170,7 @@ async function requestLevelChecks(
 async function formBodyCheck(base: string) {
   const k = await clientKey();
   const token = await as.mint({ cnf: { jkt: k.jkt } });
-  const nonce = await nonces.current();
+  const nonce = await nonces.current(undefined, store.epoch);
   const post = async (body: string) =>
     raw(
       base,

@@ -477,8 +477,9 @@ describe('createDPoPAuth', () => {
     const k = await clientKey();
     const token = await accessToken({ cnf: { jkt: k.jkt } });
     const nonces = createNonceIssuer({ secret: 'n'.repeat(32) });
+    const replay = new MemoryReplayStore();
     const auth = createDPoPAuth(
-      options({ nonces, algorithms: ['ES256'], requireNonce: (r) => r.method !== 'GET' }),
+      options({ nonces, replay, algorithms: ['ES256'], requireNonce: (r) => r.method !== 'GET' }),
     );
     const get = await auth.verify(
       request({
@@ -505,10 +506,14 @@ describe('createDPoPAuth', () => {
     expect(e.headers['WWW-Authenticate']).toBe(
       'DPoP error="use_dpop_nonce", error_description="A DPoP nonce is required", algs="ES256"',
     );
-    expect(e.headers['DPoP-Nonce']).toBe(await nonces.current());
+    // bound to the replay store's epoch: a nonce from before a restart is not valid
+    expect(e.headers['DPoP-Nonce']).toBe(await nonces.current(undefined, replay.epoch));
+    expect(e.headers['DPoP-Nonce']).not.toBe(await nonces.current());
     expect((await auth.verify(await post(e.headers['DPoP-Nonce']))).scheme).toBe('DPoP');
-    const old = await nonces.current(Date.now() - 60_000);
-    expect((await auth.verify(await post(old))).headers['DPoP-Nonce']).toBe(await nonces.current());
+    const old = await nonces.current(Date.now() - 60_000, replay.epoch);
+    expect((await auth.verify(await post(old))).headers['DPoP-Nonce']).toBe(
+      await nonces.current(undefined, replay.epoch),
+    );
   });
 
   it('reports typed outcomes to onResult, and a throwing observer changes nothing', async () => {

@@ -45,14 +45,15 @@ describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromi
       const key = await m.generateKeyPair('ES256');
       const ed = await m.generateKeyPair('EdDSA');
       const nonces = m.createNonceIssuer({ secret: 'browser-nonce-secret-of-32-bytes!!' });
-      const verify = m.createProofVerifier({ replay: new m.MemoryReplayStore(), nonces });
+      const store = new m.MemoryReplayStore();
+      const verify = m.createProofVerifier({ replay: store, nonces });
       const url = 'https://api.example.com/orders';
       const code = async (p: Promise<unknown>) =>
         p.then(
           () => 'ok',
           (e: any) => `${e.code}/${e.reason}`,
         );
-      const nonce = await nonces.current();
+      const nonce = await nonces.current(undefined, store.epoch);
       const proof = await m.createProof(key, { method: 'GET', url, accessToken: 'tok', nonce });
       const results: Record<string, string> = {};
       results.valid = await code(

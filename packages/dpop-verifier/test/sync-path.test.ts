@@ -144,10 +144,11 @@ describe('the synchronous path', () => {
   it('takes the asynchronous path with server nonces, with the same outcome', async () => {
     const k = await clientKey();
     const nonces = createNonceIssuer({ secret: 'sync-path-tests-'.padEnd(40, 'x') });
+    const store = new MemoryReplayStore();
     const auth = createDPoPAuth({
       accessToken: () => ({ cnf: { jkt: k.jkt } }),
       publicUrl: PUBLIC,
-      replay: new MemoryReplayStore(),
+      replay: store,
       nonces,
     });
     const proof = (nonce?: string) =>
@@ -161,7 +162,7 @@ describe('the synchronous path', () => {
       code: 'use_dpop_nonce',
     });
     await expect(
-      auth.verify(request('tok', await proof(await nonces.current()))),
+      auth.verify(request('tok', await proof(await nonces.current(undefined, store.epoch)))),
     ).resolves.toMatchObject({ jkt: k.jkt });
   });
 });

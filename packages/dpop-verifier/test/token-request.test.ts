@@ -80,18 +80,15 @@ describe('verifyTokenRequest (authorization servers)', () => {
   it('nonce challenges are 400 use_dpop_nonce with DPoP-Nonce', async () => {
     const k = await clientKey();
     const nonces = createNonceIssuer({ secret: 'as-secret-'.padEnd(32, '!') });
-    const check = createTokenRequestVerifier({
-      tokenEndpoint: TOKEN_URL,
-      replay: new MemoryReplayStore(),
-      nonces,
-    });
+    const replay = new MemoryReplayStore();
+    const check = createTokenRequestVerifier({ tokenEndpoint: TOKEN_URL, replay, nonces });
     const e = await failure(
       check(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL }))),
     );
     expect([e.status, e.code]).toEqual([400, 'use_dpop_nonce']);
     expect(JSON.parse(e.body!).error).toBe('use_dpop_nonce');
     const nonce = e.headers['DPoP-Nonce']!;
-    expect(nonce).toBe(await nonces.current());
+    expect(nonce).toBe(await nonces.current(undefined, replay.epoch));
     expect(
       (await check(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL, nonce }))))!
         .jkt,

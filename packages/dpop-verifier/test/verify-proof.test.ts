@@ -18,8 +18,16 @@ import {
 } from '../../../test-vectors/rfc.ts';
 import { NOW, URL_, clientKey, nowSec, rawKey } from './helpers.ts';
 
+/** A store that started an hour before NOW (a fresh one refuses proofs older than its start). */
+function runningStore(options: { maxEntries?: number } = {}): MemoryReplayStore {
+  let t = NOW - 3_600_000;
+  const store = new MemoryReplayStore({ ...options, now: () => t });
+  t = NOW;
+  return store;
+}
+
 const base = (extra: Partial<VerifyProofOptions> = {}): VerifyProofOptions => ({
-  replay: new MemoryReplayStore({ now: () => NOW }),
+  replay: runningStore(),
   now: () => NOW,
   ...extra,
 });
@@ -465,8 +473,9 @@ describe('verifyProof: every check, in order', () => {
   it('nonces: missing or invalid -> use_dpop_nonce with a fresh DPoP-Nonce; stale iat -> use_dpop_nonce', async () => {
     const nonces = createNonceIssuer({ secret: 'x'.repeat(32) });
     const o = base({ nonces });
+    const epoch = (o.replay as MemoryReplayStore).epoch;
     const k = rawKey();
-    const current = await nonces.current(NOW);
+    const current = await nonces.current(NOW, epoch);
     const missing = await rejects(
       verifyProof(k.jws(k.header(), k.claims()), { method: 'GET', url: URL_ }, o),
       'use_dpop_nonce',
@@ -497,7 +506,7 @@ describe('verifyProof: every check, in order', () => {
     );
     expect(ok.nextNonce).toBeUndefined();
     // a nonce from the previous step is accepted, and the current one is offered proactively
-    const previous = await nonces.current(NOW - 60_000);
+    const previous = await nonces.current(NOW - 60_000, epoch);
     const aged = await verifyProof(
       k.jws(k.header(), k.claims({ nonce: previous })),
       { method: 'GET', url: URL_ },

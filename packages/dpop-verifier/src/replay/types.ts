@@ -14,6 +14,19 @@ export interface ReplayStore {
   useOnce(key: string, expiresAt: number, scope?: string): boolean | Promise<boolean>;
   /** Fill level and refusals, when the store can tell (reported through `onResult`). */
   stats?(): ReplayStoreStats;
+  /**
+   * When the store started remembering (ms since the epoch), if it can forget on a restart
+   * (an in-process store). The verifier then refuses proofs whose `iat` is older: a proof
+   * accepted before the restart cannot be accepted again. Omit for a store that survives
+   * restarts of the servers using it.
+   */
+  readonly since?: number;
+  /**
+   * Changes whenever the store may have forgotten entries (a new process, a reset). The
+   * verifier binds its server nonces to it, so a nonce issued before a restart is refused with
+   * `use_dpop_nonce` and a fresh one (the client retries once).
+   */
+  readonly epoch?: string;
 }
 
 /** What a replay store reports about itself, for metrics. */

@@ -142,9 +142,14 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
     for (;;) {
       const attempt = signed ? await session.attempt(method, url, origin, accessToken) : undefined;
       if (attempt) headers.set('dpop', attempt.proof);
-      const next: RequestInit = { ...rest, method, headers, redirect: follow ? 'manual' : mode };
+      const next: RequestInit = {
+        ...rest,
+        method,
+        headers,
+        body,
+        redirect: follow ? 'manual' : mode,
+      };
       if (signal) next.signal = signal;
-      if (body !== undefined) next.body = body;
       if (body != null && !replayable) (next as { duplex?: string }).duplex = 'half';
       const response =
         base && hops === 0 ? await fetchImpl(new Request(base, next)) : await fetchImpl(url, next);

@@ -41,6 +41,8 @@ export interface ServerControl {
   challenge: (nonceError: string) => string;
   /** Redirects a request whose proof (and nonce) verified, instead of answering 200. */
   redirect: (seen: Seen) => RedirectRule | undefined;
+  /** Redirects before any proof check, as a load balancer or CDN would. */
+  preAuthRedirect: (seen: Seen) => RedirectRule | undefined;
   /** Added to every response (e.g. a `DPoP-Nonce` on every answer). */
   extraHeaders: Record<string, string>;
   /** Answer CORS: preflights allow `Authorization` and `DPoP`, responses expose the DPoP headers. */
@@ -71,6 +73,7 @@ export async function startDPoPServer(): Promise<ServerControl> {
     alwaysDemand: false,
     challenge: (error) => `Bearer realm="api", DPoP error="${error}", algs="ES256 EdDSA"`,
     redirect: () => undefined,
+    preAuthRedirect: () => undefined,
     extraHeaders: {},
     cors: false,
     checkHtu: true,
@@ -106,6 +109,12 @@ export async function startDPoPServer(): Promise<ServerControl> {
     if (req.headers['content-type']) seen.contentType = req.headers['content-type'];
     if (req.headers.cookie) seen.cookie = req.headers.cookie;
     control.seen.push(seen);
+    const early = control.preAuthRedirect(seen);
+    if (early) {
+      seen.outcome = early.status;
+      res.writeHead(early.status, { ...cors, ...control.extraHeaders, location: early.location });
+      return res.end();
+    }
     const now = Date.now() / 1000 + control.skew;
     const isToken = path === '/token';
     const reply = (status: number, error?: string) => {

@@ -120,6 +120,14 @@ export async function startAuthorizationServer(
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      // oidc-provider checks DPoP proofs itself (popkit is not in its token endpoint), in its
+      // own order (9.x, pinned by test/provider-order.test.ts). refresh_token: the proof's jti
+      // is checked before reuse detection and rotation, so a captured refresh request replayed
+      // is refused and the session kept. authorization_code: the code is consumed (and, if it
+      // already was, the grant revoked) before the jti is checked, so a captured code exchange
+      // replayed while its proof is fresh revokes the victim's tokens, and a ReplayDetection
+      // adapter failing at that point leaves the code spent. No option or hook reorders it;
+      // minimal.ts shows the order popkit recommends (validate, commit, then consume).
       dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
       mTLS: {
         enabled: true,

@@ -201,6 +201,62 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
     }
   });
 
+  it('warns once when Redis has no persistence; with AOF, entries survive a Redis restart', async () => {
+    const warnings: string[] = [];
+    const plain = new RedisReplayStore(ioredis(), {
+      prefix: 'p1:',
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(await plain.useOnce('k', Date.now() + 5000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await plain.useOnce('k2', Date.now() + 5000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/no persistence.*appendonly/);
+    // the window it warns of: a Redis restart without persistence forgets the entry
+    const forgetful = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'popkit-aof-'));
+    const durable = await startRedis(undefined, [
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--dir',
+      dir,
+    ]);
+    try {
+      const expiresAt = Date.now() + 30_000;
+      for (const [server, survives] of [
+        [forgetful, false],
+        [durable, true],
+      ] as const) {
+        const quiet: string[] = [];
+        const client = new Redis(server.port, '127.0.0.1', {
+          maxRetriesPerRequest: 1,
+          retryStrategy: () => 50,
+        });
+        client.on('error', () => {});
+        const store = new RedisReplayStore(client, { onWarning: (m) => quiet.push(m) });
+        expect(await store.useOnce('captured', expiresAt)).toBe(true);
+        await server.kill(); // a crash
+        await server.restart();
+        let answer: boolean | undefined;
+        for (let i = 0; i < 50 && answer === undefined; i++) {
+          answer = await store.useOnce('captured', expiresAt).catch(() => undefined);
+          if (answer === undefined) await new Promise((r) => setTimeout(r, 100));
+        }
+        // without persistence the replay is accepted again; with AOF it is refused
+        expect(answer).toBe(!survives);
+        expect(quiet).toHaveLength(survives ? 0 : 1);
+        client.disconnect();
+      }
+    } finally {
+      await forgetful.stop();
+      await durable.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('validates its options', () => {
     expect(() => new RedisReplayStore({} as never)).toThrow(/client/);
     expect(() => new RedisReplayStore(ioredis(), { timeout: 0 })).toThrow(/timeout/);

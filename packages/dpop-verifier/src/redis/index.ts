@@ -13,6 +13,8 @@ export interface IoredisLike {
   config?(op: 'GET', name: string): Promise<unknown>;
   /** The master nodes (ioredis `Cluster`). */
   nodes?(role: 'master'): ReadonlyArray<{ config(op: 'GET', name: string): Promise<unknown> }>;
+  /** `INFO section` (ioredis `Redis`). */
+  info?(section: string): Promise<string>;
 }
 
 /** A node-redis v4/v5 client or cluster (structural). */
@@ -24,6 +26,8 @@ export interface NodeRedisLike {
   /** The master nodes and their clients (node-redis cluster). */
   masters?: readonly unknown[];
   nodeClient?(node: never): Promise<{ configGet(name: string): Promise<Record<string, string>> }>;
+  /** `INFO section` (node-redis client). */
+  info?(section: string): Promise<string>;
 }
 
 /** Options of {@link RedisReplayStore}. */
@@ -40,6 +44,20 @@ export interface RedisReplayStoreOptions {
   assumeNoEviction?: boolean;
   /** How often, in ms, the eviction policy is checked again. Default 60,000. */
   policyCheckInterval?: number;
+  /**
+   * Where the one-time warning goes when Redis reports no persistence (no AOF and no
+   * replica): after such a Redis restarts, proofs accepted before it could be accepted again.
+   * Default `console.warn`. The message carries no key, token or proof.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Whether `INFO persistence` and `INFO replication` show that replay entries survive a Redis
+ * restart: AOF on, or at least one connected replica. @internal
+ */
+export function persists(info: string): boolean {
+  return /^aof_enabled:1\s*$/m.test(info) || /^connected_slaves:[1-9]\d*\s*$/m.test(info);
 }
 
 /** The only `maxmemory-policy` under which a replay entry cannot vanish before it expires. */
@@ -93,6 +111,9 @@ export class RedisReplayStore implements ReplayStore {
   readonly #policyCheckInterval: number;
   #policyCheckedAt = -Infinity;
   #policyCheck: Promise<void> | undefined;
+  readonly #readInfo: (() => Promise<string>) | undefined;
+  readonly #onWarning: (message: string) => void;
+  #persistenceChecked = false;
 
   constructor(client: IoredisLike | NodeRedisLike, options: RedisReplayStoreOptions = {}) {
     if (
@@ -107,7 +128,17 @@ export class RedisReplayStore implements ReplayStore {
       timeout = 250,
       assumeNoEviction = false,
       policyCheckInterval = 60_000,
+      onWarning = (message: string) => console.warn(message),
     } = options;
+    if (typeof onWarning !== 'function')
+      throw new DPoPConfigError('onWarning', 'must be a function');
+    this.#onWarning = onWarning;
+    const info = (client as { info?: unknown }).info;
+    this.#readInfo =
+      typeof info === 'function' && !('nodes' in client) && !('masters' in client)
+        ? async () =>
+            `${await (info as (s: string) => Promise<string>).call(client, 'persistence')}\n${await (info as (s: string) => Promise<string>).call(client, 'replication')}`
+        : undefined;
     if (typeof prefix !== 'string') throw new DPoPConfigError('prefix', 'must be a string');
     if (!Number.isFinite(timeout) || timeout <= 0)
       throw new DPoPConfigError('timeout', 'must be a positive number of ms');
@@ -150,6 +181,7 @@ export class RedisReplayStore implements ReplayStore {
   async useOnce(key: string, expiresAt: number): Promise<boolean> {
     const ttl = Math.ceil(expiresAt - Date.now());
     if (ttl <= 0) return true;
+    if (!this.#persistenceChecked) this.#checkPersistence();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -167,6 +199,28 @@ export class RedisReplayStore implements ReplayStore {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Once: warns when Redis reports neither AOF nor a replica (a restart would forget every
+   * entry and reopen replays). Never blocks or fails a request; an unanswered INFO is ignored.
+   */
+  #checkPersistence(): void {
+    this.#persistenceChecked = true;
+    if (this.#readInfo === undefined) return;
+    this.#readInfo().then(
+      (info) => {
+        if (persists(info)) return;
+        try {
+          this.#onWarning(
+            'popkit: Redis reports no persistence (aof_enabled:0, no replica): after a Redis restart, DPoP proofs accepted before it could be accepted again. Enable appendonly (appendfsync everysec) or run replicas.',
+          );
+        } catch {
+          // the warning is advice; a throwing logger changes nothing
+        }
+      },
+      () => undefined,
+    );
   }
 
   /** Resolves when Redis is known not to evict; the verdict is kept `policyCheckInterval` ms. */

@@ -210,6 +210,13 @@ function flakyStore() {
   let failNext = false;
   let failures = 0;
   const store: ReplayStore = {
+    // what a restart forgot is refused by these, so a wrapper passes them on
+    get since() {
+      return inner.since;
+    },
+    get epoch() {
+      return inner.epoch;
+    },
     useOnce(key, expiresAt, scope) {
       if (failNext) {
         failNext = false;
@@ -238,6 +245,13 @@ function gatedStore(n: number) {
   let calls = 0;
   const releaseAll = () => held.splice(0).forEach((release) => release());
   const store: ReplayStore = {
+    // what a restart forgot is refused by these, so a wrapper passes them on
+    get since() {
+      return inner.since;
+    },
+    get epoch() {
+      return inner.epoch;
+    },
     useOnce(key, expiresAt, scope) {
       calls++;
       const first = inner.useOnce(key, expiresAt, scope) as boolean;

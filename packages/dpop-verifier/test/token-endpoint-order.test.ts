@@ -171,6 +171,13 @@ function testStore() {
   let calls = 0;
   let gate: { n: number; held: Array<() => void> } | undefined;
   const store: ReplayStore = {
+    // what a restart forgot is refused by these, so a wrapper passes them on
+    get since() {
+      return inner.since;
+    },
+    get epoch() {
+      return inner.epoch;
+    },
     useOnce(key, expiresAt, scope) {
       calls++;
       if (failNext) {

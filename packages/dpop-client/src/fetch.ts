@@ -5,6 +5,7 @@ import {
   CROSS_ORIGIN_DROPPED,
   MAX_REDIRECTS,
   browserFollows,
+  isOneShot,
   nextHop,
   redirectError,
 } from './redirect.ts';
@@ -44,13 +45,6 @@ function isRequest(value: unknown): value is Request {
       typeof (value as Request).url === 'string' &&
       typeof (value as Request).method === 'string' &&
       typeof (value as Request).headers === 'object')
-  );
-}
-
-function isOneShot(body: unknown): boolean {
-  return (
-    (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) ||
-    (typeof body === 'object' && body !== null && Symbol.asyncIterator in body)
   );
 }
 

@@ -18,7 +18,8 @@ export const CROSS_ORIGIN_DROPPED = ['authorization', 'dpop', 'cookie', 'proxy-a
 
 /**
  * Headers that describe a request body, dropped when a redirect turns the request into a `GET`
- * (Fetch standard, "request-body-header name").
+ * (Fetch standard, "request-body-header name", plus `Content-Length` as undici does: axios
+ * sets it on the config, and a GET announcing a body would hang).
  * @internal
  */
 export const BODY_HEADERS = [
@@ -26,7 +27,23 @@ export const BODY_HEADERS = [
   'content-language',
   'content-location',
   'content-type',
+  'content-length',
 ];
+
+/**
+ * Whether a request body can be read only once: a `ReadableStream`, an async iterable or a
+ * Node stream (anything with `pipe`, e.g. `form-data`). Strings, bytes, `Blob`, `FormData` and
+ * `URLSearchParams` can be sent again.
+ * @internal
+ */
+export function isOneShot(body: unknown): boolean {
+  return (
+    (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) ||
+    (typeof body === 'object' &&
+      body !== null &&
+      (Symbol.asyncIterator in body || typeof (body as { pipe?: unknown }).pipe === 'function'))
+  );
+}
 
 /** The next request of a redirect chain. @internal */
 export interface Hop {

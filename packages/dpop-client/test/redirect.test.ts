@@ -1,4 +1,6 @@
+import axios from 'axios';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { withDPoP } from '../src/axios/index.ts';
 import type { DPoPFetchEvent } from '../src/index.ts';
 import {
   DPoPClientError,
@@ -326,5 +328,136 @@ describe('clock offsets are sane and per origin', () => {
     expect(Math.abs(a.seen.at(-1)!.iat! - (nowSec() + 3600))).toBeLessThan(5);
     expect((await dpopFetch(`${b.url}/api/x`)).status).toBe(200);
     expect(Math.abs(b.seen.at(-1)!.iat! - nowSec())).toBeLessThan(5);
+  });
+});
+
+describe('withDPoP (axios) follows redirects itself, one proof per hop', () => {
+  it('307 to another origin: no DPoP, Authorization, Cookie or default params there; nothing learned from it', async () => {
+    const store = new MemoryNonceStore();
+    const api = axios.create({ params: { api_key: 'secret' }, validateStatus: () => true });
+    withDPoP(api, keyPair, { nonceStore: store });
+    a.redirect = (seen) =>
+      seen.path === '/api/moved' ? { status: 307, location: `${b.url}/api/x?q=1` } : undefined;
+    b.skew = DAYS_200;
+    b.extraHeaders = { 'dpop-nonce': 'nonce-from-b' };
+    const res = await api.put(`${a.url}/api/moved`, 'payload', {
+      headers: { Authorization: 'DPoP tok-a', Cookie: 'session=1' },
+    });
+    expect(res.status).toBe(401);
+    expect(b.seen).toHaveLength(1);
+    expect(b.seen[0]).toMatchObject({ method: 'PUT', body: 'payload', dpop: false, query: 'q=1' });
+    expect(b.seen[0]!.authorization).toBeUndefined();
+    expect(b.seen[0]!.cookie).toBeUndefined();
+    expect(a.seen.map((s) => [s.outcome, s.query])).toEqual([
+      [401, 'api_key=secret'],
+      [307, 'api_key=secret'],
+    ]);
+    expect(store.get(a.url)).toBe(a.nonce);
+    expect(store.get(b.url)).toBeUndefined();
+    a.seen.length = 0;
+    expect((await api.get(`${a.url}/api/orders`)).status).toBe(200);
+    expect(a.seen).toHaveLength(1);
+    expect(Math.abs(a.seen[0]!.iat! - nowSec())).toBeLessThan(5);
+  });
+
+  it('an instance-wide Authorization default is dropped cross-origin too', async () => {
+    const api = axios.create({ validateStatus: () => true });
+    api.defaults.headers.common.Authorization = 'DPoP tok-default';
+    withDPoP(api, keyPair);
+    a.redirect = to(302, `${b.url}/api/x`);
+    await api.get(`${a.url}/api/moved`);
+    expect(a.seen.at(-1)!.authorization).toBe('DPoP tok-default');
+    expect(b.seen.map((s) => [s.dpop, s.authorization])).toEqual([[false, undefined]]);
+  });
+
+  it('307 on the same origin: a new proof for the new URL; 303 turns a POST into a signed GET', async () => {
+    const api = axios.create({ baseURL: a.url });
+    withDPoP(api, keyPair);
+    a.redirect = (seen) =>
+      seen.path === '/api/old'
+        ? { status: 307, location: '/api/new' }
+        : seen.path === '/api/submit'
+          ? { status: 303, location: `${a.url}/api/result` }
+          : undefined;
+    const moved = await api.post('/api/old', { n: 1 }, { accessToken: 'tok-a' } as never);
+    expect(moved.status).toBe(200);
+    const [, old, next] = a.seen;
+    expect(next).toMatchObject({
+      method: 'POST',
+      htm: 'POST',
+      htu: `${a.url}/api/new`,
+      body: '{"n":1}',
+      authorization: 'DPoP tok-a',
+      nonce: a.nonce,
+    });
+    expect(next!.jti).not.toBe(old!.jti);
+
+    a.seen.length = 0;
+    const result = await api.post('/api/submit', new URLSearchParams({ q: '1' }));
+    expect(result.status).toBe(200);
+    expect(a.seen.map((s) => [s.method, s.htm, s.htu, s.body, s.contentType])).toEqual([
+      [
+        'POST',
+        'POST',
+        `${a.url}/api/submit`,
+        'q=1',
+        'application/x-www-form-urlencoded;charset=utf-8',
+      ],
+      ['GET', 'GET', `${a.url}/api/result`, '', undefined],
+    ]);
+  });
+
+  it("a loop stops at the caller's maxRedirects; maxRedirects: 0 returns the 3xx", async () => {
+    const api = axios.create({ baseURL: a.url });
+    withDPoP(api, keyPair);
+    await api.get('/api/warm');
+    a.seen.length = 0;
+    a.redirect = to(307, '/api/loop');
+    await expect(api.get('/api/loop', { maxRedirects: 3 })).rejects.toMatchObject({
+      code: 'ERR_DPOP_REDIRECT',
+    });
+    expect(a.seen).toHaveLength(4);
+    expect(new Set(a.seen.map((s) => s.jti)).size).toBe(4);
+
+    a.seen.length = 0;
+    await expect(api.get('/api/loop')).rejects.toMatchObject({ code: 'ERR_DPOP_REDIRECT' });
+    expect(a.seen).toHaveLength(22); // axios' default: 21 redirects
+
+    a.seen.length = 0;
+    await expect(api.get('/api/loop', { maxRedirects: 0 })).rejects.toMatchObject({
+      response: { status: 307 },
+    });
+    expect(a.seen).toHaveLength(1);
+  });
+
+  it('beforeRedirect is called before each hop and can stop it; sensitiveHeaders are dropped cross-origin', async () => {
+    const api = axios.create({ validateStatus: () => true });
+    withDPoP(api, keyPair);
+    a.redirect = to(307, `${b.url}/api/x`);
+    const calls: Array<{ href: string; statusCode: number; dpop: unknown }> = [];
+    await api.get(`${a.url}/api/moved`, {
+      headers: { 'X-Api-Key': 'k' },
+      sensitiveHeaders: ['X-Api-Key'],
+      beforeRedirect: (options: any, response: any) => {
+        calls.push({
+          href: options.href,
+          statusCode: response.statusCode,
+          dpop: options.headers.DPoP,
+        });
+      },
+    } as never);
+    expect(calls).toEqual([{ href: `${b.url}/api/x`, statusCode: 307, dpop: undefined }]);
+    expect(b.seen).toHaveLength(1);
+
+    b.seen.length = 0;
+    const stop = new Error('not there');
+    await expect(
+      api.get(`${a.url}/api/moved`, {
+        beforeRedirect: () => {
+          throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    expect(b.seen).toEqual([]);
   });
 });

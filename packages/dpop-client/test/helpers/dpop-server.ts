@@ -6,6 +6,8 @@ import { EmbeddedJWK, jwtVerify } from 'jose';
 export interface Seen {
   method: string;
   path: string;
+  /** The query string, without `?`. */
+  query: string;
   nonce?: string;
   iat?: number;
   ath?: string;
@@ -97,10 +99,11 @@ export async function startDPoPServer(): Promise<ServerControl> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString();
-    const path = (req.url ?? '/').split('?')[0]!;
+    const [path, query = ''] = (req.url ?? '/').split('?') as [string, string?];
     const seen: Seen = {
       method: req.method!,
       path,
+      query,
       body,
       dpop: req.headers.dpop !== undefined,
       outcome: 0,

@@ -7,9 +7,12 @@
  * preflight must allow the `Authorization` and `DPoP` request headers.
  *
  * popkit's adapters add the expose list to every response to a CORS request (one that carries
- * `Origin`: the Fetch standard's definition, and what every cross-origin `fetch` sends) and let
- * preflights pass;
- * your CORS middleware (`cors`, `@fastify/cors`, `hono/cors`) decides which origins may call, and
+ * `Origin`: the Fetch standard's definition, and what every cross-origin `fetch` sends). A real
+ * preflight ({@link isCorsPreflight}) carries no credentials and is not authenticated, but it
+ * never reaches the application: the CORS middleware in front answers it, or popkit answers 204
+ * itself, with only the grants that middleware set (none without one: the browser fails closed).
+ * Any other request, `OPTIONS` included, is authenticated.
+ * Your CORS middleware (`cors`, `@fastify/cors`, `hono/cors`) decides which origins may call, and
  * needs these two lists:
  *
  * @example
@@ -52,9 +55,28 @@ export function isCorsRequest(originHeader: unknown): boolean {
   return originHeader !== undefined && originHeader !== null;
 }
 
-/** A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` (it carries no credentials). @internal */
-export function isPreflight(method: string, requestMethodHeader: unknown): boolean {
+/**
+ * A real CORS preflight (Fetch standard, "CORS-preflight request"): `OPTIONS` with a non-empty
+ * `Origin` and `Access-Control-Request-Method`, and no credentials (a browser never sends
+ * `Authorization` or `DPoP` on a preflight). Only such a request skips authentication; one that
+ * lacks `Origin` or carries either credential header is an ordinary request and is
+ * authenticated. Header values are as the framework reports them (absent: `undefined` or
+ * `null`). @internal
+ */
+export function isCorsPreflight(
+  method: string,
+  origin: unknown,
+  requestMethod: unknown,
+  authorization: unknown,
+  dpop: unknown,
+): boolean {
   return (
-    method === 'OPTIONS' && typeof requestMethodHeader === 'string' && requestMethodHeader !== ''
+    method === 'OPTIONS' &&
+    typeof origin === 'string' &&
+    origin !== '' &&
+    typeof requestMethod === 'string' &&
+    requestMethod !== '' &&
+    (authorization === undefined || authorization === null) &&
+    (dpop === undefined || dpop === null)
   );
 }

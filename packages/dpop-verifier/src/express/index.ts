@@ -5,7 +5,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuthenticateNow, AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { authenticateNowOf, compileDPoPAuth } from '../auth.ts';
-import { exposeHeaders, isCorsRequest, isPreflight } from '../cors.ts';
+import { PREFLIGHT_STATUS, abandon, asError, isOpen, isResult } from '../adapter-core.ts';
+import { exposeHeaders, isCorsPreflight, isCorsRequest } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 import type { MaybePromise } from '../maybe-async.ts';
 import { isPromiseLike } from '../maybe-async.ts';
@@ -39,8 +40,16 @@ export function toRequestLike(req: Request): RequestLike {
  * validated now, once), sets `req.auth`, adds `DPoP-Nonce` when due, and answers failures
  * itself with the RFC 9449 / RFC 6750 status, `WWW-Authenticate` and `DPoP-Nonce` headers. For
  * browser clients it adds `DPoP-Nonce` and `WWW-Authenticate` to `Access-Control-Expose-Headers`
- * on responses to CORS requests (those with `Origin`) and lets CORS preflights through (put your
- * `cors()` middleware before it).
+ * on responses to CORS requests (those with `Origin`).
+ *
+ * - CORS preflights: put your `cors()` middleware before this one; it answers them. A real
+ *   preflight that reaches popkit all the same (the CORS middleware refused the origin, or has
+ *   `preflightContinue`) is answered 204 with only the headers set before popkit, and never
+ *   reaches your routes. Any other `OPTIONS` request is authenticated.
+ * - Late answers: when the response was answered by something else (a request-timeout
+ *   middleware, an error handler) or the client left while the request was being verified,
+ *   popkit writes nothing and does not call `next()`: the handler does not run for an answer
+ *   nobody receives.
  *
  * @example
  * ```ts
@@ -58,9 +67,22 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
       ? (authenticateNowOf(options) ?? ((request) => (options as DPoPAuth).verify(request)))
       : compileDPoPAuth(options as DPoPAuthOptions);
   return (req: Request, res: Response, next: NextFunction) => {
-    // CORS preflights carry no credentials: let them through to the CORS middleware.
-    if (isPreflight(req.method, req.headers['access-control-request-method'])) return next();
-    if (isCorsRequest(req.headers.origin)) {
+    // Answered before popkit ran (say, a timeout that fired while a body parser waited for the
+    // body): nothing left to write, and the handler must not run.
+    if (!isOpen(res)) return abandon(res);
+    const headers = req.headers;
+    if (
+      isCorsPreflight(
+        req.method,
+        headers.origin,
+        headers['access-control-request-method'],
+        headers.authorization,
+        headers.dpop,
+      )
+    ) {
+      return answerPreflight(res);
+    }
+    if (isCorsRequest(headers.origin)) {
       res.setHeader(
         'Access-Control-Expose-Headers',
         exposeHeaders(res.getHeader('Access-Control-Expose-Headers') as string | undefined),
@@ -74,26 +96,69 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
     }
     if (!isPromiseLike(result)) return accept(req, res, next, result);
     result.then(
-      (accepted) => accept(req, res, next, accepted),
-      (error: unknown) => refuse(res, next, error),
+      (accepted) => late(req, res, next, true, accepted),
+      (error: unknown) => late(req, res, next, false, error),
     );
   };
+}
+
+/**
+ * Continues after an asynchronous verification, unless the response closed meanwhile (answered
+ * by a timeout or an error handler, or the client left): then the request is dropped silently.
+ * It runs in a promise callback nobody else handles, so nothing may be thrown from it.
+ */
+function late(req: Request, res: Response, next: NextFunction, ok: boolean, value: unknown): void {
+  if (!isOpen(res)) return abandon(res);
+  try {
+    if (!ok) refuse(res, next, value);
+    else if (isResult(value)) accept(req, res, next, value as AuthResult);
+    else next(new TypeError('The verifier resolved without a result')); // fail closed
+  } catch {
+    // Only a host whose `next` throws gets here (Express catches its handlers' errors).
+    try {
+      if (isOpen(res)) {
+        res.statusCode = 500;
+        res.end();
+      }
+    } catch {
+      // nothing more can be done for this response
+    }
+  }
 }
 
 /** Sets `req.auth` and the result's headers (`DPoP-Nonce` when due), then continues. */
 function accept(req: Request, res: Response, next: NextFunction, result: AuthResult): void {
   req.auth = result;
   const { headers } = result;
-  for (const name in headers) res.setHeader(name, headers[name]!);
+  try {
+    for (const name in headers) res.setHeader(name, headers[name]!);
+  } catch (error) {
+    return next(error); // a header value Node refuses (from a custom DPoPAuth)
+  }
   next();
 }
 
-/** Answers a refusal with its status and headers; anything else goes to Express's error handling. */
+/**
+ * Answers a refusal with its status and headers; anything else goes to Express's error
+ * handling, always as an `Error` (see {@link asError}).
+ */
 function refuse(res: Response, next: NextFunction, error: unknown): void {
-  if (!(error instanceof DPoPError)) return next(error);
-  res.status(error.status);
-  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-  res.end(error.body ?? undefined);
+  if (!(error instanceof DPoPError)) return next(asError(error));
+  try {
+    res.statusCode = error.status;
+    const { headers } = error;
+    for (const name in headers) res.setHeader(name, headers[name]!);
+    res.end(error.body ?? undefined);
+  } catch (thrown) {
+    next(thrown); // a status or header Node refuses (from a custom DPoPAuth)
+  }
+}
+
+/** Answers a real CORS preflight that no CORS middleware answered: 204, no grant of popkit's. */
+function answerPreflight(res: Response): void {
+  res.statusCode = PREFLIGHT_STATUS;
+  res.setHeader('Content-Length', '0');
+  res.end();
 }
 
 export type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';

@@ -10,7 +10,8 @@ import type {
 } from 'fastify';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
-import { exposeHeaders, isCorsRequest, isPreflight } from '../cors.ts';
+import { PREFLIGHT_STATUS, abandon, asError, isOpen, isResult } from '../adapter-core.ts';
+import { exposeHeaders, isCorsPreflight, isCorsRequest } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 
 declare module 'fastify' {
@@ -29,35 +30,69 @@ function toAuth(options: DPoPAuthOptions | DPoPAuth): DPoPAuth {
 /**
  * A Fastify `preHandler` hook for chosen routes: `{ preHandler: dpopAuthHook(options) }`.
  * Options are validated when the hook is built.
+ *
+ * A real CORS preflight that reaches it (`@fastify/cors` answers them in its `onRequest` hook,
+ * unless its origin check said no or `preflightContinue` is set) is answered 204 with only the
+ * headers set before it; any other `OPTIONS` request is authenticated. When the reply was sent
+ * by something else while the request was being verified (`handlerTimeout`, another hook) or
+ * the client left, the hook writes nothing and the handler does not run.
  */
 export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsyncHookHandler {
   const auth = toAuth(options);
   return async function dpopPreHandler(request: FastifyRequest, reply: FastifyReply) {
-    if (isPreflight(request.method, request.headers['access-control-request-method'])) return;
-    if (isCorsRequest(request.headers.origin)) {
+    if (!isOpen(reply.raw)) return stop(reply);
+    const headers = request.headers;
+    if (
+      isCorsPreflight(
+        request.method,
+        headers.origin,
+        headers['access-control-request-method'],
+        headers.authorization,
+        headers.dpop,
+      )
+    ) {
+      return reply.code(PREFLIGHT_STATUS).header('content-length', '0').send();
+    }
+    if (isCorsRequest(headers.origin)) {
       reply.header(
         'Access-Control-Expose-Headers',
         exposeHeaders(reply.getHeader('Access-Control-Expose-Headers') as string | undefined),
       );
     }
+    let result: AuthResult;
     try {
-      const result = await auth.verify({
+      result = await auth.verify({
         method: request.method,
         url: request.url,
-        headers: request.headers,
+        headers,
         rawHeaders: request.raw.rawHeaders,
         protocol: request.protocol,
         socket: request.raw.socket,
         body: request.body,
       });
-      request.auth = result;
-      for (const [name, value] of Object.entries(result.headers)) reply.header(name, value);
     } catch (error) {
-      if (!(error instanceof DPoPError)) throw error;
+      if (!isOpen(reply.raw)) return stop(reply);
+      if (!(error instanceof DPoPError)) throw asError(error);
       reply.code(error.status).headers(error.headers);
       return reply.send(error.body ?? '');
     }
+    if (!isOpen(reply.raw)) return stop(reply);
+    if (!isResult(result)) throw new TypeError('The verifier resolved without a result');
+    request.auth = result;
+    const { headers: extra } = result;
+    for (const name in extra) reply.header(name, extra[name]);
   };
+}
+
+/**
+ * Ends popkit's part in a request whose response is no longer its own (see {@link abandon}). A
+ * sent reply (answered by `handlerTimeout`, say) already stops Fastify's lifecycle; an unsent
+ * one whose client left or whose headers someone else wrote is taken over (`hijack`), so that
+ * neither the handler runs nor Fastify writes to it.
+ */
+function stop(reply: FastifyReply): void {
+  abandon(reply.raw);
+  if (!reply.sent) reply.hijack();
 }
 
 /**

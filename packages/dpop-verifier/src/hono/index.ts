@@ -3,10 +3,11 @@
  * Deno, Bun).
  * @packageDocumentation
  */
-import type { HonoRequest, MiddlewareHandler } from 'hono';
+import type { Context, HonoRequest, MiddlewareHandler } from 'hono';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import { createDPoPAuth } from '../auth.ts';
-import { exposeHeaders, isCorsRequest, isPreflight } from '../cors.ts';
+import { PREFLIGHT_STATUS, asError, isResult } from '../adapter-core.ts';
+import { exposeHeaders, isCorsPreflight, isCorsRequest } from '../cors.ts';
 import { DPoPError } from '../errors.ts';
 import type { RequestLike } from '../request.ts';
 
@@ -38,8 +39,39 @@ async function withFormBody(req: HonoRequest): Promise<RequestLike> {
 }
 
 /**
+ * Status of the answer to a request whose client left during its verification. Nobody reads
+ * it; a logging or metrics middleware in front sees "client closed request" (nginx's 499), and
+ * Hono gets the response every middleware must return.
+ */
+const CLIENT_CLOSED = 499;
+
+/**
+ * Whether the request is no longer popkit's to answer: something else answered (`hono/timeout`
+ * threw and the error handler's response was sent: `c.finalized`), or the client left (the
+ * request's `signal`, which `@hono/node-server` and the Web runtimes abort when it does).
+ */
+function closed(c: Context): boolean {
+  return c.finalized || c.req.raw.signal?.aborted === true;
+}
+
+/**
+ * Drops a request that is not popkit's any more: an answered one is left alone (returning
+ * nothing keeps the response that was sent); for one whose client left, a bodiless 499.
+ */
+function drop(c: Context): Response | undefined {
+  return c.finalized ? undefined : new Response(null, { status: CLIENT_CLOSED });
+}
+
+/**
  * Hono middleware: authenticates `c.req.raw` (a Web `Request`) and sets `c.get('auth')`.
  * Failures are answered with the ready status and headers.
+ *
+ * - CORS preflights: put `hono/cors` before it (it answers every `OPTIONS` request it sees). A
+ *   real preflight that reaches popkit all the same is answered 204 with only the headers set
+ *   before it; any other `OPTIONS` request is authenticated.
+ * - Late answers: when something answered while the request was being verified (`hono/timeout`)
+ *   or the client left, popkit writes nothing and does not call `next()`: the handler does not
+ *   run for an answer nobody receives.
  *
  * @example
  * ```ts
@@ -56,25 +88,55 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): MiddlewareHandler
       ? options
       : createDPoPAuth(options as DPoPAuthOptions);
   return async (c, next) => {
-    if (isPreflight(c.req.method, c.req.header('access-control-request-method'))) return next();
-    const cors = isCorsRequest(c.req.header('origin'));
+    const req = c.req;
+    if (
+      req.method === 'OPTIONS' &&
+      isCorsPreflight(
+        req.method,
+        req.header('origin'),
+        req.header('access-control-request-method'),
+        req.header('authorization'),
+        req.header('dpop'),
+      )
+    ) {
+      return c.body(null, PREFLIGHT_STATUS);
+    }
+    if (closed(c)) return drop(c);
+    const cors = isCorsRequest(req.header('origin'));
+    let request: RequestLike;
+    try {
+      request = await withFormBody(req);
+    } catch {
+      // The body could not be read (the client left while sending it, most likely): nothing
+      // downstream can read it either, so the request is verified without it.
+      if (closed(c)) return drop(c);
+      request = req.raw;
+    }
     let result: AuthResult;
     try {
-      result = await auth.verify(await withFormBody(c.req));
+      result = await auth.verify(request);
     } catch (error) {
-      if (!(error instanceof DPoPError)) throw error;
+      if (closed(c)) return drop(c);
+      if (!(error instanceof DPoPError)) throw asError(error);
       const response = error.toResponse();
       if (cors) response.headers.set('Access-Control-Expose-Headers', exposeHeaders(null));
       return response;
     }
+    if (closed(c)) return drop(c);
+    if (!isResult(result)) throw new TypeError('The verifier resolved without a result');
     c.set('auth', result);
     await next();
-    for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
-    if (cors) {
-      c.header(
-        'Access-Control-Expose-Headers',
-        exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers')),
-      );
+    try {
+      for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
+      if (cors) {
+        c.header(
+          'Access-Control-Expose-Headers',
+          exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers')),
+        );
+      }
+    } catch {
+      // The response is already on its way (a timeout answered while the handler ran, and its
+      // body is being sent): it can no longer take headers, and the error must not replace it.
     }
   };
 }

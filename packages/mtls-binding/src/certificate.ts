@@ -1,4 +1,5 @@
-import { isDerSequence, pemCertificates } from './der.ts';
+import { isDerSequence } from './der.ts';
+import { pemCertificates } from './pem.ts';
 import { invalidCertificate } from './errors.ts';
 
 /**

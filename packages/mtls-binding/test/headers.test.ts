@@ -62,7 +62,10 @@ describe('certificateFromHeaders: every proxy format', () => {
       ],
       [
         'Envoy XFCC Cert+Chain',
-        { proxy: 'envoy' },
+        {
+          proxy: 'envoy',
+          details: { cert: true, chain: true, subject: true, uri: true, dns: true },
+        },
         {
           'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/a/sa/api;Hash=${sha(leafPem)};Cert="${nginxEscape(leafPem)}";Chain="${nginxEscape(leafPem + chainPem)}";Subject="/C=US/O=Acme, Inc./CN=client-a";URI="spiffe://example.com/client-a";DNS="a.example";DNS="b.example"`,
         },
@@ -77,10 +80,10 @@ describe('certificateFromHeaders: every proxy format', () => {
         0,
       ],
       [
-        'Envoy XFCC lower-case keys, unquoted',
+        'Envoy XFCC lower-case keys (keys are case-insensitive)',
         { proxy: 'envoy' },
         {
-          'x-forwarded-client-cert': `hash=${sha(leafPem).toUpperCase()};cert=${nginxEscape(leafPem)}`,
+          'x-forwarded-client-cert': `hash=${sha(leafPem)};cert="${nginxEscape(leafPem)}"`,
         },
         0,
       ],
@@ -150,9 +153,6 @@ describe('certificateFromHeaders: every proxy format', () => {
     expect(read({}, { proxy: 'envoy' })).toBeUndefined();
     for (const absent of ['', '-', '(null)'])
       expect(read({ 'ssl-client-cert': absent }, { proxy: 'nginx' })).toBeUndefined();
-    expect(
-      read({ 'x-forwarded-client-cert': 'By=spiffe://x;Hash=00;Subject="a"' }, { proxy: 'envoy' }),
-    ).toBeUndefined();
   });
 
   it('reads a Web Headers object and a Node request with rawHeaders', () => {
@@ -182,8 +182,21 @@ describe('certificateFromHeaders: every proxy format', () => {
       [{ 'client-cert': ':AAAA:' }, { proxy: 'rfc9440' }],
       [{ 'x-forwarded-client-cert': 'Cert="unterminated' }, { proxy: 'envoy' }],
       [
-        { 'x-forwarded-client-cert': `Cert="${nginxEscape(leafPem)}"` },
-        { proxy: 'envoy', element: 3 },
+        { 'x-forwarded-client-cert': `Hash=${sha(leafPem)};Cert="${nginxEscape(leafPem)}"` },
+        { proxy: 'envoy', element: -3 },
+      ],
+      // an element without the certificate Envoy was configured to send
+      [{ 'x-forwarded-client-cert': 'By=spiffe://x;Hash=00;Subject="a"' }, { proxy: 'envoy' }],
+      // Envoy writes Cert quoted and Hash in lower-case hex, nothing else
+      [
+        { 'x-forwarded-client-cert': `Hash=${sha(leafPem)};Cert=${nginxEscape(leafPem)}` },
+        { proxy: 'envoy' },
+      ],
+      [
+        {
+          'x-forwarded-client-cert': `Hash=${sha(leafPem).toUpperCase()};Cert="${nginxEscape(leafPem)}"`,
+        },
+        { proxy: 'envoy' },
       ],
       [{ 'x-forwarded-client-cert': 'Cert=%E0%A4%A' }, { proxy: 'envoy' }],
       [{ 'x-forwarded-client-cert': 'garbage-without-equals' }, { proxy: 'envoy' }],
@@ -214,6 +227,10 @@ describe('certificateFromHeaders: every proxy format', () => {
       { proxy: 'Nginx' },
       { proxy: 'envoy', element: 1.5 },
       { proxy: 'envoy', element: 99 },
+      { proxy: 'envoy', element: 1 },
+      { proxy: 'envoy', element: -1, details: { cert: true, uri: true } },
+      { proxy: 'envoy', details: { cert: true, san: true } },
+      { proxy: 'nginx', details: { cert: true } },
       { proxy: 'nginx', element: 0 },
       { proxy: 'nginx', header: 'bad header' },
       { proxy: 'nginx', maxLength: -1 },

@@ -1,8 +1,11 @@
 import { base64Decode } from '../base64.ts';
-import { isDerSequence, pemCertificates } from '../der.ts';
-import { hash } from 'node:crypto';
-import { MtlsArgumentError, MtlsBindingError } from '../errors.ts';
+import { isDerSequence } from '../der.ts';
+import { MtlsArgumentError } from '../errors.ts';
+import { pemCertificates } from '../pem.ts';
+import type { EnvoyClientCertDetails } from './envoy.ts';
+import { envoyPlan, readEnvoyCertificate } from './envoy.ts';
 import type { PresentedCertificate } from './forwarded.ts';
+import { proxyError } from './proxy-error.ts';
 
 /** TLS-terminating proxies whose client-certificate headers popkit reads. */
 export type ProxyKind =
@@ -38,11 +41,18 @@ export interface CertificateFromHeadersOptions {
   /** RFC 9440 chain header. Default `client-cert-chain`. */
   chainHeader?: string;
   /**
-   * Envoy: which `x-forwarded-client-cert` element to read (each proxy appends one). Default 0,
-   * the element added by the edge proxy (configure it with `SANITIZE_SET`); negative counts from
-   * the end.
+   * Envoy: which `x-forwarded-client-cert` element to read. `0` (default): the first, written by
+   * the edge Envoy with `forward_client_cert_details: SANITIZE_SET`. `-1` … `-16`: counted from
+   * the end, when Envoys append with `APPEND_FORWARD` (`-1`: the Envoy in front of this server).
+   * A positive position is refused (a client certificate's SANs could forge it).
    */
   element?: number;
+  /**
+   * Envoy: its `set_current_client_cert_details` for that element (default `{ cert: true }`).
+   * The element must hold exactly the fields Envoy writes for it. `uri` and `dns` are refused
+   * with a negative `element`: Envoy writes SANs unescaped.
+   */
+  details?: EnvoyClientCertDetails;
   /** Longest header value accepted. Default 65536. */
   maxLength?: number;
 }
@@ -53,26 +63,21 @@ export type HeaderSource =
   | Readonly<Record<string, string | readonly string[] | undefined>>
   | { readonly headers: unknown; readonly rawHeaders?: readonly string[] };
 
-/** Unusable certificate information from the client's side: 401 `invalid_token`. */
-function proxyError(message: string, cause?: unknown): MtlsBindingError {
-  return new MtlsBindingError(
-    'certificate_unusable',
-    message,
-    cause === undefined ? undefined : { cause },
-  );
-}
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
-const MAX_ELEMENT = 16;
+/** Reads the certificate from a request's headers, for options checked once. */
+type HeaderReader = (headers: HeaderSource) => PresentedCertificate | undefined;
 
 /**
- * Validates the options of {@link certificateFromHeaders} (a misspelled proxy, an element
- * position out of range): called when a certificate source is built, so typos fail at start-up
- * rather than on every request.
+ * Checks the options of {@link certificateFromHeaders} (a misspelled proxy, an Envoy element or
+ * `details` that a client certificate could subvert) and returns the reader for them: called
+ * when a certificate source is built, so mistakes fail at start-up, never per request.
+ * @internal
  */
-export function checkHeaderOptions(options: CertificateFromHeadersOptions): void {
+export function headerReader(options: CertificateFromHeadersOptions): HeaderReader {
   if (options === null || typeof options !== 'object')
     throw new MtlsArgumentError('ERR_INVALID_ARG_TYPE', '"options" must be an object');
-  const { proxy, header, chainHeader, element, maxLength } = options;
+  const { proxy, header, chainHeader, element, details, maxLength } = options;
   if (proxy !== undefined && !Object.hasOwn(PROXY_HEADERS, proxy)) {
     throw new MtlsArgumentError(
       'ERR_INVALID_ARG_VALUE',
@@ -83,22 +88,17 @@ export function checkHeaderOptions(options: CertificateFromHeadersOptions): void
     ['header', header],
     ['chainHeader', chainHeader],
   ] as const) {
-    if (
-      value !== undefined &&
-      (typeof value !== 'string' || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(value))
-    )
+    if (value !== undefined && (typeof value !== 'string' || !HEADER_NAME.test(value)))
       throw new MtlsArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" must be a header name`);
   }
-  if (element !== undefined) {
-    if (proxy !== 'envoy')
+  for (const [name, value] of [
+    ['element', element],
+    ['details', details],
+  ] as const) {
+    if (value !== undefined && proxy !== 'envoy')
       throw new MtlsArgumentError(
         'ERR_INVALID_ARG_VALUE',
-        '"element" applies to proxy "envoy" only',
-      );
-    if (!Number.isInteger(element) || element < -MAX_ELEMENT || element >= MAX_ELEMENT)
-      throw new MtlsArgumentError(
-        'ERR_INVALID_ARG_VALUE',
-        `"element" must be an integer from ${-MAX_ELEMENT} to ${MAX_ELEMENT - 1}`,
+        `"${name}" applies to proxy "envoy" only`,
       );
   }
   if (
@@ -109,6 +109,22 @@ export function checkHeaderOptions(options: CertificateFromHeadersOptions): void
       'ERR_INVALID_ARG_VALUE',
       '"maxLength" must be an integer from 1024 to 1048576',
     );
+  if (proxy === undefined) return () => undefined;
+  const name = (header ?? PROXY_HEADERS[proxy]).toLowerCase();
+  const chainName = (chainHeader ?? 'client-cert-chain').toLowerCase();
+  const limit = maxLength ?? 65536;
+  if (proxy === 'envoy') {
+    const plan = envoyPlan(element, details);
+    return (headers) => {
+      const raw = one(headers, name, limit, true);
+      return raw === undefined || ABSENT.has(raw) ? undefined : readEnvoyCertificate(raw, plan);
+    };
+  }
+  return (headers) => {
+    const raw = one(headers, name, limit, proxy === 'traefik');
+    if (raw === undefined || ABSENT.has(raw)) return undefined;
+    return parse(proxy, raw, name, headers, chainName, limit);
+  };
 }
 
 function values(source: HeaderSource, name: string): string[] {
@@ -180,119 +196,14 @@ function fromPem(pem: string, what: string): PresentedCertificate {
   return { leaf: blocks[0]!, chain: blocks.slice(1) };
 }
 
-/** A PEM whose line breaks a proxy replaced by spaces, or stripped: recover the base64 body. */
-function loosePem(value: string, what: string): PresentedCertificate {
-  const blocks = [
-    ...value.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g),
-  ];
-  if (blocks.length === 0) return { leaf: der(value, what), chain: [] };
-  const all = blocks.map((b) => der(b[1]!.replace(/\s+/g, ''), what));
-  return { leaf: all[0]!, chain: all.slice(1) };
-}
-
-/** Splits on a separator outside double quotes (backslash escapes inside quotes). */
-function splitOutsideQuotes(value: string, separator: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i]!;
-    if (quoted && ch === '\\' && i + 1 < value.length) {
-      current += ch + value[i + 1];
-      i++;
-    } else if (ch === '"') {
-      quoted = !quoted;
-      current += ch;
-    } else if (ch === separator && !quoted) {
-      out.push(current);
-      current = '';
-    } else {
-      current += ch;
-    }
-  }
-  if (quoted)
-    throw proxyError('the x-forwarded-client-cert header has an unterminated quoted value');
-  out.push(current);
-  return out;
-}
-
-/** The XFCC keys Envoy writes (case-insensitive). */
-const XFCC_KEYS = new Set(['by', 'hash', 'cert', 'chain', 'subject', 'uri', 'dns']);
-/** Keys that a SAN may repeat. */
-const XFCC_REPEATABLE = new Set(['uri', 'dns']);
-
 /**
- * Parses one XFCC element strictly: every character must be accounted for, so no value a client
- * controls (a SAN of its certificate) can add a field or an element unnoticed.
+ * Apache's `%{SSL_CLIENT_CERT}s`: PEM whose line breaks the proxy kept, replaced by spaces or
+ * stripped (the linear PEM scanner ignores whitespace in the body), or bare base64 DER.
  */
-function xfccElement(element: string): Map<string, string[]> {
-  const fields = new Map<string, string[]>();
-  for (const pair of splitOutsideQuotes(element, ';')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw proxyError('the x-forwarded-client-cert header has a malformed element');
-    const key = pair.slice(0, eq).trim().toLowerCase();
-    const rawValue = pair.slice(eq + 1).trim();
-    if (!XFCC_KEYS.has(key))
-      throw proxyError('the x-forwarded-client-cert header has an unknown field');
-    let value: string;
-    if (rawValue.startsWith('"')) {
-      if (rawValue.length < 2 || !rawValue.endsWith('"'))
-        throw proxyError('the x-forwarded-client-cert header has a malformed quoted value');
-      value = rawValue.slice(1, -1).replace(/\\(.)/g, '$1');
-    } else {
-      // Envoy writes URI and DNS SANs unquoted and unescaped: a SAN holding ",Hash=…;Cert=…"
-      // would read as fields of its own. Unquoted SAN fields are therefore refused outright
-      // (configure Envoy not to forward them), and no unquoted value may hold '=' or '"'.
-      if (XFCC_REPEATABLE.has(key))
-        throw proxyError(
-          'the x-forwarded-client-cert header carries unquoted SAN fields, which are ambiguous',
-        );
-      if (/[="]/.test(rawValue))
-        throw proxyError('the x-forwarded-client-cert header has an ambiguous value');
-      value = rawValue;
-    }
-    const list = fields.get(key);
-    if (list === undefined) fields.set(key, [value]);
-    else if (XFCC_REPEATABLE.has(key)) list.push(value);
-    else throw proxyError('the x-forwarded-client-cert header repeats a field in one element');
-  }
-  return fields;
-}
-
-function parseXfcc(value: string, element: number): PresentedCertificate | undefined {
-  const elements = splitOutsideQuotes(value, ',').map((e) => e.trim());
-  if (elements.some((e) => e === ''))
-    throw proxyError('the x-forwarded-client-cert header has an empty element');
-  // Every element is parsed, not only the chosen one: an injected field anywhere is refused.
-  const parsed = elements.map(xfccElement);
-  const index = element < 0 ? parsed.length + element : element;
-  const chosen = parsed[index];
-  if (chosen === undefined)
-    throw proxyError(
-      'the x-forwarded-client-cert header has no element at the configured position',
-    );
-  const cert = chosen.get('cert')?.[0];
-  const chain = chosen.get('chain')?.[0];
-  if (cert === undefined && chain === undefined) return undefined; // the peer, without its certificate
-  const presented = cert
-    ? {
-        leaf: fromPem(
-          urlDecode(cert, 'x-forwarded-client-cert Cert'),
-          'x-forwarded-client-cert Cert',
-        ).leaf,
-        chain: chain
-          ? fromPem(
-              urlDecode(chain, 'x-forwarded-client-cert Chain'),
-              'x-forwarded-client-cert Chain',
-            ).chain
-          : [],
-      }
-    : fromPem(urlDecode(chain!, 'x-forwarded-client-cert Chain'), 'x-forwarded-client-cert Chain');
-  // The certificate must be the one Envoy hashed for this element.
-  const expected = chosen.get('hash')?.[0];
-  if (expected === undefined || hash('sha256', presented.leaf, 'hex') !== expected.toLowerCase())
-    throw proxyError('the x-forwarded-client-cert certificate does not match its Hash');
-  return presented;
+function loosePem(value: string, what: string): PresentedCertificate {
+  return value.includes('-----BEGIN ')
+    ? fromPem(value, what)
+    : { leaf: der(value, what), chain: [] };
 }
 
 function sfBinary(item: string, what: string): Uint8Array {
@@ -312,7 +223,7 @@ const ABSENT = new Set(['', '-', '(null)', 'null']);
  * | proxy | default header | format |
  * | --- | --- | --- |
  * | `rfc9440` | `client-cert` (+ `client-cert-chain`) | `:base64 DER:` byte sequences (RFC 9440) |
- * | `envoy` | `x-forwarded-client-cert` | XFCC elements; `Cert`/`Chain` URL-encoded PEM; element chosen by `element` |
+ * | `envoy` | `x-forwarded-client-cert` | XFCC elements; `Cert`/`Chain` URL-encoded PEM; the element chosen by `element`, its fields by `details` |
  * | `nginx` | `ssl-client-cert` | `$ssl_client_escaped_cert`: URL-encoded PEM |
  * | `haproxy` | `x-ssl-client-cert` | `%{+Q}[ssl_c_der,base64]`: (quoted) base64 DER |
  * | `apache` | `ssl_client_cert` | PEM, line breaks kept, spaced or stripped |
@@ -323,11 +234,15 @@ const ABSENT = new Set(['', '-', '(null)', 'null']);
  *
  * Throws {@link MtlsBindingError} (`invalid_token`, reason `certificate_unusable`: a 401, never
  * a 5xx) for a header sent twice, an oversized, malformed or ambiguous value; never crashes on
- * garbage. Envoy's `x-forwarded-client-cert` is parsed strictly: unknown or repeated fields,
- * unquoted URI/DNS SAN fields (Envoy does not escape them, so a SAN could inject fields), and a
- * `Cert`/`Chain` that does not match the element's `Hash` are all refused. Bad options are an
- * {@link MtlsArgumentError}.
+ * garbage; every parser is one linear pass over a value of at most `maxLength` characters.
+ * Envoy's `x-forwarded-client-cert` is tokenized by Envoy's quoting rules and the chosen element
+ * must hold exactly the fields Envoy writes for `details`, in Envoy's order, with a `Cert` or
+ * `Chain` leaf whose SHA-256 is the element's `Hash`; configurations in which a client
+ * certificate's SANs could forge an element (`uri`/`dns` with a negative `element`, a positive
+ * `element`) are refused up front. Bad options are an {@link MtlsArgumentError}, thrown on each
+ * call here and once by `certificateThumbprintSource`, when the source is built.
  *
+ * @see https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_conn_man/headers#x-forwarded-client-cert
  * @see https://www.rfc-editor.org/rfc/rfc9440
  * @see https://www.rfc-editor.org/rfc/rfc8705#section-6.5
  */
@@ -335,31 +250,31 @@ export function certificateFromHeaders(
   headers: HeaderSource,
   options: CertificateFromHeadersOptions = {},
 ): PresentedCertificate | undefined {
-  checkHeaderOptions(options);
-  const { proxy } = options;
-  if (proxy === undefined) return undefined;
-  const name = (options.header ?? PROXY_HEADERS[proxy]).toLowerCase();
-  const maxLength = options.maxLength ?? 65536;
-  const multi = proxy === 'envoy' || proxy === 'traefik';
-  const raw = one(headers, name, maxLength, multi);
-  if (raw === undefined || ABSENT.has(raw)) return undefined;
+  return headerReader(options)(headers);
+}
+
+/** The non-Envoy formats (Envoy's XFCC has its own reader, {@link readEnvoyCertificate}). */
+function parse(
+  proxy: Exclude<ProxyKind, 'envoy'>,
+  raw: string,
+  name: string,
+  headers: HeaderSource,
+  chainName: string,
+  maxLength: number,
+): PresentedCertificate {
   switch (proxy) {
     case 'rfc9440':
     case 'cloudflare': {
       if (proxy === 'cloudflare' && !raw.startsWith(':'))
         return { leaf: der(unquote(raw), name), chain: [] };
       const leaf = sfBinary(raw, name);
-      const chainName = (options.chainHeader ?? 'client-cert-chain').toLowerCase();
-      const chainValue = values(headers, chainName);
       // RFC 9440 §2.2: the chain is a list and may arrive over several field lines.
-      const joined = chainValue.join(',');
+      const joined = values(headers, chainName).join(',');
       if (joined.length > maxLength) throw proxyError(`the ${chainName} header is too large`);
       const chain =
         joined.trim() === '' ? [] : joined.split(',').map((item) => sfBinary(item, chainName));
       return { leaf, chain };
     }
-    case 'envoy':
-      return parseXfcc(raw, options.element ?? 0);
     case 'nginx':
     case 'aws-alb':
       return fromPem(urlDecode(raw, name), name);

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { CertificateFromHeadersOptions, HeaderSource } from './headers.ts';
-import { certificateFromHeaders, checkHeaderOptions } from './headers.ts';
+import { headerReader } from './headers.ts';
 import { peerCertificate } from './peer.ts';
 import { MtlsArgumentError } from '../errors.ts';
 
@@ -21,7 +21,8 @@ const x5t = (der: Uint8Array): string => hash('sha256', der, 'base64url');
 /**
  * The `certificate` hook of `@popkit/dpop-verifier`'s `createDPoPAuth`: resolves the `x5t#S256`
  * of the client certificate of a request, from the TLS socket (`{ from: 'socket' }`) or from a
- * named proxy's header (`{ from: 'headers', proxy: 'envoy' }`). One middleware then enforces
+ * named proxy's header (`{ from: 'headers', proxy: 'envoy' }`; every option, Envoy's `element`
+ * and `details` included, is checked here, once). One middleware then enforces
  * `cnf.jkt` and `cnf["x5t#S256"]` alike; a token bound to both needs both. A malformed proxy
  * header makes the hook throw, and the verifier refuses the request (never accepts it).
  *
@@ -40,14 +41,14 @@ export function certificateThumbprintSource(
   if (options?.from !== 'socket' && options?.from !== 'headers')
     throw new MtlsArgumentError('ERR_INVALID_ARG_VALUE', '"from" must be "socket" or "headers"');
   if (options.from === 'headers') {
-    checkHeaderOptions(options);
+    const read = headerReader(options); // every option checked here, once
     if (options.proxy === undefined)
       throw new MtlsArgumentError(
         'ERR_INVALID_ARG_VALUE',
         '"proxy" must name the TLS-terminating proxy whose header is trusted',
       );
     return (request) => {
-      const presented = certificateFromHeaders(request as HeaderSource, options);
+      const presented = read(request as HeaderSource);
       return presented === undefined ? undefined : x5t(presented.leaf);
     };
   }

@@ -1,4 +1,5 @@
-import { DPoPClientError, invalidType } from './errors.ts';
+import type { DPoPClientError } from './errors.ts';
+import { invalidType } from './errors.ts';
 import { normalizeMethod } from './htu.ts';
 import {
   BODY_HEADERS,
@@ -7,6 +8,7 @@ import {
   browserFollows,
   isOneShot,
   nextHop,
+  notReplayable,
   redirectError,
 } from './redirect.ts';
 import type { DPoPSessionOptions, ResponseView } from './session.ts';
@@ -165,11 +167,7 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
       if (reason !== undefined) {
         if (!replayable) {
           session.emit({ type: 'not-retried', origin, reason: 'body_not_replayable' });
-          throw new DPoPClientError(
-            'ERR_DPOP_BODY_NOT_REPLAYABLE',
-            'the server asked for a new DPoP nonce but the request body is a one-shot stream; send it again (the nonce is stored)',
-            { response },
-          );
+          throw notReplayable('a nonce challenge (the nonce is stored)', { response });
         }
         signal?.throwIfAborted();
         session.emit({ type: 'retry', origin, reason });
@@ -180,7 +178,7 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
 
       if (!follow) return response;
       if (response.type === 'opaqueredirect') {
-        throw redirectError('this fetch hides redirects (opaque-redirect response)', response);
+        throw redirectError('this fetch hides redirects (opaque redirect)', response);
       }
       const hop = nextHop(
         response.status,

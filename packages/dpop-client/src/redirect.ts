@@ -70,7 +70,19 @@ export function browserFollows(): boolean {
 
 /** @internal */
 export function redirectError(message: string, response?: Response): DPoPClientError {
-  return new DPoPClientError('ERR_DPOP_REDIRECT', message, response ? { response } : undefined);
+  return new DPoPClientError('ERR_DPOP_REDIRECT', message, { response });
+}
+
+/** `ERR_DPOP_BODY_NOT_REPLAYABLE`: the request had to be sent again, `after` what. @internal */
+export function notReplayable(
+  after: string,
+  options: { response?: Response | undefined; cause?: unknown },
+): DPoPClientError {
+  return new DPoPClientError(
+    'ERR_DPOP_BODY_NOT_REPLAYABLE',
+    `the request body is a one-shot stream, not sent again after ${after}; send it again yourself`,
+    options,
+  );
 }
 
 /**
@@ -104,15 +116,11 @@ export function nextHop(
     target.username ||
     target.password
   ) {
-    throw redirectError('the redirect Location is not an http(s) URL without userinfo', response);
+    throw redirectError('bad redirect Location (http(s) only, no userinfo)', response);
   }
   if (current.hops >= current.max) throw redirectError('too many redirects', response);
   if (status !== 303 && oneShotBody) {
-    throw new DPoPClientError(
-      'ERR_DPOP_BODY_NOT_REPLAYABLE',
-      'the server redirected a request whose body is a one-shot stream; send it again to the new Location',
-      response ? { response } : undefined,
-    );
+    throw notReplayable(`a ${status} redirect`, { response });
   }
   const { method } = current;
   const dropBody =

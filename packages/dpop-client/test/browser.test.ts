@@ -6,6 +6,8 @@ import { requireBinary } from '../../../test-support/binaries.ts';
 import type { BundleInPage } from '../../../test-support/browser-bundle.ts';
 import { bundleInChromium } from '../../../test-support/browser-bundle.ts';
 import { CHROMIUM_INSTALL, CHROMIUM_PATH } from '../../../test-support/chromium.ts';
+import type { ServerControl } from './helpers/dpop-server.ts';
+import { startDPoPServer } from './helpers/dpop-server.ts';
 
 const available = requireBinary(CHROMIUM_PATH, CHROMIUM_INSTALL);
 
@@ -110,5 +112,77 @@ describe.skipIf(!available)('@popkit/dpop-client/browser in real headless Chromi
     });
     expect(result).toEqual({ persisted: false, same: true });
     await page.close();
+  });
+
+  describe('redirects: the browser follows them (what Chromium does, pinned)', () => {
+    // The page, A and B are three origins (three ports on 127.0.0.1); A and B answer CORS.
+    let a: ServerControl;
+    let b: ServerControl;
+    let page: Page;
+    beforeAll(async () => {
+      [a, b] = await Promise.all([startDPoPServer(), startDPoPServer()]);
+      a.cors = b.cors = true;
+      page = await browser.newPage();
+      await open(page);
+      await page.evaluate(async () => {
+        const w = window as any;
+        w.dpopFetch = w.popkit.createDPoPFetch(await w.popkit.generateKeyPair());
+      });
+    });
+    afterAll(() => Promise.all([a?.close(), b?.close()]));
+    const call = (url: string, init: Record<string, unknown> = {}) =>
+      page.evaluate(
+        async ([url, init]) => {
+          try {
+            const r: Response = await (window as any).dpopFetch(url, init);
+            return { status: r.status, type: r.type, url: r.url };
+          } catch (e) {
+            return { error: (e as Error).name };
+          }
+        },
+        [url, init] as const,
+      );
+
+    it("a cross-origin redirect: B gets a preflight, then the proof but never the token; B's nonce and Date (200 days off) do not touch A", async () => {
+      a.redirect = (seen) =>
+        seen.path === '/api/moved' ? { status: 307, location: `${b.url}/api/x` } : undefined;
+      b.skew = 200 * 24 * 3600;
+      b.extraHeaders = { 'dpop-nonce': 'nonce-from-b' };
+      const res = await call(`${a.url}/api/moved`, { accessToken: 'tok-a' });
+      expect(res).toEqual({ status: 401, type: 'cors', url: `${b.url}/api/x` });
+      expect(b.seen).toHaveLength(1);
+      expect(b.seen[0]!.dpop).toBe(true); // B allowed the DPoP header in its preflight
+      expect(b.seen[0]!.authorization).toBeUndefined(); // Fetch: dropped cross-origin
+      a.seen.length = 0;
+      expect(await call(`${a.url}/api/orders`, { accessToken: 'tok-a' })).toMatchObject({
+        status: 200,
+      });
+      expect(a.seen).toHaveLength(1);
+      expect(a.seen[0]!.nonce).toBe(a.nonce);
+      expect(Math.abs(a.seen[0]!.iat! - Date.now() / 1000)).toBeLessThan(5);
+    });
+
+    it('a cross-origin redirect to an origin that does not allow the DPoP header fails; the proof never reaches it', async () => {
+      a.redirect = (seen) =>
+        seen.path === '/api/elsewhere' ? { status: 302, location: `${b.url}/api/y` } : undefined;
+      b.cors = false;
+      b.seen.length = 0;
+      expect(await call(`${a.url}/api/elsewhere`)).toEqual({ error: 'TypeError' });
+      expect(b.seen.map((s) => [s.method, s.dpop])).toEqual([['OPTIONS', false]]);
+      b.cors = true;
+    });
+
+    it("a same-origin redirect re-sends the first request's proof (its htu), so an htu check rejects it; redirect: 'manual' is opaque", async () => {
+      a.redirect = (seen) =>
+        seen.path === '/api/old' ? { status: 307, location: '/api/new' } : undefined;
+      a.seen.length = 0;
+      expect(await call(`${a.url}/api/old`)).toMatchObject({ status: 401 });
+      expect(a.seen.at(-1)).toMatchObject({ path: '/api/new', htu: `${a.url}/api/old` });
+      expect(await call(`${a.url}/api/old`, { redirect: 'manual' })).toEqual({
+        status: 0,
+        type: 'opaqueredirect',
+        url: `${a.url}/api/old`,
+      });
+    });
   });
 });

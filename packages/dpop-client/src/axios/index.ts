@@ -3,7 +3,7 @@
  * axios is an optional peer dependency; this module only uses the instance you pass in.
  * @packageDocumentation
  */
-import { DPoPClientError, invalidType } from '../errors.ts';
+import { invalidType } from '../errors.ts';
 import { normalizeMethod } from '../htu.ts';
 import {
   BODY_HEADERS,
@@ -11,6 +11,7 @@ import {
   browserFollows,
   isOneShot,
   nextHop,
+  notReplayable,
 } from '../redirect.ts';
 import type { Attempt, DPoPSessionOptions } from '../session.ts';
 import { DPoPSession } from '../session.ts';
@@ -196,11 +197,9 @@ export function withDPoP(
     if (reason !== undefined) {
       if (isOneShot(config.data)) {
         session.emit({ type: 'not-retried', origin: state.origin, reason: 'body_not_replayable' });
-        throw new DPoPClientError(
-          'ERR_DPOP_BODY_NOT_REPLAYABLE',
-          'the server asked for a new DPoP nonce but the request body is a one-shot stream; send it again (the nonce is stored)',
-          { cause: error ?? response },
-        );
+        throw notReplayable('a nonce challenge (the nonce is stored)', {
+          cause: error ?? response,
+        });
       }
       session.emit({ type: 'retry', origin: state.origin, reason });
       state.retried = true;

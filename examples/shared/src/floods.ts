@@ -111,7 +111,7 @@ export async function nonceFloodAtApi(
     },
   });
   const call = async (h: Holder, iat: number): Promise<string | undefined> => {
-    const nonce = await nonces.current(clock.ms);
+    const nonce = await nonces.current(clock.ms, replay.epoch);
     const proof = await createProof(
       h.key,
       { method: 'GET', url: `${API}/orders`, accessToken: h.token, nonce },
@@ -196,7 +196,7 @@ export async function anonymousFloodAtTokenEndpoint(
   // Client authentication of the example: only the legitimate client has credentials.
   const authenticate = (credentials: string | undefined): boolean => credentials === 'legit';
   const tokenRequest = async (key: CryptoKeyPair, credentials: string | undefined) => {
-    const nonce = nonces ? await nonces.current(clock.ms) : undefined;
+    const nonce = nonces ? await nonces.current(clock.ms, replay.epoch) : undefined;
     const proof = await createProof(
       key,
       { method: 'POST', url: TOKEN_ENDPOINT, ...(nonce ? { nonce } : {}) },
@@ -298,3 +298,92 @@ export async function busyKey(
   report.checks.everyReplayRefused = replaysRefused === replays;
   return report;
 }
+
+/** One party of {@link accountFlood}: `accounts` accounts, each sending `perSecond` proofs. */
+export interface FloodParty {
+  name: string;
+  accounts: number;
+  /** Keys per account (an attacker logs in again with fresh keys: they cost nothing). */
+  keysPerAccount?: number;
+  perSecond: number;
+  /** Seconds a proof's entry lives: 70 without nonces (iat + 60 + 10), up to 180 with them. */
+  lifetime?: number;
+}
+
+/** Per party: proofs sent and accepted, and refusals by reason. */
+export interface AccountFloodReport {
+  name: string;
+  parties: Record<string, { sent: number; accepted: number; refusals: Record<string, number> }>;
+  /** The store when the flood ended. */
+  entries: number;
+  accounts: number;
+  /** Slowest single `useOnce`, in ms (wall clock). */
+  worstCallMs: number;
+}
+
+/**
+ * Fairness by account, at the store the verifier uses (default budget unless `maxEntries`),
+ * on a simulated clock: each party's accounts send proofs at their rate, spread evenly, each
+ * recorded as the verifier records it (a fresh key per proof digest, the entry living for the
+ * proof's acceptance window, the account as the unit of fairness: `sub:` of the token). The
+ * attacker is one account with many keys, at any rate.
+ */
+export function accountFlood(options: {
+  parties: FloodParty[];
+  seconds?: number;
+  maxEntries?: number;
+  /** Fairness unit: `'account'` (what the verifier passes) or `'key'` (the old rule). */
+  unit?: 'account' | 'key';
+}): AccountFloodReport {
+  const { parties, seconds = 120, maxEntries, unit = 'account' } = options;
+  const clock = new Clock();
+  const store = new MemoryReplayStore({ now: clock.now, ...(maxEntries ? { maxEntries } : {}) });
+  const report: AccountFloodReport = {
+    name: parties.map((p) => `${p.accounts} x ${p.perSecond}/s (${p.name})`).join(', '),
+    parties: {},
+    entries: 0,
+    accounts: 0,
+    worstCallMs: 0,
+  };
+  const ticksPerSecond = 100;
+  // each party's accounts send at evenly spread phases
+  const state = parties.map((p) => {
+    report.parties[p.name] = { sent: 0, accepted: 0, refusals: {} };
+    return { p, debt: 0, next: 0, seq: 0 };
+  });
+  for (let tick = 0; tick < seconds * ticksPerSecond; tick++) {
+    clock.ms += 1000 / ticksPerSecond;
+    for (const s of state) {
+      const { p } = s;
+      s.debt += (p.perSecond * p.accounts) / ticksPerSecond;
+      const out = report.parties[p.name]!;
+      for (; s.debt >= 1; s.debt--) {
+        const account = s.next;
+        s.next = (s.next + 1) % p.accounts;
+        const key = (s.seq++ % (p.keysPerAccount ?? 1)) + account * 1000;
+        const scope = unit === 'account' ? `sub:${p.name}-${account}` : `jkt:${p.name}-${key}`;
+        const expiresAt = (clock.sec + (p.lifetime ?? 70)) * 1000;
+        out.sent++;
+        const t0 = performance.now();
+        try {
+          if (store.useOnce(`${p.name}.${s.seq}`, expiresAt, scope)) out.accepted++;
+          else count(out.refusals, 'replay');
+        } catch (e) {
+          count(out.refusals, e instanceof Error && 'reason' in e ? String(e.reason) : 'crash');
+        }
+        const took = performance.now() - t0;
+        if (took > report.worstCallMs) report.worstCallMs = took;
+      }
+    }
+  }
+  const stats = store.stats();
+  report.entries = stats.entries;
+  report.accounts = stats.keys;
+  return report;
+}
+
+/** Percent of a party's proofs accepted. */
+export const partySuccess = (r: AccountFloodReport, party: string): number => {
+  const p = r.parties[party]!;
+  return p.sent === 0 ? 100 : (100 * p.accepted) / p.sent;
+};

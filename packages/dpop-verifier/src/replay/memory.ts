@@ -32,6 +32,20 @@ export const RAW: unique symbol = Symbol('popkit.replay.raw');
 /** @internal */
 export const SETTLE: unique symbol = Symbol('popkit.replay.settle');
 
+/**
+ * A refusal, without a stack trace: refusals are what a flood produces, so they must cost
+ * little (capturing a stack took most of a refused call's time), and the stack says nothing.
+ */
+function refusal(reason: 'replay_store_full' | 'replay_over_share', message: string): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ReplayStoreError(reason, message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Options of {@link MemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
   /**
@@ -257,11 +271,11 @@ export class MemoryReplayStore implements ReplayStore {
     if (this.#used >= this.#soft) {
       if (this.#used >= this.#capacity) {
         this.#refusedFull++;
-        throw new ReplayStoreError('replay_store_full', 'the replay store is full');
+        throw refusal('replay_store_full', 'the replay store is full');
       }
       if ((r < 0 ? 0 : accounts.count(r)) >= accounts.level(this.#soft)) {
         this.#refusedShare++;
-        throw new ReplayStoreError(
+        throw refusal(
           'replay_over_share',
           'this account holds more than its share of the replay store',
         );

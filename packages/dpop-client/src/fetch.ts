@@ -151,9 +151,10 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
         base && hops === 0 ? await fetchImpl(new Request(base, next)) : await fetchImpl(url, next);
 
       // Learn only from the origin the proof was for: a runtime that follows redirects itself
-      // (a browser, React Native) may hand back another origin's response.
+      // (a browser) may hand back another origin's response. (Not `response.url` alone: a
+      // custom fetch may send the request elsewhere, e.g. through a gateway.)
       const reason =
-        attempt && (!response.url || response.url.startsWith(`${origin}/`))
+        attempt && (!response.redirected || response.url.startsWith(`${origin}/`))
           ? await session.inspect(
               origin,
               {

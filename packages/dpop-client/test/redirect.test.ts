@@ -29,6 +29,7 @@ beforeEach(() => {
     s.skew = 0;
     s.redirect = () => undefined;
     s.preAuthRedirect = () => undefined;
+    s.checkHtu = true;
     s.extraHeaders = {};
     s.rotate();
   }
@@ -266,6 +267,19 @@ describe('createDPoPFetch follows redirects itself, one proof per hop', () => {
     await expect(
       createDPoPFetch(keyPair, { fetch: opaque })(`${a.url}/api/x`),
     ).rejects.toMatchObject({ code: 'ERR_DPOP_REDIRECT' });
+  });
+});
+
+describe('a fetch that sends requests elsewhere (a gateway, a test double)', () => {
+  it('still learns the nonce: only a response marked redirected is checked against the origin', async () => {
+    const viaGateway = (input: string | URL | Request, init?: RequestInit) =>
+      fetch(String(input).replace('https://api.example', a.url), init);
+    const dpopFetch = createDPoPFetch(keyPair, { fetch: viaGateway });
+    a.checkHtu = false; // the proof is for the public URL
+    const res = await dpopFetch('https://api.example/api/x');
+    expect(res.status).toBe(200);
+    expect(res.url).toBe(`${a.url}/api/x`);
+    expect(a.seen.map((s) => s.outcome)).toEqual([401, 200]);
   });
 });
 

@@ -173,7 +173,8 @@ export function withDPoP(
     // Where a browser's XHR followed a redirect: learn only from the origin the proof was for.
     const landed: unknown = response.request?.responseURL ?? response.request?.res?.responseUrl;
     const reason =
-      state.attempt && (typeof landed !== 'string' || landed.startsWith(`${state.origin}/`))
+      state.attempt &&
+      (!landed || typeof landed !== 'string' || landed.startsWith(`${state.origin}/`))
         ? await session.inspect(
             state.origin,
             {

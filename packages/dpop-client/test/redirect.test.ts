@@ -105,6 +105,25 @@ describe('createDPoPFetch follows redirects itself, one proof per hop', () => {
     expect(moved!.jti).not.toBe(old!.jti);
   });
 
+  it('a nonce challenge on a later hop is retried there, with the new nonce', async () => {
+    const dpopFetch = createDPoPFetch(keyPair);
+    await dpopFetch(`${a.url}/api/warm`);
+    a.seen.length = 0;
+    a.redirect = (seen) => {
+      if (seen.path !== '/api/old') return undefined;
+      a.rotate(); // the next hop carries a nonce that just went stale
+      return { status: 308, location: '/api/new' };
+    };
+    const res = await dpopFetch(`${a.url}/api/old`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    expect(a.seen.map((s) => `${s.method} ${s.path} ${s.htu} -> ${s.outcome}`)).toEqual([
+      `DELETE /api/old ${a.url}/api/old -> 308`,
+      `DELETE /api/new ${a.url}/api/new -> 401`,
+      `DELETE /api/new ${a.url}/api/new -> 200`,
+    ]);
+    expect(a.seen[2]!.nonce).toBe(a.nonce);
+  });
+
   it('303 after a POST: the next hop is a GET without body, signed with htm GET', async () => {
     const dpopFetch = createDPoPFetch(keyPair);
     a.redirect = (seen) =>

@@ -83,9 +83,9 @@ function setHeader(config: any, name: string, value: string | false): void {
   }
 }
 
-/** A plain copy of axios headers, for `beforeRedirect`. */
+/** A plain copy of axios headers (as axios' mergeConfig makes it: `false` values kept). */
 function plain(headers: any): Record<string, unknown> {
-  return { ...(typeof headers?.toJSON === 'function' ? headers.toJSON() : headers) };
+  return { ...headers };
 }
 
 /**

@@ -343,7 +343,7 @@ async function child(config: HostileServerConfig): Promise<void> {
       };
   const options = {
     accessToken,
-    replay: new MemoryReplayStore(),
+    replay: new MemoryReplayStore({ maxEntries: 100_000 }),
     dangerouslyTrustRequestUrl: true, // 127.0.0.1 on an ephemeral port (tests only)
     onResult: () => {
       send({ type: 'result' });

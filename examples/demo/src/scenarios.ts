@@ -1,14 +1,20 @@
 // The replay-attack demo: a real authorization server (oidc-provider), real resource servers
 // (Express + @popkit/dpop-verifier), real clients, and every attack a token thief would try.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DPoPFetchEvent, FetchLike } from '@popkit/dpop-client';
+import type { DPoPKey } from '@popkit/dpop-client';
 import {
   createDPoPFetch,
   createProof,
   generateKeyPair,
   parseWWWAuthenticate,
 } from '@popkit/dpop-client';
+import type { ReplayStore } from '@popkit/dpop-verifier';
+import { MemoryReplayStore } from '@popkit/dpop-verifier';
 import {
   MTLS_CLIENT_ID,
   SERVICE_CLIENT,
@@ -492,6 +498,28 @@ export async function runDemo(options: DemoOptions = {}): Promise<ScenarioResult
         { status: 200 },
       ),
     );
+    // 11. a restart of the API (memory store) must not reopen replays
+    results.push(
+      ...(await restartScenario({ ...context, log, key: service.key, token: service.accessToken })),
+    );
+
+    // 12. fairness by account: one account floods with many keys, a busy service is served
+    results.push(
+      ...(await accountFloodScenario({
+        ...context,
+        log,
+        service,
+        spaLoginAs: (key) =>
+          spaLogin({
+            issuer: as.issuer,
+            clientId: SPA_CLIENT_ID,
+            redirectUri: 'http://127.0.0.1/callback',
+            resource: RESOURCE,
+            key,
+            fetch: trusting,
+          }),
+      })),
+    );
     log(`resource server /metrics: ${rs.metrics.summary()}`);
     return results;
   } finally {
@@ -509,9 +537,9 @@ interface Context {
 
 /** Starts the Express API on a free port; its `htu` is its own URL unless `publicUrl` says otherwise. */
 async function startResourceServer(
-  context: Context & { redisUrl?: string; publicUrl?: string },
-): Promise<{ url: string; metrics: AuthMetrics }> {
-  const port = await freePort();
+  context: Context & { redisUrl?: string; publicUrl?: string; replay?: ReplayStore; port?: number },
+): Promise<{ url: string; metrics: AuthMetrics; stop: () => Promise<void> }> {
+  const port = context.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
   const auth = buildAuthOptions({
     issuer: context.issuer,
@@ -520,13 +548,150 @@ async function startResourceServer(
     fetch: context.trusting as typeof fetch,
     nonceSecret: context.nonceSecret,
     ...(context.redisUrl ? { redisUrl: context.redisUrl } : {}),
+    ...(context.replay ? { replay: context.replay } : {}),
   });
   const api = await startApi(auth, context.tls, port);
-  context.started.push(async () => {
-    await api.close();
-    await auth.close();
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      await api.close();
+      await auth.close();
+    })());
+  context.started.push(stop);
+  return { url: api.url, metrics: auth.metrics, stop };
+}
+
+/**
+ * 11: a request captured just before the API process restarts (its memory replay store starts
+ * empty), replayed just after: refused, because the server nonces are bound to the store's
+ * epoch. The legitimate client gets `use_dpop_nonce` once and retries by itself.
+ */
+async function restartScenario(
+  context: Context & { log: (line: string) => void; key: DPoPKey; token: string },
+): Promise<ScenarioResult[]> {
+  const port = await freePort();
+  const before = await startResourceServer({ ...context, port });
+  const tap = wiretap(context.trusting);
+  const client = createDPoPFetch(context.key, { fetch: tap.fetch });
+  const api = `${before.url}/api/orders`;
+  await observe(await client(api, { accessToken: context.token }));
+  const captured = tap.last!;
+  await before.stop();
+  const after = await startResourceServer({ ...context, port });
+  context.log(`API restarted on port ${port} (a new MemoryReplayStore: it remembers nothing)`);
+  // (new connections: the old process's sockets are gone)
+  const trusting = fetchTrusting(context.tls.caPem) as FetchLike;
+  const replayed = await observe(
+    await trusting(captured.url, {
+      headers: { authorization: captured.authorization, dpop: captured.dpop },
+    }),
+  );
+  let retries = 0;
+  const legit = createDPoPFetch(context.key, {
+    fetch: trusting,
+    onEvent: (e) => {
+      if (e.type === 'retry') retries++;
+    },
   });
-  return { url: api.url, metrics: auth.metrics };
+  const served = await observe(
+    await legit(`${after.url}/api/orders`, { accessToken: context.token }),
+  );
+  context.log(
+    `after the restart: the captured proof got ${replayed.status} ${replayed.error}; the client retried ${retries} time(s)`,
+  );
+  return [
+    judge(
+      {
+        id: '11a',
+        scenario: 'Captured proof replayed after the API restarts (memory store)',
+        holds: 'token + used proof',
+        kind: 'attack',
+        expect: '401 use_dpop_nonce',
+      },
+      replayed,
+      { status: 401, error: 'use_dpop_nonce' },
+    ),
+    judge(
+      {
+        id: '11b',
+        scenario: 'Legitimate call right after the restart (one nonce retry)',
+        holds: 'key + token',
+        kind: 'legitimate',
+        expect: '200',
+      },
+      served,
+      { status: 200 },
+    ),
+  ];
+}
+
+/**
+ * 12: fairness by account. One user logs in ten times with ten keys and floods an API whose
+ * replay store is small (400 entries) with valid proofs, while a service client of another
+ * account calls at a steady rate. The flood is held to its account's share (503
+ * `replay_over_share`); the service is served in full.
+ */
+async function accountFloodScenario(
+  context: Context & {
+    log: (line: string) => void;
+    service: { key: DPoPKey; accessToken: string };
+    spaLoginAs: (key: CryptoKeyPair) => Promise<{ accessToken: string }>;
+  },
+): Promise<ScenarioResult[]> {
+  const store = new MemoryReplayStore({ maxEntries: 400 });
+  const rs = await startResourceServer({ ...context, replay: store });
+  const api = `${rs.url}/api/orders`;
+  const attackers = await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      const key = await generateKeyPair();
+      const { accessToken } = await context.spaLoginAs(key);
+      return { fetch: createDPoPFetch(key, { fetch: context.trusting }), accessToken };
+    }),
+  );
+  const floodTotal = 600;
+  let sent = 0;
+  const flood: Record<string, number> = {};
+  const worker = async () => {
+    while (sent < floodTotal) {
+      const a = attackers[sent++ % attackers.length]!;
+      const seen = await observe(await a.fetch(api, { accessToken: a.accessToken }));
+      const reason = seen.status === 200 ? 'accepted' : `${seen.status}`;
+      flood[reason] = (flood[reason] ?? 0) + 1;
+    }
+  };
+  const serviceFetch = createDPoPFetch(context.service.key, { fetch: context.trusting });
+  let served = 0;
+  let refused: Observed | undefined;
+  const serviceCalls = 30;
+  const steady = async () => {
+    for (let i = 0; i < serviceCalls; i++) {
+      const seen = await observe(
+        await serviceFetch(api, { accessToken: context.service.accessToken }),
+      );
+      if (seen.status === 200) served++;
+      else refused ??= seen;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  await Promise.all([...Array.from({ length: 16 }, worker), steady()]);
+  const stats = store.stats();
+  context.log(
+    `account flood: 10 tokens of one account sent ${floodTotal} proofs (${flood.accepted ?? 0} recorded, ${flood['503'] ?? 0} refused 503 over its share); the service: ${served}/${serviceCalls} served; store ${stats.entries}/${stats.capacity}, ${stats.keys} accounts`,
+  );
+  const ok = served === serviceCalls && (flood['503'] ?? 0) > 0;
+  return [
+    {
+      id: '12',
+      scenario: 'Busy service served while another account floods with 10 keys',
+      holds: 'key + token (flood: 10 tokens, 1 account)',
+      kind: 'legitimate',
+      status: ok ? 200 : (refused?.status ?? 0),
+      error: ok ? null : (refused?.error ?? 'flood not held to its share'),
+      expect: `${serviceCalls}/${serviceCalls} 200`,
+      verdict: ok ? 'OK' : 'FAILED',
+      note: `service ${served}/${serviceCalls}; flood ${flood.accepted ?? 0} recorded, ${flood['503'] ?? 0} refused`,
+    },
+  ];
 }
 
 /** 9: one captured proof sent to two instances behind one public URL, at the same moment. */
@@ -561,8 +726,13 @@ async function raceScenario(
         },
       ];
     }
-    const redis = await startRedis();
-    context.started.push(() => redis.stop());
+    // with AOF, as the store's docs ask: a Redis restart keeps the entries
+    const dir = mkdtempSync(join(tmpdir(), 'popkit-demo-redis-'));
+    const redis = await startRedis(undefined, ['--appendonly', 'yes', '--dir', dir]);
+    context.started.push(async () => {
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
     redisUrl = redis.url;
   }
   const publicUrl = RESOURCE; // both instances sit behind one public name

@@ -31,6 +31,9 @@ describe('the replay-attack demo, as assertions', () => {
       '10a',
       '10b',
       '10c',
+      '11a',
+      '11b',
+      '12',
     ]);
   });
 
@@ -53,6 +56,7 @@ describe('the replay-attack demo, as assertions', () => {
       '8c': [401, 'invalid_token'],
       '9': [401, 'invalid_dpop_proof'],
       '10b': [400, 'invalid_grant'],
+      '11a': [401, 'use_dpop_nonce'],
     };
     for (const r of results.filter((x) => x.kind === 'attack')) {
       if (r.id === '9' && !haveRedis) {
@@ -61,6 +65,19 @@ describe('the replay-attack demo, as assertions', () => {
       }
       expect([r.id, r.status, r.error, r.verdict]).toEqual([r.id, ...expected[r.id]!, 'DEFEATED']);
     }
+  });
+
+  it('a restart does not reopen replays, and a flooding account does not squeeze a busy service', () => {
+    expect(
+      lines.some((l) =>
+        /after the restart: the captured proof got 401 use_dpop_nonce; the client retried 1 time/.test(
+          l,
+        ),
+      ),
+    ).toBe(true);
+    const flood = lines.find((l) => l.startsWith('account flood:'))!;
+    expect(flood).toMatch(/the service: 30\/30 served/);
+    expect(flood).toMatch(/\d+ refused 503 over its share/);
   });
 
   it('shows the nonce challenges and their automatic retry in the log', () => {

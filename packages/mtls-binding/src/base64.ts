@@ -23,12 +23,16 @@ for (let i = 0; i < 64; i++) STD_LOOKUP[STD.charCodeAt(i)] = i;
 
 /**
  * Decodes standard base64 (as in PEM, `x5c`, proxy headers): `=` padding allowed at the end only,
- * whitespace ignored; anything else is `undefined`. One pass, no copy of the text. @internal
+ * whitespace ignored; anything else, or more than `maxBytes` bytes, is `undefined`. One pass, no
+ * copy of the text, and no further than `maxBytes` allows. @internal
  *
  * @see https://www.rfc-editor.org/rfc/rfc4648#section-4
  */
-export function base64Decode(text: string): Uint8Array | undefined {
-  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+export function base64Decode(
+  text: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Uint8Array | undefined {
+  const out = new Uint8Array(Math.min(Math.floor((text.length * 3) / 4), maxBytes + 3));
   let acc = 0;
   let bits = 0;
   let o = 0;
@@ -48,6 +52,7 @@ export function base64Decode(text: string): Uint8Array | undefined {
     acc = (acc << 6) | v;
     bits += 6;
     if (bits >= 8) {
+      if (o >= maxBytes) return undefined; // longer than the caller accepts: stop reading
       bits -= 8;
       out[o++] = (acc >> bits) & 0xff;
     }

@@ -223,6 +223,15 @@ function prepared(type: string, value: string, matching: DnMatching): string {
 }
 
 /**
+ * One RDN as a sorted list of `type NUL prepared-value` keys: two RDNs are equal when these lists
+ * are (a type, an OID, holds no NUL, so the first NUL separates the two parts). Each value is
+ * prepared once, so a comparison costs O(n log n), not one preparation per pair of attributes.
+ */
+function rdnKeys(rdn: DnAttribute[], matching: DnMatching): string[] {
+  return rdn.map((attr) => `${attr.type}\u0000${prepared(attr.type, attr.value, matching)}`).sort();
+}
+
+/**
  * Compares two DNs given in the same order as structured RDNs: same number of RDNs, and each RDN
  * the same set of (type, value) pairs, each value compared by its attribute type's equality rule
  * (`'rfc4518'`, the default) or exactly (`'exact'`).
@@ -242,18 +251,9 @@ export function distinguishedNamesEqual(
     const x = a[r]!;
     const y = b[r]!;
     if (x.length !== y.length) return false;
-    const used = new Array<boolean>(y.length).fill(false);
-    for (const attr of x) {
-      const value = prepared(attr.type, attr.value, matching);
-      const j = y.findIndex(
-        (other, k) =>
-          !used[k] &&
-          other.type === attr.type &&
-          prepared(other.type, other.value, matching) === value,
-      );
-      if (j < 0) return false;
-      used[j] = true;
-    }
+    const xs = rdnKeys(x, matching);
+    const ys = rdnKeys(y, matching);
+    for (let i = 0; i < xs.length; i++) if (xs[i] !== ys[i]) return false;
   }
   return true;
 }

@@ -51,7 +51,7 @@ export function pemCertificates(pem: string): Uint8Array[] {
     if (end < 0) throw invalidCertificate('a PEM block has no END line');
     if (label !== 'CERTIFICATE')
       throw invalidCertificate(`expected CERTIFICATE PEM blocks, found ${label.slice(0, 32)}`);
-    const der = base64Decode(pem.slice(bodyStart, end));
+    const der = base64Decode(pem.slice(bodyStart, end), MAX_CERTIFICATE_BYTES);
     if (der === undefined || !isDerSequence(der))
       throw invalidCertificate('a PEM certificate block is not base64 DER');
     out.push(der);

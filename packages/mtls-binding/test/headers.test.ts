@@ -4,7 +4,11 @@ import type { TestPki } from '../../../test-support/pki.ts';
 import { createTestPki } from '../../../test-support/pki.ts';
 import { MtlsArgumentError, MtlsBindingError } from '../src/index.ts';
 import type { CertificateFromHeadersOptions } from '../src/node/index.ts';
-import { certificateFromHeaders, certificateThumbprintSource } from '../src/node/index.ts';
+import {
+  MAX_HEADER_LENGTH,
+  certificateFromHeaders,
+  certificateThumbprintSource,
+} from '../src/node/index.ts';
 
 let pki: TestPki;
 let leafDer: Buffer;
@@ -147,6 +151,31 @@ describe('certificateFromHeaders: every proxy format', () => {
     expect(b64(leafDer).includes('+') || b64(leafDer).includes('/')).toBe(true); // the ALB "+" case is meaningful
   });
 
+  it('reads chains up to 16 certificates besides the leaf', () => {
+    const cert = `:${b64(leafDer)}:`;
+    expect(
+      read({ 'ssl-client-cert': nginxEscape(leafPem.repeat(17)) }, { proxy: 'nginx' })!.chain,
+    ).toHaveLength(16);
+    expect(
+      read(
+        { 'x-forwarded-tls-client-cert': Array(17).fill(b64(leafDer)).join(',') },
+        { proxy: 'traefik' },
+      )!.chain,
+    ).toHaveLength(16);
+    expect(
+      read(
+        { 'client-cert': cert, 'client-cert-chain': Array(16).fill(cert).join(', ') },
+        { proxy: 'rfc9440' },
+      )!.chain,
+    ).toHaveLength(16);
+    expect(
+      read(
+        { ssl_client_cert: leafPem.replace(/\n/g, ' ') },
+        { proxy: 'apache', maxLength: MAX_HEADER_LENGTH },
+      ),
+    ).toBeDefined();
+  });
+
   it('trusts nothing unless the proxy is named, and reads only its header', () => {
     expect(read({ 'client-cert': `:${b64(leafDer)}:` }, {})).toBeUndefined();
     expect(read({ 'x-ssl-client-cert': b64(leafDer) }, { proxy: 'nginx' })).toBeUndefined();
@@ -205,6 +234,20 @@ describe('certificateFromHeaders: every proxy format', () => {
       [{ 'x-ssl-client-cert': '"bm90IGEgY2VydA=="' }, { proxy: 'haproxy' }],
       [{ 'x-forwarded-tls-client-cert': `${b64(leafDer)},garbage` }, { proxy: 'traefik' }],
       [{ 'x-arr-clientcert': '\u0000\u0001' }, { proxy: 'azure' }],
+      // chains longer than any client's (16 besides the leaf) are not read
+      [{ 'ssl-client-cert': nginxEscape(leafPem.repeat(18)) }, { proxy: 'nginx' }],
+      [
+        { 'x-amzn-mtls-clientcert': albEscape(leafPem.repeat(18)) },
+        { proxy: 'aws-alb', header: 'x-amzn-mtls-clientcert' },
+      ],
+      [
+        { 'x-forwarded-tls-client-cert': Array(18).fill(b64(leafDer)).join(',') },
+        { proxy: 'traefik' },
+      ],
+      [
+        { 'client-cert': cert, 'client-cert-chain': Array(17).fill(cert).join(', ') },
+        { proxy: 'rfc9440' },
+      ],
     ];
     for (const [headers, options] of hostile) {
       let thrown: unknown;
@@ -234,6 +277,7 @@ describe('certificateFromHeaders: every proxy format', () => {
       { proxy: 'nginx', element: 0 },
       { proxy: 'nginx', header: 'bad header' },
       { proxy: 'nginx', maxLength: -1 },
+      { proxy: 'nginx', maxLength: MAX_HEADER_LENGTH + 1 },
     ]) {
       expect(() => read({}, options as never), JSON.stringify(options)).toThrow(MtlsArgumentError);
       expect(() => certificateThumbprintSource({ from: 'headers', ...(options as never) })).toThrow(

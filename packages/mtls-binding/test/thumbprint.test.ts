@@ -67,6 +67,37 @@ describe('certificateThumbprint (RFC 8705 §3.1)', () => {
     }
   });
 
+  it('reads PEM with one forward scan: text around blocks is fine, a malformed block is not', async () => {
+    const pem = pki.clientA.certPem;
+    const expected = await certificateThumbprint(pem);
+    // OpenSSL's "Bag Attributes" and other text around the blocks are ignored
+    expect(await certificateThumbprint(`Bag Attributes\n    localKeyID: 01\n${pem}trailer`)).toBe(
+      expected,
+    );
+    // line breaks replaced by spaces or stripped, CRLF: whitespace in the body is ignored
+    expect(await certificateThumbprint(pem.replace(/\n/g, ' '))).toBe(expected);
+    expect(await certificateThumbprint(pem.replace(/\n/g, ''))).toBe(expected);
+    expect(await certificateThumbprint(pem.replace(/\n/g, '\r\n'))).toBe(expected);
+    const body = pem.replace(/-----[^-]+-----|\s/g, '');
+    for (const bad of [
+      `-----BEGIN CERTIFICATE-----\n${body}\n`, // no END line
+      `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE----`, // END line cut short
+      `-----BEGIN CERTIFICATE-----\n${body}\n-----END X509 CRL-----`, // END of another label
+      `-----BEGIN CERTIFICATE\n${body}`, // BEGIN line not closed
+      `-----BEGIN certificate-----\n${body}\n-----END certificate-----`, // not an RFC 7468 label
+      `-----BEGIN ${'A'.repeat(65)}-----\n${body}\n-----END ${'A'.repeat(65)}-----`,
+      `${pem}-----BEGIN CERTIFICATE-----`, // a valid block, then an unterminated one
+      `-----END CERTIFICATE-----\n${body}`, // END without BEGIN: no block at all
+      `-----BEGIN CERTIFICATE-----${body}${body}-----END CERTIFICATE-----`, // trailing bytes
+    ]) {
+      await expect(certificateThumbprint(bad)).rejects.toBeInstanceOf(MtlsArgumentError);
+    }
+    // a key block is refused by name, wherever it stands
+    await expect(
+      certificateThumbprint(pem + pki.clientA.keyPem, { leaf: 'first' }),
+    ).rejects.toThrow(/found PRIVATE KEY/);
+  });
+
   it('a re-issued certificate with the same key has a different thumbprint (rotation, RFC 8705 §6.3)', async () => {
     expect(await certificateThumbprint(pki.clientAReissued.certPem)).not.toBe(
       await certificateThumbprint(pki.clientA.certPem),

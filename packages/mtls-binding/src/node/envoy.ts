@@ -3,6 +3,7 @@ import { MtlsArgumentError } from '../errors.ts';
 import { bytesEqual } from '../ip.ts';
 import { pemCertificates } from '../pem.ts';
 import type { PresentedCertificate } from './forwarded.ts';
+import { MAX_CHAIN } from './forwarded.ts';
 import { proxyError } from './proxy-error.ts';
 import type { XfccElement, XfccField, XfccKey } from './xfcc.ts';
 import { parseXfcc } from './xfcc.ts';
@@ -221,6 +222,7 @@ export function readEnvoyCertificate(header: string, plan: EnvoyPlan): Presented
   const cert = fields.cert && pemBlocks(fields.cert, 'Cert');
   if (cert && cert.length !== 1) throw fail('Cert holds more than one certificate');
   const chain = fields.chain && pemBlocks(fields.chain, 'Chain');
+  if (chain && chain.length > MAX_CHAIN + 1) throw fail('Chain holds too many certificates');
   const leaf = cert ? cert[0]! : chain![0]!;
   if (cert && chain && !bytesEqual(chain[0]!, leaf))
     throw fail('Chain does not start with the Cert certificate');

@@ -10,3 +10,9 @@ export interface PresentedCertificate {
    */
   verified?: boolean;
 }
+
+/**
+ * Certificates a chain may hold besides the leaf, from a socket or a proxy header: no real
+ * client chain is longer, and none longer is read. @internal
+ */
+export const MAX_CHAIN = 16;

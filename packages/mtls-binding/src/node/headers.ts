@@ -1,10 +1,11 @@
 import { base64Decode } from '../base64.ts';
-import { isDerSequence } from '../der.ts';
+import { MAX_CERTIFICATE_BYTES, isDerSequence } from '../der.ts';
 import { MtlsArgumentError } from '../errors.ts';
 import { pemCertificates } from '../pem.ts';
 import type { EnvoyClientCertDetails } from './envoy.ts';
 import { envoyPlan, readEnvoyCertificate } from './envoy.ts';
 import type { PresentedCertificate } from './forwarded.ts';
+import { MAX_CHAIN } from './forwarded.ts';
 import { proxyError } from './proxy-error.ts';
 
 /** TLS-terminating proxies whose client-certificate headers popkit reads. */
@@ -53,7 +54,7 @@ export interface CertificateFromHeadersOptions {
    * with a negative `element`: Envoy writes SANs unescaped.
    */
   details?: EnvoyClientCertDetails;
-  /** Longest header value accepted. Default 65536. */
+  /** Longest header value accepted, from 1024 to 262144 (256 KiB). Default 65536. */
   maxLength?: number;
 }
 
@@ -64,6 +65,14 @@ export type HeaderSource =
   | { readonly headers: unknown; readonly rawHeaders?: readonly string[] };
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * The largest `maxLength` accepted: 256 KiB, four times a chain of 16 RSA-4096 certificates
+ * URL-encoded (Node's own limit for all headers together is 16 KiB unless raised).
+ */
+export const MAX_HEADER_LENGTH = 262_144;
+/** The default `maxLength`. */
+export const DEFAULT_HEADER_LENGTH = 65_536;
 
 /** Reads the certificate from a request's headers, for options checked once. */
 type HeaderReader = (headers: HeaderSource) => PresentedCertificate | undefined;
@@ -103,16 +112,16 @@ export function headerReader(options: CertificateFromHeadersOptions): HeaderRead
   }
   if (
     maxLength !== undefined &&
-    (!Number.isInteger(maxLength) || maxLength < 1024 || maxLength > 1_048_576)
+    (!Number.isInteger(maxLength) || maxLength < 1024 || maxLength > MAX_HEADER_LENGTH)
   )
     throw new MtlsArgumentError(
       'ERR_INVALID_ARG_VALUE',
-      '"maxLength" must be an integer from 1024 to 1048576',
+      `"maxLength" must be an integer from 1024 to ${MAX_HEADER_LENGTH}`,
     );
   if (proxy === undefined) return () => undefined;
   const name = (header ?? PROXY_HEADERS[proxy]).toLowerCase();
   const chainName = (chainHeader ?? 'client-cert-chain').toLowerCase();
-  const limit = maxLength ?? 65536;
+  const limit = maxLength ?? DEFAULT_HEADER_LENGTH;
   if (proxy === 'envoy') {
     const plan = envoyPlan(element, details);
     return (headers) => {
@@ -171,7 +180,7 @@ function unquote(value: string): string {
 }
 
 function der(base64: string, what: string): Uint8Array {
-  const bytes = base64Decode(base64);
+  const bytes = base64Decode(base64, MAX_CERTIFICATE_BYTES);
   if (bytes === undefined || !isDerSequence(bytes))
     throw proxyError(`the ${what} is not a base64 DER certificate`);
   return bytes;
@@ -193,6 +202,8 @@ function fromPem(pem: string, what: string): PresentedCertificate {
   } catch (cause) {
     throw proxyError(`the ${what} is not a PEM certificate`, cause);
   }
+  if (blocks.length > MAX_CHAIN + 1)
+    throw proxyError(`the ${what} header holds too many certificates`);
   return { leaf: blocks[0]!, chain: blocks.slice(1) };
 }
 
@@ -214,6 +225,21 @@ function sfBinary(item: string, what: string): Uint8Array {
 }
 
 const ABSENT = new Set(['', '-', '(null)', 'null']);
+
+/**
+ * The items of a comma-separated list, each read as soon as it is cut out: the first bad item
+ * throws before the rest is looked at, and no list longer than `max` is read.
+ */
+function list<T>(text: string, max: number, what: string, read: (item: string) => T): T[] {
+  const out: T[] = [];
+  for (let start = 0; ;) {
+    const comma = text.indexOf(',', start);
+    if (out.push(read(text.slice(start, comma < 0 ? text.length : comma))) > max)
+      throw proxyError(`the ${what} header holds too many certificates`);
+    if (comma < 0) return out;
+    start = comma + 1;
+  }
+}
 
 /**
  * Reads the client certificate a TLS-terminating proxy forwarded, for the proxy you name. No
@@ -272,7 +298,9 @@ function parse(
       const joined = values(headers, chainName).join(',');
       if (joined.length > maxLength) throw proxyError(`the ${chainName} header is too large`);
       const chain =
-        joined.trim() === '' ? [] : joined.split(',').map((item) => sfBinary(item, chainName));
+        joined.trim() === ''
+          ? []
+          : list(joined, MAX_CHAIN, chainName, (item) => sfBinary(item, chainName));
       return { leaf, chain };
     }
     case 'nginx':
@@ -285,7 +313,7 @@ function parse(
       return loosePem(unquote(raw), name);
     case 'traefik': {
       const decoded = raw.includes('%') ? urlDecode(raw, name) : raw;
-      const all = decoded.split(',').map((item) => der(unquote(item.trim()), name));
+      const all = list(decoded, MAX_CHAIN + 1, name, (item) => der(unquote(item.trim()), name));
       return { leaf: all[0]!, chain: all.slice(1) };
     }
   }

@@ -7,7 +7,7 @@ export { createMtlsFetch } from './fetch.ts';
 export type { MtlsCredentials, MtlsFetch, MtlsFetchOptions } from './fetch.ts';
 export type { EnvoyClientCertDetails } from './envoy.ts';
 export type { PresentedCertificate } from './forwarded.ts';
-export { PROXY_HEADERS, certificateFromHeaders } from './headers.ts';
+export { MAX_HEADER_LENGTH, PROXY_HEADERS, certificateFromHeaders } from './headers.ts';
 export type { CertificateFromHeadersOptions, HeaderSource, ProxyKind } from './headers.ts';
 export { peerCertificate } from './peer.ts';
 export type { SocketSource } from './peer.ts';

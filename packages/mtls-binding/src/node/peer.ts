@@ -1,5 +1,6 @@
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { PresentedCertificate } from './forwarded.ts';
+import { MAX_CHAIN } from './forwarded.ts';
 
 /** Something that holds a TLS socket: the socket itself, a request (`req.socket`), or `{ socket }`. */
 export type SocketSource = TLSSocket | { readonly socket: unknown };
@@ -37,7 +38,7 @@ export function peerCertificate(source: SocketSource): PresentedCertificate | un
   const chain: Uint8Array[] = [];
   const seen = new Set<string>([leafCert.fingerprint256]);
   let current = leafCert.issuerCertificate;
-  while (current && current.raw && !seen.has(current.fingerprint256) && chain.length < 16) {
+  while (current && current.raw && !seen.has(current.fingerprint256) && chain.length < MAX_CHAIN) {
     seen.add(current.fingerprint256);
     chain.push(new Uint8Array(current.raw));
     current = current.issuerCertificate;

@@ -6,7 +6,10 @@ export type XfccKey = 'by' | 'hash' | 'cert' | 'chain' | 'subject' | 'uri' | 'dn
 /** One `key=value` pair of an XFCC element. */
 export interface XfccField {
   key: XfccKey;
-  /** The value, unescaped as Envoy does (`\"` and `\\`), without its quotes. */
+  /**
+   * The value as written, without its quotes; escapes are kept (popkit interprets only `Hash`,
+   * `Cert` and `Chain`, whose Envoy-written values never hold a backslash).
+   */
   value: string;
   /** Whether the value was double-quoted. */
   quoted: boolean;
@@ -76,28 +79,19 @@ export function parseXfcc(header: string): XfccElement[] {
     let quoted = false;
     if (i < n && header.charCodeAt(i) === QUOTE) {
       quoted = true;
-      i++;
-      value = '';
-      let chunk = i;
-      for (;;) {
-        if (i >= n) throw fail('has an unterminated quoted value');
-        const c = header.charCodeAt(i);
-        if (c === QUOTE) break;
-        if (c === BACKSLASH) {
-          if (i + 1 >= n) throw fail('has an unterminated quoted value');
-          const next = header.charCodeAt(i + 1);
-          // Envoy unescapes \" and \\ only; any other pair stays as written.
-          if (next === QUOTE || next === BACKSLASH) {
-            value += header.slice(chunk, i);
-            chunk = i + 1;
-          }
-          i += 2;
-        } else {
-          i++;
-        }
+      const start = ++i;
+      // the first '"' not escaped by a backslash ends the value; both searches only move forward
+      let quote = header.indexOf('"', i);
+      let escape = header.indexOf('\\', i);
+      while (escape >= 0 && (quote < 0 || escape < quote)) {
+        i = escape + 2;
+        if (i > n) break;
+        if (quote >= 0 && quote < i) quote = header.indexOf('"', i);
+        escape = header.indexOf('\\', i);
       }
-      value += header.slice(chunk, i);
-      i++; // closing quote
+      if (quote < 0 || i > n) throw fail('has an unterminated quoted value');
+      value = header.slice(start, quote);
+      i = quote + 1;
     } else {
       const start = i;
       for (; i < n; i++) {

@@ -37,10 +37,17 @@ export const DPOP_CORS_ALLOW_HEADERS: readonly string[] = Object.freeze([
 const EXPOSE = DPOP_CORS_EXPOSE_HEADERS.join(', ');
 
 /**
- * Merges the DPoP expose list into an existing `Access-Control-Expose-Headers` value. @internal
+ * Merges the DPoP expose list into an existing `Access-Control-Expose-Headers` value: a string,
+ * or whatever else a framework's `getHeader` returns (Node and Fastify keep a list set as an
+ * array, and numbers, as they were given). @internal
  */
-export function exposeHeaders(existing: string | null | undefined): string {
-  if (existing === null || existing === undefined || existing.trim() === '') return EXPOSE;
+export function exposeHeaders(value: unknown): string {
+  const existing = Array.isArray(value)
+    ? value.join(', ')
+    : typeof value === 'string' || typeof value === 'number'
+      ? String(value)
+      : '';
+  if (existing.trim() === '') return EXPOSE;
   if (existing.trim() === '*') return existing; // already exposes everything (no credentials)
   const have = new Set(existing.split(',').map((h) => h.trim().toLowerCase()));
   const missing = DPOP_CORS_EXPOSE_HEADERS.filter((h) => !have.has(h.toLowerCase()));

@@ -18,7 +18,7 @@ import { cors as honoCors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { timeout as honoTimeout } from 'hono/timeout';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isCorsPreflight } from '../src/cors.ts';
+import { exposeHeaders, isCorsPreflight } from '../src/cors.ts';
 import { dpopAuth as expressAuth } from '../src/express/index.ts';
 import { dpopAuthPlugin } from '../src/fastify/index.ts';
 import type { DPoPAuthEnv } from '../src/hono/index.ts';
@@ -446,6 +446,20 @@ describe('callbacks and verifiers that throw', () => {
         expect(await res.text()).not.toMatch(/exploded/);
         expect(hostileClaims.runs).toEqual([]);
         await expectAlive(hostileClaims);
+        // a user hook of the options that throws (here publicUrl): the same typed 503
+        const { dangerouslyTrustRequestUrl: _, ...rest } = authOptions('instant');
+        const hostileUrl = await start({
+          auth: {
+            ...rest,
+            publicUrl: () => {
+              throw new Error('no url');
+            },
+          },
+        });
+        const hookUrl = `${hostileUrl.url}/api/orders`;
+        const hook = await fetch(hookUrl, { headers: await credentials(hookUrl, 'GET', live()) });
+        expect(hook.status).toBe(503);
+        expect(hostileUrl.runs).toEqual([]);
       });
 
       it('a custom DPoPAuth that fails with a non-Error value, or resolves with nothing, never lets the request through', async () => {
@@ -500,6 +514,53 @@ describe('callbacks and verifiers that throw', () => {
         expect(badStatus.runs).toEqual([]);
         await expectAlive(badStatus);
       });
+    });
+  }
+});
+
+describe('an expose list set before popkit as an array (Node and Fastify keep it so)', () => {
+  it('exposeHeaders merges strings, arrays and numbers; anything else is replaced', () => {
+    expect(exposeHeaders(['X-A', 'X-B'])).toBe('X-A, X-B, DPoP-Nonce, WWW-Authenticate');
+    expect(exposeHeaders(['X-A', 'dpop-nonce'])).toBe('X-A, dpop-nonce, WWW-Authenticate');
+    expect(exposeHeaders('X-A')).toBe('X-A, DPoP-Nonce, WWW-Authenticate');
+    expect(exposeHeaders(7)).toBe('7, DPoP-Nonce, WWW-Authenticate');
+    expect(exposeHeaders(undefined)).toBe('DPoP-Nonce, WWW-Authenticate');
+    expect(exposeHeaders({})).toBe('DPoP-Nonce, WWW-Authenticate');
+    expect(exposeHeaders([])).toBe('DPoP-Nonce, WWW-Authenticate');
+  });
+
+  for (const framework of ['express 5', 'fastify'] as const) {
+    it(`${framework}: a CORS request is answered as usual (it was a 500: the list was assumed a string)`, async () => {
+      let url: string;
+      let close: () => Promise<void>;
+      if (framework === 'express 5') {
+        const app = express();
+        app.use((_req, res, next) => {
+          res.setHeader('Access-Control-Expose-Headers', ['X-A', 'X-B']);
+          next();
+        });
+        app.use(expressAuth(authOptions('instant')));
+        const server = await listen(createServer(app), []);
+        ({ url, close } = server);
+      } else {
+        const app = Fastify();
+        app.addHook('onRequest', async (_request, reply) => {
+          reply.header('Access-Control-Expose-Headers', ['X-A', 'X-B']);
+        });
+        await app.register(dpopAuthPlugin, authOptions('instant'));
+        app.get('/x', async () => 'ok');
+        url = await app.listen({ port: 0, host: '127.0.0.1' });
+        close = () => app.close();
+      }
+      try {
+        const res = await fetch(`${url}/x`, { headers: { origin: ORIGIN } });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('access-control-expose-headers')).toBe(
+          'X-A, X-B, DPoP-Nonce, WWW-Authenticate',
+        );
+      } finally {
+        await close();
+      }
     });
   }
 });

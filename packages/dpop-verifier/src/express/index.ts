@@ -85,7 +85,7 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
     if (isCorsRequest(headers.origin)) {
       res.setHeader(
         'Access-Control-Expose-Headers',
-        exposeHeaders(res.getHeader('Access-Control-Expose-Headers') as string | undefined),
+        exposeHeaders(res.getHeader('Access-Control-Expose-Headers')),
       );
     }
     let result: MaybePromise<AuthResult>;

@@ -56,7 +56,7 @@ export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsy
     if (isCorsRequest(headers.origin)) {
       reply.header(
         'Access-Control-Expose-Headers',
-        exposeHeaders(reply.getHeader('Access-Control-Expose-Headers') as string | undefined),
+        exposeHeaders(reply.getHeader('Access-Control-Expose-Headers')),
       );
     }
     let result: AuthResult;

@@ -72,6 +72,7 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
     if (!isOpen(res)) return abandon(res);
     const headers = req.headers;
     if (
+      req.method === 'OPTIONS' &&
       isCorsPreflight(
         req.method,
         headers.origin,

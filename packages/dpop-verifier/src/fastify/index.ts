@@ -43,6 +43,7 @@ export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsy
     if (!isOpen(reply.raw)) return stop(reply);
     const headers = request.headers;
     if (
+      request.method === 'OPTIONS' &&
       isCorsPreflight(
         request.method,
         headers.origin,

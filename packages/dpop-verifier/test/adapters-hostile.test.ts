@@ -518,6 +518,28 @@ describe('callbacks and verifiers that throw', () => {
   }
 });
 
+describe('hono: a form body that cannot be read', () => {
+  it('is verified without it: the typed answer (it was a 500: the read error was rethrown)', async () => {
+    const app = new Hono<DPoPAuthEnv>();
+    app.use('*', honoAuth(authOptions('instant')));
+    app.all('*', (c) => c.text('handler ran'));
+    const broken = () =>
+      new Request('http://127.0.0.1/api/form', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '10' },
+        body: new ReadableStream({
+          pull(controller) {
+            controller.error(new Error('connection reset'));
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    const res = await app.request(broken());
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^DPoP algs=/);
+  });
+});
+
 describe('an expose list set before popkit as an array (Node and Fastify keep it so)', () => {
   it('exposeHeaders merges strings, arrays and numbers; anything else is replaced', () => {
     expect(exposeHeaders(['X-A', 'X-B'])).toBe('X-A, X-B, DPoP-Nonce, WWW-Authenticate');

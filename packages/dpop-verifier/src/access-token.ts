@@ -2,6 +2,7 @@ import { accessTokenSha256 } from './token-hash.ts';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
 import { DPoPConfigError, DPoPError } from './errors.ts';
+import { FairSlots, peerSource } from './fair-slots.ts';
 import { Lru } from './lru.ts';
 import type { MaybePromise } from './maybe-async.ts';
 import { isPromiseLike } from './maybe-async.ts';
@@ -72,8 +73,27 @@ export interface IntrospectionOptions {
      * with `Retry-After` (reason `introspection_busy`) rather than queueing without bound, so
      * a flood of fresh tokens cannot pile work on the authorization server or on this one.
      * Tokens already validated are served from the cache meanwhile. Default 32.
+     *
+     * The slots are shared fairly: a quarter is kept for tokens introspected active before
+     * (returning users, whose cached result expired); a request that finds no slot waits in its
+     * source's line (at most 4 per source, `queueTimeout` ms), and freed slots go to the sources
+     * in turn, so one source flooding fresh garbage tokens gets one share of the calls, not all.
      */
     maxConcurrent?: number;
+    /** Most ms a request waits for an introspection slot before its 503. Default 1000. */
+    queueTimeout?: number;
+    /**
+     * The source of a request, for the fair shares of `maxConcurrent`. Default: the peer address
+     * of the connection (IPv6 by /64). Behind a proxy, read the client address the proxy sets
+     * (and only a header it always overwrites).
+     */
+    sourceOf?: (request: RequestLike) => string;
+    /**
+     * A cheap check of the token's format before any call, for authorization servers whose
+     * tokens carry a prefix or a checksum (`false` or a throw: refused as `invalid_token`
+     * without an introspection call). Garbage then costs an attacker a 401 and you nothing.
+     */
+    precheck?: (token: string) => boolean;
     fetch?: (input: string, init: RequestInit) => Promise<Response>;
   };
 }
@@ -245,8 +265,25 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
       throw new DPoPConfigError(`accessToken.introspection.${name}`, 'must be a number >= 0');
   }
+  const queueTimeout = options.queueTimeout ?? 1000;
+  if (typeof queueTimeout !== 'number' || !Number.isFinite(queueTimeout) || queueTimeout < 0)
+    throw new DPoPConfigError('accessToken.introspection.queueTimeout', 'must be a number >= 0');
+  const { precheck, sourceOf = peerSource } = options;
+  if (precheck !== undefined && typeof precheck !== 'function')
+    throw new DPoPConfigError('accessToken.introspection.precheck', 'must be a function');
+  if (typeof sourceOf !== 'function')
+    throw new DPoPConfigError('accessToken.introspection.sourceOf', 'must be a function');
+  const slots = new FairSlots({
+    slots: maxConcurrent,
+    reserved: Math.floor(maxConcurrent / 4),
+    perSource: 4,
+    maxWaiting: Math.max(64, 8 * maxConcurrent),
+    maxWaitMs: queueTimeout,
+  });
   const cache =
     ttl > 0 ? new Lru<string, { claims: TokenClaims; until: number }>(10_000) : undefined;
+  // Tokens introspected active before, until their exp: served first when their cache expired.
+  const known = new Lru<string, number>(50_000);
   const refused = negativeTtl > 0 ? new Lru<string, number>(10_000) : undefined;
   const authorization = `Basic ${btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`)}`;
 
@@ -308,27 +345,65 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
       refused?.set(id, now + negativeTtl);
       throw tokenError(why);
     }
-    if (cache) {
-      const until = Math.min(now + ttl, typeof body.exp === 'number' ? body.exp * 1000 : Infinity);
-      cache.set(id, { claims: body, until });
-    }
+    const expires = typeof body.exp === 'number' ? body.exp * 1000 : now + 3600_000;
+    known.set(id, expires);
+    if (cache) cache.set(id, { claims: body, until: Math.min(now + ttl, expires) });
     return body;
   };
 
   // Calls in flight, by token hash: concurrent requests with one new token share a call.
   const inFlight = new Map<string, Promise<TokenClaims>>();
-  const validate: TokenValidator = async (token, _request, tokenHash) => {
-    const id = await (tokenHash ?? accessTokenSha256(token));
-    const now = Date.now();
+  /** What the caches already say of a token: its claims, a refusal, or a call in flight. */
+  const answered = (id: string, now: number): Promise<TokenClaims> | TokenClaims | undefined => {
     const hit = cache?.get(id);
     if (hit !== undefined && hit.until > now) return hit.claims;
     const refusedUntil = refused?.get(id);
     if (refusedUntil !== undefined && refusedUntil > now)
       throw tokenError('The access token is not active');
-    const pending = inFlight.get(id);
-    if (pending !== undefined) return pending;
-    if (inFlight.size >= maxConcurrent) throw unavailable('introspection_busy');
-    const call = introspect(token, id, now).finally(() => inFlight.delete(id));
+    return inFlight.get(id);
+  };
+  const formatOk = (token: string): boolean => {
+    try {
+      return precheck!(token) === true;
+    } catch {
+      return false; // a throwing check refuses, never escapes
+    }
+  };
+  const sourceFor = (request: RequestLike): string => {
+    try {
+      const source = sourceOf(request);
+      return typeof source === 'string' ? source.slice(0, 256) : '';
+    } catch {
+      return '';
+    }
+  };
+  const validate: TokenValidator = async (token, request, tokenHash) => {
+    if (precheck !== undefined && !formatOk(token))
+      throw tokenError('The access token is not in the issuer format');
+    const id = await (tokenHash ?? accessTokenSha256(token));
+    const early = answered(id, Date.now());
+    if (early !== undefined) return early;
+    const knownUntil = known.get(id);
+    const isKnown = knownUntil !== undefined && knownUntil > Date.now();
+    let granted = slots.acquire(sourceFor(request), isKnown);
+    if (granted !== true && granted !== false) granted = await granted;
+    if (!granted) throw unavailable('introspection_busy');
+    // while it waited, another request may have validated this token or started its call
+    let late: Promise<TokenClaims> | TokenClaims | undefined;
+    try {
+      late = answered(id, Date.now());
+    } catch (e) {
+      slots.release(isKnown);
+      throw e;
+    }
+    if (late !== undefined) {
+      slots.release(isKnown);
+      return late;
+    }
+    const call = introspect(token, id, Date.now()).finally(() => {
+      inFlight.delete(id);
+      slots.release(isKnown);
+    });
     inFlight.set(id, call);
     return call;
   };

@@ -836,5 +836,52 @@ describe('createDPoPAuth', () => {
       expect(calls).toBe(3);
       expect(() => introspected({ maxConcurrent: 0 })).toThrow(/maxConcurrent/);
     });
+
+    it('a format precheck refuses garbage without a call; a waiting request is served when a slot frees', async () => {
+      const k = await clientKey();
+      const good = {
+        active: true,
+        token_type: 'DPoP',
+        cnf: { jkt: k.jkt },
+        exp: nowSec() + 60,
+        iss: ISSUER,
+        aud: AUDIENCE,
+        sub: 'u',
+      };
+      active.set('pk_slow-1', good);
+      active.set('pk_2', good);
+      const auth = introspected({
+        maxConcurrent: 1,
+        precheck: (token: string) => {
+          if (token === 'pk_throws') throw new Error('checker bug');
+          return token.startsWith('pk_');
+        },
+      });
+      const send = async (token: string) =>
+        auth.verify(
+          request({
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+          }),
+        );
+      calls = 0;
+      for (const garbage of ['garbage-1', 'pk_throws']) {
+        const e = await failure(send(garbage));
+        expect([e.status, e.code, e.reason]).toEqual([401, 'invalid_token', 'token_invalid']);
+      }
+      expect(calls).toBe(0);
+      // one slot: the second token waits for it instead of a 503, and is served
+      hold();
+      const first = send('pk_slow-1');
+      await new Promise((r) => setTimeout(r, 50));
+      const second = send('pk_2');
+      await new Promise((r) => setTimeout(r, 50));
+      release();
+      expect((await first).claims.sub).toBe('u');
+      expect((await second).claims.sub).toBe('u');
+      expect(calls).toBe(2);
+      expect(() => introspected({ precheck: 'yes' })).toThrow(/precheck/);
+      expect(() => introspected({ queueTimeout: -1 })).toThrow(/queueTimeout/);
+    });
   });
 });

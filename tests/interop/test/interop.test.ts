@@ -29,6 +29,7 @@ let minimal: MinimalAuthorizationServer;
 let rs: Server;
 let rsUrl: string;
 const nonces = createNonceIssuer({ secret: randomBytes(32) });
+const rsStore = new MemoryReplayStore();
 
 beforeAll(async () => {
   minimal = await startMinimalAuthorizationServer({
@@ -48,7 +49,7 @@ beforeAll(async () => {
         algorithms: ['ES256'],
       },
       publicUrl: rsUrl,
-      replay: new MemoryReplayStore(),
+      replay: rsStore,
       nonces,
     }),
   );
@@ -299,7 +300,7 @@ describe('panva dpop', () => {
           keyPair,
           `${rsUrl}/resource`,
           'GET',
-          await nonces.current(),
+          await nonces.current(undefined, rsStore.epoch), // nonces are bound to the store's epoch
           token,
         );
         const res = await fetch(`${rsUrl}/resource`, {

@@ -35,8 +35,9 @@ function assert(condition: unknown, message: string): asserts condition {
 
 const url = 'https://api.runtime.example/orders';
 const nonces = createNonceIssuer({ secret: 'runtime-suite-nonce-secret-32-bytes!' });
+const store = new MemoryReplayStore({ maxEntries: 10_000 });
 const verify = createProofVerifier({
-  replay: new MemoryReplayStore({ maxEntries: 10_000 }),
+  replay: store,
   nonces,
   algorithms: [...SUPPORTED_ALGORITHMS],
 });
@@ -44,7 +45,7 @@ const verify = createProofVerifier({
 for (const alg of SUPPORTED_ALGORITHMS) {
   await check(`sign and verify ${alg} (ath, nonce, replay refused)`, async () => {
     const key = await generateKeyPair(alg);
-    const nonce = await nonces.current();
+    const nonce = await nonces.current(undefined, store.epoch); // bound to the store's epoch
     const proof = await createProof(key, { method: 'GET', url, accessToken: 'tok', nonce });
     const jkt = await thumbprint(key);
     const ok = await verify(proof, { method: 'GET', url, accessToken: 'tok', jkt });

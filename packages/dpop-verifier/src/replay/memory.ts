@@ -37,12 +37,13 @@ export const SETTLE: unique symbol = Symbol('popkit.replay.settle');
  * little (capturing a stack took most of a refused call's time), and the stack says nothing.
  */
 function refusal(reason: 'replay_store_full' | 'replay_over_share', message: string): Error {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  const E = Error as { stackTraceLimit?: number }; // (V8; elsewhere a harmless property)
+  const limit = E.stackTraceLimit;
+  E.stackTraceLimit = 0;
   try {
     return new ReplayStoreError(reason, message);
   } finally {
-    Error.stackTraceLimit = limit;
+    E.stackTraceLimit = limit;
   }
 }
 

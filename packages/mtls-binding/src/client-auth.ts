@@ -1,6 +1,7 @@
 import { base64Decode } from './base64.ts';
 import type { CertificateInput } from './certificate.ts';
 import { toDer } from './certificate.ts';
+import { MAX_CERTIFICATE_BYTES } from './der.ts';
 import type { DnMatching } from './dn.ts';
 import { distinguishedNamesEqual, parseDistinguishedName } from './dn.ts';
 import { bytesEqual, ipBytes } from './ip.ts';
@@ -99,7 +100,7 @@ export async function matchSelfSignedTlsClientAuth(
   for (const jwk of jwks?.keys ?? []) {
     const first = jwk?.x5c?.[0];
     if (typeof first !== 'string') continue;
-    const der = base64Decode(first);
+    const der = base64Decode(first, MAX_CERTIFICATE_BYTES);
     if (der === undefined) continue;
     try {
       if ((await certificateThumbprint(der)) === presented) return jwk;

@@ -4,6 +4,8 @@ import { invalidCertificate } from './errors.ts';
 
 /** Longest PEM text read, in characters: room for a chain of 16 maximal certificates. */
 export const MAX_PEM_CHARS = MAX_CERTIFICATE_BYTES * 16;
+/** Most certificate blocks read from one PEM text: a leaf and a chain of 16. */
+export const MAX_PEM_BLOCKS = 17;
 
 const BEGIN = '-----BEGIN ';
 const DASHES = '-----';
@@ -24,8 +26,8 @@ function isLabel(label: string): boolean {
  * Every `CERTIFICATE` block of a PEM text (RFC 7468), as DER. Text around the blocks is ignored
  * (OpenSSL writes "Bag Attributes" there); every `-----BEGIN ` must open a well-formed block
  * with its matching `-----END` line. Throws on text without a certificate, on a block that is
- * not base64 DER, on an unterminated block, and on any other kind of block (keys must never
- * reach here).
+ * not base64 DER, on an unterminated block, on any other kind of block (keys must never reach
+ * here), and on more than `maxBlocks` blocks (found before any block past the limit is read).
  *
  * One forward scan: each `indexOf` starts where the previous one stopped, so the work is linear
  * in the text's length whatever it holds (a regular expression with a lazy body and a
@@ -33,16 +35,24 @@ function isLabel(label: string): boolean {
  *
  * @see https://www.rfc-editor.org/rfc/rfc7468#section-2
  */
-export function pemCertificates(pem: string): Uint8Array[] {
+export function pemCertificates(pem: string, maxBlocks = MAX_PEM_BLOCKS): Uint8Array[] {
   if (pem.length > MAX_PEM_CHARS) throw invalidCertificate('the PEM text is too large');
   const out: Uint8Array[] = [];
   let at = 0;
   for (;;) {
     const begin = pem.indexOf(BEGIN, at);
     if (begin < 0) break;
+    if (out.length === maxBlocks)
+      throw invalidCertificate(
+        `the PEM text holds more than ${maxBlocks} certificate${maxBlocks === 1 ? '' : 's'}`,
+      );
     const labelStart = begin + BEGIN.length;
     const labelEnd = pem.indexOf(DASHES, labelStart);
-    if (labelEnd < 0 || !isLabel(pem.slice(labelStart, labelEnd)))
+    if (
+      labelEnd < 0 ||
+      labelEnd - labelStart > MAX_LABEL ||
+      !isLabel(pem.slice(labelStart, labelEnd))
+    )
       throw invalidCertificate('a PEM BEGIN line is malformed');
     const label = pem.slice(labelStart, labelEnd);
     const bodyStart = labelEnd + DASHES.length;

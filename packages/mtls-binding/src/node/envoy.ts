@@ -140,7 +140,7 @@ function isUrlEncodedPem(value: string): boolean {
   return true;
 }
 
-function pemBlocks(field: XfccField, what: string): Uint8Array[] {
+function pemBlocks(field: XfccField, what: string, max: number): Uint8Array[] {
   if (!isUrlEncodedPem(field.value)) throw fail(`${what} is not URL-encoded PEM`);
   let text: string;
   try {
@@ -149,9 +149,9 @@ function pemBlocks(field: XfccField, what: string): Uint8Array[] {
     throw fail(`${what} is not valid percent-encoding`, cause);
   }
   try {
-    return pemCertificates(text);
+    return pemCertificates(text, max);
   } catch (cause) {
-    throw fail(`${what} is not a PEM certificate`, cause);
+    throw fail(`${what} is not a PEM certificate (or holds too many)`, cause);
   }
 }
 
@@ -219,10 +219,8 @@ export function readEnvoyCertificate(header: string, plan: EnvoyPlan): Presented
       if (field.key === 'uri' || field.key === 'dns')
         throw fail('header has SAN fields before the configured element');
   const fields = envoyFields(chosen, plan.details);
-  const cert = fields.cert && pemBlocks(fields.cert, 'Cert');
-  if (cert && cert.length !== 1) throw fail('Cert holds more than one certificate');
-  const chain = fields.chain && pemBlocks(fields.chain, 'Chain');
-  if (chain && chain.length > MAX_CHAIN + 1) throw fail('Chain holds too many certificates');
+  const cert = fields.cert && pemBlocks(fields.cert, 'Cert', 1);
+  const chain = fields.chain && pemBlocks(fields.chain, 'Chain', MAX_CHAIN + 1);
   const leaf = cert ? cert[0]! : chain![0]!;
   if (cert && chain && !bytesEqual(chain[0]!, leaf))
     throw fail('Chain does not start with the Cert certificate');

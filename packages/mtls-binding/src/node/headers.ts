@@ -166,8 +166,9 @@ function one(
   const all = values(source, name);
   if (all.length === 0) return undefined;
   if (all.length > 1) throw proxyError(`the ${name} header was sent more than once`);
+  // the bound comes first, on the value as received: nothing longer is even trimmed
+  if (all[0]!.length > maxLength) throw proxyError(`the ${name} header is too large`);
   const value = all[0]!.trim();
-  if (value.length > maxLength) throw proxyError(`the ${name} header is too large`);
   if (!commaAllowed && value.includes(','))
     throw proxyError(`the ${name} header is ambiguous (several values)`);
   return value;
@@ -198,12 +199,10 @@ function urlDecode(value: string, what: string): string {
 function fromPem(pem: string, what: string): PresentedCertificate {
   let blocks: Uint8Array[];
   try {
-    blocks = pemCertificates(pem);
+    blocks = pemCertificates(pem, MAX_CHAIN + 1);
   } catch (cause) {
-    throw proxyError(`the ${what} is not a PEM certificate`, cause);
+    throw proxyError(`the ${what} is not a PEM certificate chain popkit reads`, cause);
   }
-  if (blocks.length > MAX_CHAIN + 1)
-    throw proxyError(`the ${what} header holds too many certificates`);
   return { leaf: blocks[0]!, chain: blocks.slice(1) };
 }
 

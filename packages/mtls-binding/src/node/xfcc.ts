@@ -80,24 +80,23 @@ export function parseXfcc(header: string): XfccElement[] {
     if (i < n && header.charCodeAt(i) === QUOTE) {
       quoted = true;
       const start = ++i;
-      // the first '"' not escaped by a backslash ends the value; both searches only move forward
-      let quote = header.indexOf('"', i);
-      let escape = header.indexOf('\\', i);
-      while (escape >= 0 && (quote < 0 || escape < quote)) {
-        i = escape + 2;
-        if (i > n) break;
-        if (quote >= 0 && quote < i) quote = header.indexOf('"', i);
-        escape = header.indexOf('\\', i);
+      // the first '"' not escaped by a backslash ends the value (a backslash escapes any one
+      // character); one character at a time, so dense escapes cost what plain text does
+      for (;;) {
+        if (i >= n) throw fail('has an unterminated quoted value');
+        const c = header.charCodeAt(i);
+        if (c === QUOTE) break;
+        i += c === BACKSLASH ? 2 : 1;
       }
-      if (quote < 0 || i > n) throw fail('has an unterminated quoted value');
-      value = header.slice(start, quote);
-      i = quote + 1;
+      value = header.slice(start, i);
+      i++; // closing quote
     } else {
       const start = i;
       for (; i < n; i++) {
         const c = header.charCodeAt(i);
         if (c === COMMA || c === SEMICOLON) break;
-        if (c === QUOTE || c === BACKSLASH) throw fail('has a quote inside an unquoted value');
+        if (c === QUOTE || c === BACKSLASH)
+          throw fail('has a quote or backslash in an unquoted value');
       }
       value = header.slice(start, i);
     }

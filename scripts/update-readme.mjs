@@ -30,9 +30,15 @@ if (!process.argv.includes('--no-demo')) {
 }
 if (existsSync(`${root}bench/results/latest.md`))
   replace('bench', readFileSync(`${root}bench/results/latest.md`, 'utf8'));
-if (existsSync(`${root}tests/interop/results/matrix.md`))
-  replace('interop', readFileSync(`${root}tests/interop/results/matrix.md`, 'utf8'));
-if (existsSync(`${root}tests/runtimes/results/runtimes.md`))
-  replace('runtimes', readFileSync(`${root}tests/runtimes/results/runtimes.md`, 'utf8'));
+// Tests write their tables to the ignored test-results/; this script (never a test) keeps the
+// tracked copies and the README in step with the latest run.
+for (const [section, fresh, tracked] of [
+  ['interop', 'test-results/interop/matrix.md', 'tests/interop/results/matrix.md'],
+  ['runtimes', 'test-results/runtimes/runtimes.md', 'tests/runtimes/results/runtimes.md'],
+]) {
+  if (existsSync(`${root}${fresh}`))
+    writeFileSync(`${root}${tracked}`, readFileSync(`${root}${fresh}`));
+  if (existsSync(`${root}${tracked}`)) replace(section, readFileSync(`${root}${tracked}`, 'utf8'));
+}
 writeFileSync(readmePath, readme);
 console.log('README.md updated');

@@ -10,14 +10,19 @@ import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { MaybePromise } from './maybe-async.ts';
 import { isPromiseLike, settle } from './maybe-async.ts';
-import { TOKEN_HASH, accessTokenSha256 } from './token-hash.ts';
+import { accessTokenSha256 } from './token-hash.ts';
 import type {
-  InternalExpectation,
   PreparedProof,
+  ProofExpectation,
   VerifiedProof,
   VerifyProofOptions,
 } from './verify-proof.ts';
-import { checkKeyBinding, compileProofChecks } from './verify-proof.ts';
+import {
+  checkKeyBinding,
+  compileProofPolicy,
+  prepareProof,
+  verifyProofNow,
+} from './verify-proof.ts';
 
 /**
  * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
@@ -194,7 +199,7 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
   if (requireNonce && options.nonces === undefined)
     throw new DPoPConfigError('requireNonce', 'needs "nonces"');
   const maxTokenLength = options.maxTokenLength ?? 16384;
-  const proofs = compileProofChecks({
+  const policy = compileProofPolicy({
     ...options,
     requireNonce: typeof requireNonce === 'boolean' ? requireNonce : options.nonces !== undefined,
   });
@@ -368,7 +373,12 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
   ): Promise<AuthResult> {
     let prepared: PreparedProof;
     try {
-      prepared = await proofs.prepare(presented.proof!, expectation(presented, undefined));
+      prepared = await prepareProof(
+        policy,
+        presented.proof!,
+        expectation(presented, undefined),
+        presented.tokenHash,
+      );
     } catch (e) {
       throw proofFailure(e, presented.scheme);
     }
@@ -386,14 +396,13 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
     presented: Presented,
     jkt: string | undefined,
     claims?: TokenClaims,
-  ): InternalExpectation => ({
+  ): ProofExpectation => ({
     method: presented.request.method,
     url: presented.url,
     accessToken: presented.token,
     jkt,
     requireNonce: presented.requireNonce,
     account: claims === undefined ? undefined : accountOf(claims),
-    [TOKEN_HASH]: presented.tokenHash,
   });
 
   /** The token's `cnf` against the scheme; then the certificate, then the proof. */
@@ -538,7 +547,12 @@ export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
     let proof: MaybePromise<VerifiedProof>;
     try {
       if (prepared === undefined) {
-        proof = proofs.now(presented.proof!, expectation(presented, jkt as string, claims));
+        proof = verifyProofNow(
+          policy,
+          presented.proof!,
+          expectation(presented, jkt as string, claims),
+          presented.tokenHash,
+        );
       } else {
         checkKeyBinding(prepared.proof.jkt, jkt);
         proof = prepared.commit({ account: accountOf(claims) }).then(() => prepared.proof);

@@ -121,18 +121,100 @@ export class DPoPError extends Error {
   }
 }
 
-/** @internal */
-export function proofError(
-  reason: DPoPRejectReason,
-  description: string,
-  cause?: unknown,
-): DPoPError {
-  return new DPoPError(
-    'invalid_dpop_proof',
-    reason,
-    description,
-    cause === undefined ? {} : { cause },
-  );
+const PROOF = 'invalid_dpop_proof';
+const TOKEN = 'invalid_token';
+const REQUEST = 'invalid_request';
+const NONCE = 'use_dpop_nonce';
+const SERVER = 'server_error';
+const STORE_DOWN = 'The DPoP replay check is unavailable; retry later';
+const CNF = 'The access token confirmation is malformed';
+
+/**
+ * The one table of refusals: each `reason` with its OAuth `code` (and so its status, see
+ * {@link DPoPError}) and its default `error_description`. Numbers are RFC 9449 §4.3's checks.
+ * @internal
+ */
+export const REFUSALS: { readonly [R in DPoPRejectReason]: readonly [DPoPErrorCode, string] } = {
+  // the request (RFC 6750 §2, §3; RFC 9449 §7)
+  missing_authorization: [TOKEN, 'An access token is required'],
+  multiple_authorization: [REQUEST, 'Exactly one Authorization header is allowed'],
+  malformed_authorization: [REQUEST, 'The Authorization header is malformed'],
+  token_in_query: [REQUEST, 'The access token must only be sent in the Authorization header'],
+  token_in_body: [REQUEST, 'The access token must only be sent in the Authorization header'],
+  invalid_url: [REQUEST, 'The request URL cannot be used for DPoP'],
+  invalid_host: [REQUEST, 'The request host is not allowed'],
+  invalid_path: [REQUEST, 'The request path must not contain dot segments or backslashes'],
+  // check 1: one DPoP header
+  missing_proof: [PROOF, 'A DPoP proof is required'],
+  multiple_proofs: [REQUEST, 'Exactly one DPoP header is allowed'],
+  // check 2: a well-formed JWS
+  proof_too_long: [PROOF, 'The DPoP proof is too long'],
+  proof_malformed: [PROOF, 'The DPoP proof is invalid'],
+  // checks 4, 5, 7: the header
+  typ: [PROOF, 'The DPoP proof typ must be dpop+jwt'],
+  alg: [PROOF, 'The DPoP proof alg is not allowed'],
+  crit: [PROOF, 'The DPoP proof uses an unsupported critical header'],
+  b64: [PROOF, 'The DPoP proof must not use the b64 header parameter'],
+  jwk: [PROOF, 'Invalid DPoP proof key'],
+  // check 6: the signature
+  signature: [PROOF, 'The DPoP proof signature is invalid'],
+  // checks 3, 8, 9, 11: the claims
+  htm: [PROOF, 'The DPoP proof htm does not match the request method'],
+  htu: [PROOF, 'The DPoP proof htu does not match the request URL'],
+  jti: [PROOF, 'The DPoP proof jti is missing or too long'],
+  iat_missing: [PROOF, 'The DPoP proof iat is missing'],
+  exp: [PROOF, 'The DPoP proof has expired'],
+  nbf: [PROOF, 'The DPoP proof is not valid yet'],
+  // checks 10, 11 (§8, §11.1): nonce and freshness
+  nonce_malformed: [PROOF, 'The DPoP proof nonce must be a string'],
+  nonce_missing: [NONCE, 'A DPoP nonce is required'],
+  nonce_invalid: [NONCE, 'The DPoP nonce is invalid or expired'],
+  iat_too_old: [PROOF, 'The DPoP proof is too old'],
+  iat_in_future: [PROOF, 'The DPoP proof iat is in the future'],
+  iat_before_restart: [PROOF, 'The DPoP proof predates the server replay memory; sign a new one'],
+  // check 12: ath and the key binding
+  ath_missing: [PROOF, 'The DPoP proof must contain ath for this access token'],
+  ath_mismatch: [PROOF, 'The DPoP proof ath does not match the access token'],
+  jkt_mismatch: [TOKEN, 'The access token is not bound to the DPoP proof key'],
+  dpop_jkt_mismatch: [PROOF, 'The DPoP proof key does not match dpop_jkt'],
+  // §11.1: the replay store
+  replay: [PROOF, 'The DPoP proof has already been used'],
+  replay_store_full: [SERVER, STORE_DOWN],
+  replay_over_share: [SERVER, STORE_DOWN],
+  replay_store_error: [SERVER, STORE_DOWN],
+  // the access token and its binding (RFC 9449 §7, RFC 8705 §3)
+  token_invalid: [TOKEN, 'The access token is invalid'],
+  introspection_busy: [SERVER, 'The access token cannot be validated right now'],
+  introspection_unavailable: [SERVER, 'The access token cannot be validated right now'],
+  token_not_bound: [TOKEN, 'The access token is not bound to a DPoP key'],
+  bearer_not_allowed: [TOKEN, 'This resource requires a DPoP-bound access token'],
+  downgrade: [TOKEN, 'A DPoP-bound access token must be sent with the DPoP scheme'],
+  proof_without_binding: [TOKEN, 'The access token is not bound to a DPoP key'],
+  cnf_unknown: [TOKEN, 'The access token uses an unsupported confirmation method'],
+  cnf_malformed: [TOKEN, CNF],
+  certificate_missing: [TOKEN, 'This access token requires the client certificate it is bound to'],
+  certificate_mismatch: [
+    TOKEN,
+    'The access token is not bound to the presented client certificate',
+  ],
+  certificate_unusable: [TOKEN, 'The client certificate information cannot be used'],
+  internal_error: [SERVER, 'The request could not be verified'],
+};
+
+/** Options of {@link refuse}: a more precise description, the code when it depends on context. */
+export interface RefuseOptions extends DPoPErrorOptions {
+  description?: string;
+  code?: DPoPErrorCode;
+}
+
+/**
+ * The {@link DPoPError} for `reason`, from {@link REFUSALS}: its code, status and description
+ * unless `options` says otherwise. Every refusal of the verifier is built here. @internal
+ */
+export function refuse(reason: DPoPRejectReason, options?: RefuseOptions): DPoPError {
+  const [code, description] = REFUSALS[reason];
+  if (options === undefined) return new DPoPError(code, reason, description);
+  return new DPoPError(options.code ?? code, reason, options.description ?? description, options);
 }
 
 /** A bad option, found when a verifier or middleware is built. */

@@ -27,3 +27,24 @@ export function settle<T>(step: () => T | PromiseLike<T>): Promise<T> {
     return Promise.reject(error);
   }
 }
+
+/** One step of an orchestrator: checks `run` and records what it found there. @internal */
+export type Step<R> = (run: R) => void | PromiseLike<void>;
+
+/**
+ * Runs `steps` in order on `run` (a per-request record), from `from`: the one place where the
+ * synchronous and asynchronous paths fork. While every step answers synchronously nothing is
+ * allocated (no promise, no closure) and `run` is returned as is; the first step that returns
+ * a promise continues the rest after it. A step's failure propagates (a throw, or a rejection
+ * once asynchronous): callers map errors once, around the whole run. @internal
+ */
+export function runSteps<R>(steps: readonly Step<R>[], run: R, from = 0): MaybePromise<R> {
+  for (let i = from; i < steps.length; i++) {
+    const pending = steps[i]!(run);
+    if (pending !== undefined) {
+      const next = i + 1;
+      return Promise.resolve(pending).then(() => runSteps(steps, run, next));
+    }
+  }
+  return run;
+}

@@ -1,28 +1,235 @@
+/**
+ * Request authentication at a resource server (RFC 9449 §7, RFC 8705 §3, RFC 6750): the
+ * orchestrator and the public entry points. The checks live in `src/auth/` and `src/proof/`.
+ * @module
+ */
 import type { AccessTokenOption, TokenClaims } from './access-token.ts';
-import { DEFAULT_ALGORITHMS } from './algorithms.ts';
-import { createTokenValidator } from './access-token.ts';
-import type { ChallengeConfig } from './challenge.ts';
-import { wwwAuthenticate } from './challenge.ts';
-import type { DPoPRejectReason } from './errors.ts';
-import { DPoPConfigError, DPoPError } from './errors.ts';
+import { accepted, refused } from './auth/answer.ts';
+import { accountOf, checkCertificate, checkConfirmation } from './auth/confirmation.ts';
+import { readCredentials } from './auth/credentials.ts';
+import { compileAuthPolicy } from './auth/policy.ts';
+import type { AuthPolicy, AuthRun } from './auth/types.ts';
+import type { DPoPError, DPoPRejectReason } from './errors.ts';
+import type { MaybePromise, Step } from './maybe-async.ts';
+import { isPromiseLike, runSteps, settle } from './maybe-async.ts';
+import { checkKeyBinding } from './proof/binding.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
-import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
-import { timingSafeEqual } from './timing-safe.ts';
-import type { MaybePromise } from './maybe-async.ts';
-import { isPromiseLike, settle } from './maybe-async.ts';
-import { accessTokenSha256 } from './token-hash.ts';
-import type {
-  PreparedProof,
-  ProofExpectation,
-  VerifiedProof,
-  VerifyProofOptions,
-} from './verify-proof.ts';
-import {
-  checkKeyBinding,
-  compileProofPolicy,
-  prepareProof,
-  verifyProofNow,
-} from './verify-proof.ts';
+import type { ProofExpectation, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
+import { prepareProof, verifyProofNow } from './verify-proof.ts';
+
+/**
+ * Builds the resource-server side of DPoP and certificate-bound tokens (RFC 9449 §7, RFC 8705
+ * §3, RFC 6750). Options are validated here, once. Per request it enforces:
+ *
+ * - exactly one `Authorization` header (`DPoP` or, with `allowBearer`, `Bearer`; any case) and
+ *   at most one `DPoP` header (duplicates, joined or not, are refused);
+ * - the access token through `accessToken` (hook, RFC 9068 JWT via jose, or RFC 7662);
+ * - every `cnf` member: `jkt` needs the `DPoP` scheme and a proof by that key (a bound token
+ *   sent as `Bearer` is a downgrade and is refused); `x5t#S256` needs the presented certificate
+ *   (`certificate`); any other member is refused; a token bound both ways needs both;
+ * - the proof: every RFC 9449 §4.3 check, `ath`, nonces, replay (see `createProofVerifier`).
+ *
+ * The steps run in this order, each only once the ones before it passed (see
+ * `authenticateNow`): the credentials (cheap), the access token, its `cnf`, the certificate,
+ * the proof. With a remote validator (introspection) the proof is checked first and recorded
+ * last, so each outbound call needs a valid fresh proof.
+ *
+ * Failures are {@link DPoPError}s carrying the 401/400/503 status and the exact
+ * `WWW-Authenticate` (`DPoP error=…, error_description=…, algs=…`, plus `Bearer` in mixed mode)
+ * and `DPoP-Nonce` headers. Adapters for Express, Fastify and Hono only serialise them.
+ *
+ * @example
+ * ```ts
+ * const auth = createDPoPAuth({
+ *   accessToken: { issuer: 'https://as.example.com', audience: 'https://api.example.com', jwks: new URL('https://as.example.com/jwks') },
+ *   publicUrl: 'https://api.example.com',
+ *   replay: new MemoryReplayStore(),
+ *   nonces: createNonceIssuer({ secret: process.env.NONCE_SECRET! }),
+ * });
+ * const { claims } = await auth.verify(request);
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
+  const now = compileDPoPAuth(options);
+  const auth: DPoPAuth = { verify: (request) => settle(() => now(request)) };
+  compiled.set(auth, now);
+  return auth;
+}
+
+/** The steps after the credentials, in order. */
+const LOCAL: readonly Step<AuthRun>[] = [
+  token, // the access token (a cached one: synchronous)
+  confirmation, // its cnf against the scheme (RFC 9449 §6.1, §7; RFC 8705 §3)
+  certificate, // the presented client certificate (RFC 8705 §3), when cnf names one
+  certificateMatch,
+  proof, // RFC 9449 §4.3 checks 2 to 12 and the replay store (§11.1), for DPoP
+];
+/** The same with a remote validator: a call costs more than a proof signature. */
+const REMOTE: readonly Step<AuthRun>[] = [
+  proofFirst, // RFC 9449 §4.3 checks 2 to 12 (`ath` for this very token), nothing recorded
+  token,
+  confirmation,
+  certificate,
+  certificateMatch,
+  proof, // check 12 (the key against cnf.jkt), then the replay store (§11.1)
+];
+
+/**
+ * Authenticates one request, returning a promise only when a step needs one (a token not yet
+ * validated, a remote validator, WebCrypto, nonces, an asynchronous store): on Node with the
+ * memory store a request with a known token is verified without a promise or a closure. Every
+ * failure is mapped once, by {@link refused}. @internal
+ */
+export function authenticateNow(
+  policy: AuthPolicy,
+  request: RequestLike,
+): MaybePromise<AuthResult> {
+  const run = newRun(policy, request);
+  let done: MaybePromise<AuthRun>;
+  try {
+    readCredentials(run); // RFC 6750 §2, RFC 9449 §4.3 check 1
+    const remote = run.scheme === 'DPoP' && policy.validateToken.remote === true;
+    done = runSteps(remote ? REMOTE : LOCAL, run);
+  } catch (e) {
+    throw refused(e, run);
+  }
+  if (!isPromiseLike(done)) return accepted(run);
+  return done.then(accepted, (e: unknown) => {
+    throw refused(e, run);
+  });
+}
+
+/** Validates the options once; the per-request check (see {@link authenticateNow}). @internal */
+export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
+  const policy = compileAuthPolicy(options);
+  return (request) => authenticateNow(policy, request);
+}
+
+/** Authenticates one request, returning a promise only when a step needs one. @internal */
+export type AuthenticateNow = (request: RequestLike) => MaybePromise<AuthResult>;
+
+const compiled = new WeakMap<DPoPAuth, AuthenticateNow>();
+
+/**
+ * The synchronous-when-possible form of a verifier built by {@link createDPoPAuth} (adapters
+ * call it so that a request verified without any asynchronous step continues at once), or
+ * `undefined` for another `DPoPAuth` implementation. @internal
+ */
+export function authenticateNowOf(auth: DPoPAuth): AuthenticateNow | undefined {
+  return compiled.get(auth);
+}
+
+function newRun(policy: AuthPolicy, request: RequestLike): AuthRun {
+  return {
+    policy,
+    request,
+    start: policy.onResult ? performance.now() : 0,
+    phase: 'request',
+    scheme: undefined,
+    token: '',
+    tokenHash: '',
+    proof: undefined,
+    url: '',
+    requireNonce: undefined,
+    claims: undefined,
+    jkt: undefined,
+    x5t: undefined,
+    presented: undefined,
+    prepared: undefined,
+    verified: undefined,
+    bound: [],
+  };
+}
+
+/** What the proof must match. */
+function expectation(run: AuthRun, jkt: string | undefined): ProofExpectation {
+  return {
+    method: run.request.method,
+    url: run.url,
+    accessToken: run.token,
+    jkt,
+    requireNonce: run.requireNonce,
+    account: run.claims === undefined ? undefined : accountOf(run.claims),
+  };
+}
+
+function token(run: AuthRun): void | Promise<void> {
+  run.phase = 'token';
+  const claims = run.policy.validateToken(run.token, run.request, run.tokenHash);
+  if (!isPromiseLike(claims)) {
+    run.claims = claims;
+    return;
+  }
+  return claims.then((valid) => {
+    run.claims = valid;
+  });
+}
+
+function confirmation(run: AuthRun): void {
+  run.phase = 'request';
+  const { jkt, x5t } = checkConfirmation(run.policy, run.scheme!, run.claims!);
+  run.jkt = jkt;
+  run.x5t = x5t;
+}
+
+function certificate(run: AuthRun): void | Promise<void> {
+  const source = run.policy.certificate;
+  if (run.x5t === undefined || source === undefined) return;
+  run.phase = 'certificate';
+  const presented = source(run.request);
+  if (!isPromiseLike(presented)) {
+    run.presented = presented;
+    return;
+  }
+  return presented.then((thumbprint) => {
+    run.presented = thumbprint;
+  });
+}
+
+function certificateMatch(run: AuthRun): void {
+  run.phase = 'request';
+  if (run.x5t === undefined) return;
+  checkCertificate(run.presented, run.x5t);
+  run.bound.push('x5t#S256');
+}
+
+function proofFirst(run: AuthRun): Promise<void> {
+  run.phase = 'proof';
+  return prepareProof(
+    run.policy.proof,
+    run.proof!,
+    expectation(run, undefined),
+    run.tokenHash,
+  ).then((prepared) => {
+    run.prepared = prepared;
+  });
+}
+
+function proof(run: AuthRun): void | Promise<void> {
+  if (run.scheme !== 'DPoP') return;
+  run.phase = 'proof';
+  const { prepared } = run;
+  if (prepared !== undefined) {
+    checkKeyBinding(prepared.proof.jkt, run.jkt);
+    return prepared.commit({ account: accountOf(run.claims!) }).then(() => {
+      run.verified = prepared.proof;
+    });
+  }
+  const verified = verifyProofNow(
+    run.policy.proof,
+    run.proof!,
+    expectation(run, run.jkt),
+    run.tokenHash,
+  );
+  if (!isPromiseLike(verified)) {
+    run.verified = verified;
+    return;
+  }
+  return verified.then((value) => {
+    run.verified = value;
+  });
+}
 
 /**
  * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
@@ -100,602 +307,4 @@ export interface AuthResult {
 export interface DPoPAuth {
   /** Authenticates one request; throws {@link DPoPError} with ready `status` and `headers`. */
   verify(request: RequestLike): Promise<AuthResult>;
-}
-
-interface RequestState {
-  scheme?: 'DPoP' | 'Bearer';
-  bound: Array<'jkt' | 'x5t#S256'>;
-}
-
-/** A request's credentials once the cheap checks passed. */
-interface Presented {
-  request: RequestLike;
-  scheme: 'DPoP' | 'Bearer';
-  token: string;
-  tokenHash: string | Promise<string>;
-  proof: string | undefined;
-  /** The expected `htu` source (DPoP only). */
-  url: string;
-  requireNonce: boolean | undefined;
-}
-
-const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
-const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
-const KNOWN_CNF = new Set(['jkt', 'x5t#S256']);
-
-/**
- * Builds the resource-server side of DPoP and certificate-bound tokens (RFC 9449 §7, RFC 8705
- * §3, RFC 6750). Options are validated here, once. Per request it enforces:
- *
- * - exactly one `Authorization` header (`DPoP` or, with `allowBearer`, `Bearer`; any case) and
- *   at most one `DPoP` header (duplicates, joined or not, are refused);
- * - the access token through `accessToken` (hook, RFC 9068 JWT via jose, or RFC 7662);
- * - every `cnf` member: `jkt` needs the `DPoP` scheme and a proof by that key (a bound token
- *   sent as `Bearer` is a downgrade and is refused); `x5t#S256` needs the presented certificate
- *   (`certificate`); any other member is refused; a token bound both ways needs both;
- * - the proof: every RFC 9449 §4.3 check, `ath`, nonces, replay (see `createProofVerifier`).
- *
- * Failures are {@link DPoPError}s carrying the 401/400/503 status and the exact
- * `WWW-Authenticate` (`DPoP error=…, error_description=…, algs=…`, plus `Bearer` in mixed mode)
- * and `DPoP-Nonce` headers. Adapters for Express, Fastify and Hono only serialise them.
- *
- * @example
- * ```ts
- * const auth = createDPoPAuth({
- *   accessToken: { issuer: 'https://as.example.com', audience: 'https://api.example.com', jwks: new URL('https://as.example.com/jwks') },
- *   publicUrl: 'https://api.example.com',
- *   replay: new MemoryReplayStore(),
- *   nonces: createNonceIssuer({ secret: process.env.NONCE_SECRET! }),
- * });
- * const { claims } = await auth.verify(request);
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
- */
-export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
-  const now = compileDPoPAuth(options);
-  const auth: DPoPAuth = { verify: (request) => settle(() => now(request)) };
-  compiled.set(auth, now);
-  return auth;
-}
-
-/** Authenticates one request, returning a promise only when a step needs one. @internal */
-export type AuthenticateNow = (request: RequestLike) => MaybePromise<AuthResult>;
-
-const compiled = new WeakMap<DPoPAuth, AuthenticateNow>();
-
-/**
- * The synchronous-when-possible form of a verifier built by {@link createDPoPAuth} (adapters
- * call it so that a request verified without any asynchronous step continues at once), or
- * `undefined` for another `DPoPAuth` implementation. @internal
- */
-export function authenticateNowOf(auth: DPoPAuth): AuthenticateNow | undefined {
-  return compiled.get(auth);
-}
-
-/** Validates the options once and compiles the per-request checks. @internal */
-export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
-  if (options === null || typeof options !== 'object')
-    throw new DPoPConfigError('options', 'must be an object');
-  const { requireNonce, certificate, onResult, realm } = options;
-  if (options.allowBearer !== undefined && options.allowUnboundBearer !== undefined)
-    throw new DPoPConfigError('allowBearer', 'is the old name of "allowUnboundBearer": set one');
-  const allowUnboundBearer = options.allowUnboundBearer ?? options.allowBearer ?? false;
-  if (typeof allowUnboundBearer !== 'boolean')
-    throw new DPoPConfigError('allowUnboundBearer', 'must be a boolean');
-  requireUrlTrust(options);
-  if (certificate !== undefined && typeof certificate !== 'function')
-    throw new DPoPConfigError('certificate', 'must be a function');
-  if (onResult !== undefined && typeof onResult !== 'function')
-    throw new DPoPConfigError('onResult', 'must be a function');
-  if (realm !== undefined && typeof realm !== 'string')
-    throw new DPoPConfigError('realm', 'must be a string');
-  if (
-    requireNonce !== undefined &&
-    typeof requireNonce !== 'boolean' &&
-    typeof requireNonce !== 'function'
-  ) {
-    throw new DPoPConfigError('requireNonce', 'must be a boolean or a function');
-  }
-  if (requireNonce && options.nonces === undefined)
-    throw new DPoPConfigError('requireNonce', 'needs "nonces"');
-  const maxTokenLength = options.maxTokenLength ?? 16384;
-  const policy = compileProofPolicy({
-    ...options,
-    requireNonce: typeof requireNonce === 'boolean' ? requireNonce : options.nonces !== undefined,
-  });
-  const validateToken = createTokenValidator(options.accessToken);
-  const store = options.replay;
-  const replayFill =
-    store !== false && typeof store?.stats === 'function'
-      ? (): { replayFill?: number } => {
-          try {
-            return { replayFill: store.stats!().fill };
-          } catch {
-            return {};
-          }
-        }
-      : (): { replayFill?: number } => ({});
-  const resolveUrl = createUrlResolver(options);
-  // The Bearer scheme is open to certificate-bound tokens (with a certificate source) and, by
-  // explicit choice, to unbound tokens.
-  const bearerScheme = allowUnboundBearer || certificate !== undefined;
-  const challenge: ChallengeConfig = {
-    algs: (options.algorithms ?? DEFAULT_ALGORITHMS).join(' '),
-    allowBearer: bearerScheme,
-    ...(realm === undefined ? {} : { realm }),
-  };
-
-  const reject = (
-    error: DPoPError,
-    scheme: 'DPoP' | 'Bearer' | undefined,
-    withError = true,
-  ): DPoPError => {
-    const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...error.headers };
-    if (error.code !== 'server_error')
-      headers['WWW-Authenticate'] = wwwAuthenticate(
-        challenge,
-        scheme,
-        withError ? error : undefined,
-      );
-    error.headers = headers;
-    return error;
-  };
-
-  /** A failed proof check, shaped for this resource server. */
-  const proofFailure = (e: unknown, scheme: 'DPoP' | 'Bearer'): DPoPError =>
-    reject(
-      e instanceof DPoPError
-        ? e
-        : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
-      scheme,
-    );
-  /** A refused access token, shaped for this resource server. */
-  const tokenFailure = (e: unknown, scheme: 'DPoP' | 'Bearer'): DPoPError =>
-    reject(
-      e instanceof DPoPError
-        ? e
-        : new DPoPError('invalid_token', 'token_invalid', 'The access token is invalid'),
-      scheme,
-    );
-
-  // Each step returns its result when it has it and a promise only when it does not (a token
-  // not yet validated, a remote validator, WebCrypto, nonces, an asynchronous store): on Node
-  // with the memory store, a request with a known token is verified without a promise.
-
-  /** The request's credentials, checked cheaply; then the token, its binding and the proof. */
-  function authenticate(request: RequestLike, state: RequestState): MaybePromise<AuthResult> {
-    if (request === null || typeof request !== 'object' || typeof request.method !== 'string') {
-      throw new DPoPError('invalid_request', 'invalid_url', 'The request is malformed');
-    }
-    const authorization = headerValues(request, 'authorization');
-    if (authorization.length === 0) {
-      throw reject(
-        new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'),
-        undefined,
-        false,
-      );
-    }
-    if (authorization.length > 1 || authorization[0]!.includes(',')) {
-      throw reject(
-        new DPoPError(
-          'invalid_request',
-          'multiple_authorization',
-          'Exactly one Authorization header is allowed',
-        ),
-        undefined,
-      );
-    }
-    const value = authorization[0]!;
-    const space = value.indexOf(' ');
-    const schemeName = space > 0 ? value.slice(0, space).toLowerCase() : value.toLowerCase();
-    const token = space > 0 ? value.slice(space + 1).trim() : '';
-    const scheme = schemeName === 'dpop' ? 'DPoP' : schemeName === 'bearer' ? 'Bearer' : undefined;
-    if (scheme === undefined) {
-      throw reject(
-        new DPoPError('invalid_token', 'missing_authorization', 'An access token is required'),
-        undefined,
-        false,
-      );
-    }
-    state.scheme = scheme;
-    if (token.length === 0 || token.length > maxTokenLength || !TOKEN68.test(token)) {
-      throw reject(
-        new DPoPError(
-          'invalid_request',
-          'malformed_authorization',
-          'The Authorization header is malformed',
-        ),
-        scheme,
-      );
-    }
-    if (scheme === 'Bearer' && !bearerScheme) {
-      throw reject(
-        new DPoPError(
-          'invalid_token',
-          'bearer_not_allowed',
-          'This resource requires a DPoP-bound access token',
-        ),
-        'DPoP',
-      );
-    }
-    const dpopHeaders = headerValues(request, 'dpop');
-    if (dpopHeaders.length > 1 || (dpopHeaders.length === 1 && dpopHeaders[0]!.includes(','))) {
-      throw reject(
-        new DPoPError('invalid_request', 'multiple_proofs', 'Exactly one DPoP header is allowed'),
-        scheme,
-      );
-    }
-    // One way to send the token (RFC 6750 §2): never also in the query or a form body.
-    tokenElsewhere(request, scheme);
-    // Cheap checks before the token is validated (a signature, or an introspection call).
-    if (scheme === 'DPoP' && dpopHeaders.length === 0) {
-      throw reject(
-        new DPoPError('invalid_dpop_proof', 'missing_proof', 'A DPoP proof is required'),
-        scheme,
-      );
-    }
-    const presented: Presented = {
-      request,
-      scheme,
-      token,
-      // hashed once: the validated-token cache key and the proof's `ath`
-      tokenHash: accessTokenSha256(token),
-      proof: dpopHeaders[0],
-      url: scheme === 'DPoP' ? resolveUrl(request) : '',
-      requireNonce:
-        scheme === 'DPoP' && typeof requireNonce === 'function' ? requireNonce(request) : undefined,
-    };
-    if (scheme === 'DPoP' && validateToken.remote === true)
-      return authenticateRemote(presented, state);
-    let claims: MaybePromise<TokenClaims>;
-    try {
-      claims = validateToken(token, request, presented.tokenHash);
-    } catch (e) {
-      throw tokenFailure(e, scheme);
-    }
-    if (!isPromiseLike(claims)) return bound(presented, claims, state, undefined);
-    return claims.then(
-      (valid) => bound(presented, valid, state, undefined),
-      (e: unknown) => {
-        throw tokenFailure(e, scheme);
-      },
-    );
-  }
-
-  /**
-   * With a remote validator (introspection) a call costs more than a signature: the proof is
-   * checked first (signature, claims, nonce, ath for this very token), so each outbound call
-   * needs a valid fresh proof; the key binding is compared and the jti recorded afterwards.
-   */
-  async function authenticateRemote(
-    presented: Presented,
-    state: RequestState,
-  ): Promise<AuthResult> {
-    let prepared: PreparedProof;
-    try {
-      prepared = await prepareProof(
-        policy,
-        presented.proof!,
-        expectation(presented, undefined),
-        presented.tokenHash,
-      );
-    } catch (e) {
-      throw proofFailure(e, presented.scheme);
-    }
-    let claims: TokenClaims;
-    try {
-      claims = await validateToken(presented.token, presented.request, presented.tokenHash);
-    } catch (e) {
-      throw tokenFailure(e, presented.scheme);
-    }
-    return bound(presented, claims, state, prepared);
-  }
-
-  /** What the proof must match. */
-  const expectation = (
-    presented: Presented,
-    jkt: string | undefined,
-    claims?: TokenClaims,
-  ): ProofExpectation => ({
-    method: presented.request.method,
-    url: presented.url,
-    accessToken: presented.token,
-    jkt,
-    requireNonce: presented.requireNonce,
-    account: claims === undefined ? undefined : accountOf(claims),
-  });
-
-  /** The token's `cnf` against the scheme; then the certificate, then the proof. */
-  function bound(
-    presented: Presented,
-    claims: TokenClaims,
-    state: RequestState,
-    prepared: PreparedProof | undefined,
-  ): MaybePromise<AuthResult> {
-    const { scheme } = presented;
-    const cnf = claims.cnf;
-    const members = cnf !== null && typeof cnf === 'object' ? Object.keys(cnf) : undefined;
-    if (
-      cnf !== undefined &&
-      (members === undefined || Array.isArray(cnf) || members.length === 0)
-    ) {
-      throw reject(
-        new DPoPError(
-          'invalid_token',
-          'cnf_malformed',
-          'The access token confirmation is malformed',
-        ),
-        scheme,
-      );
-    }
-    if (members !== undefined) {
-      for (const member of members) {
-        if (!KNOWN_CNF.has(member)) {
-          throw reject(
-            new DPoPError(
-              'invalid_token',
-              'cnf_unknown',
-              'The access token uses an unsupported confirmation method',
-            ),
-            scheme,
-          );
-        }
-      }
-    }
-    const jkt = cnf?.jkt;
-    const x5t = cnf?.['x5t#S256'];
-    if (scheme === 'DPoP') {
-      if (typeof jkt !== 'string' || !THUMBPRINT.test(jkt)) {
-        throw reject(
-          new DPoPError(
-            'invalid_token',
-            jkt === undefined ? 'token_not_bound' : 'cnf_malformed',
-            'The access token is not bound to a DPoP key',
-          ),
-          scheme,
-        );
-      }
-    } else if (jkt !== undefined) {
-      throw reject(
-        new DPoPError(
-          'invalid_token',
-          'downgrade',
-          'A DPoP-bound access token must be sent with the DPoP scheme',
-        ),
-        scheme,
-      );
-    } else if (x5t === undefined && !allowUnboundBearer) {
-      throw reject(
-        new DPoPError(
-          'invalid_token',
-          'token_not_bound',
-          'This resource requires a sender-constrained access token (DPoP or mTLS)',
-        ),
-        scheme,
-      );
-    }
-    if (x5t === undefined) return proven(presented, claims, jkt, state, prepared);
-    // The certificate binding first: a comparison, cheaper than a proof signature.
-    if (typeof x5t !== 'string' || !THUMBPRINT.test(x5t)) {
-      throw reject(
-        new DPoPError(
-          'invalid_token',
-          'cnf_malformed',
-          'The access token certificate confirmation is malformed',
-        ),
-        scheme,
-      );
-    }
-    // Certificate information the client influences (a proxy header, the presented
-    // certificate) that cannot be used: a 401 with a reason, never a 5xx on demand.
-    const unusable = (cause: unknown): DPoPError =>
-      reject(
-        new DPoPError(
-          'invalid_token',
-          'certificate_unusable',
-          'The client certificate information cannot be used',
-          { cause },
-        ),
-        scheme,
-      );
-    const withCertificate = (presentedCertificate: unknown): MaybePromise<AuthResult> => {
-      if (presentedCertificate === undefined) {
-        throw reject(
-          new DPoPError(
-            'invalid_token',
-            'certificate_missing',
-            'This access token requires the client certificate it is bound to',
-          ),
-          scheme,
-        );
-      }
-      if (typeof presentedCertificate !== 'string' || !timingSafeEqual(presentedCertificate, x5t)) {
-        throw reject(
-          new DPoPError(
-            'invalid_token',
-            'certificate_mismatch',
-            'The access token is not bound to the presented client certificate',
-          ),
-          scheme,
-        );
-      }
-      state.bound.push('x5t#S256');
-      return proven(presented, claims, jkt, state, prepared);
-    };
-    let thumbprint: MaybePromise<string | undefined>;
-    try {
-      thumbprint = certificate === undefined ? undefined : certificate(presented.request);
-    } catch (cause) {
-      throw unusable(cause);
-    }
-    if (!isPromiseLike(thumbprint)) return withCertificate(thumbprint);
-    return thumbprint.then(withCertificate, (cause: unknown) => {
-      throw unusable(cause);
-    });
-  }
-
-  /** The proof, for the DPoP scheme: checked and recorded (or, prepared, bound and recorded). */
-  function proven(
-    presented: Presented,
-    claims: TokenClaims,
-    jkt: unknown,
-    state: RequestState,
-    prepared: PreparedProof | undefined,
-  ): MaybePromise<AuthResult> {
-    const { scheme } = presented;
-    if (scheme !== 'DPoP') return { token: presented.token, claims, scheme, headers: {} };
-    let proof: MaybePromise<VerifiedProof>;
-    try {
-      if (prepared === undefined) {
-        proof = verifyProofNow(
-          policy,
-          presented.proof!,
-          expectation(presented, jkt as string, claims),
-          presented.tokenHash,
-        );
-      } else {
-        checkKeyBinding(prepared.proof.jkt, jkt);
-        proof = prepared.commit({ account: accountOf(claims) }).then(() => prepared.proof);
-      }
-    } catch (e) {
-      throw proofFailure(e, scheme);
-    }
-    if (!isPromiseLike(proof)) return withProof(presented, claims, state, proof);
-    return proof.then(
-      (verified) => withProof(presented, claims, state, verified),
-      (e: unknown) => {
-        throw proofFailure(e, scheme);
-      },
-    );
-  }
-
-  /** Reports an accepted request to `onResult`. */
-  const succeeded = (result: AuthResult, state: RequestState, start: number): AuthResult => {
-    if (onResult) {
-      safe(() =>
-        onResult({
-          outcome: 'accepted',
-          scheme: result.scheme,
-          bound: state.bound,
-          durationMs: performance.now() - start,
-          ...replayFill(),
-        }),
-      );
-    }
-    return result;
-  };
-  /** Shapes any failure for this resource server and reports it to `onResult`. */
-  const failed = (e: unknown, state: RequestState, start: number): DPoPError => {
-    // Errors not yet shaped for this resource server (e.g. a rejected Host) get its headers.
-    const error =
-      e instanceof DPoPError
-        ? e.headers['Cache-Control']
-          ? e
-          : reject(e, state.scheme)
-        : reject(
-            new DPoPError('server_error', 'internal_error', 'The request could not be verified', {
-              cause: e,
-            }),
-            state.scheme,
-          );
-    if (onResult) {
-      safe(() =>
-        onResult({
-          outcome: 'rejected',
-          code: error.code,
-          reason: error.reason,
-          status: error.status,
-          ...(state.scheme ? { scheme: state.scheme } : {}),
-          durationMs: performance.now() - start,
-          ...replayFill(),
-        }),
-      );
-    }
-    return error;
-  };
-
-  return (request) => {
-    const start = onResult ? performance.now() : 0;
-    const state: RequestState = { bound: [] };
-    let result: MaybePromise<AuthResult>;
-    try {
-      result = authenticate(request, state);
-    } catch (e) {
-      throw failed(e, state, start);
-    }
-    if (!isPromiseLike(result)) return succeeded(result, state, start);
-    return result.then(
-      (accepted) => succeeded(accepted, state, start),
-      (e: unknown) => {
-        throw failed(e, state, start);
-      },
-    );
-  };
-}
-
-/** The result of a request whose DPoP proof passed. */
-function withProof(
-  presented: Presented,
-  claims: TokenClaims,
-  state: RequestState,
-  proof: VerifiedProof,
-): AuthResult {
-  state.bound.unshift('jkt');
-  const headers: Record<string, string> = {};
-  if (proof.nextNonce !== undefined) headers['DPoP-Nonce'] = proof.nextNonce;
-  return { token: presented.token, claims, scheme: 'DPoP', headers, jkt: proof.jkt, proof };
-}
-
-/**
- * Refuses an access token also sent in the query string or a parsed form body (RFC 6750 §2:
- * one method only; RFC 9449 §7: DPoP tokens only in the `Authorization` header). @internal
- */
-function tokenElsewhere(request: RequestLike, scheme: 'DPoP' | 'Bearer'): void {
-  const url = request.url;
-  const q = typeof url === 'string' ? url.indexOf('?') : -1;
-  if (q >= 0 && /(?:^|&)access_token=/.test(url.slice(q + 1).split('#')[0]!)) {
-    throw new DPoPError(
-      'invalid_request',
-      'token_in_query',
-      `The access token must only be sent in the Authorization header (${scheme})`,
-    );
-  }
-  const body = request.body;
-  const type = body === undefined ? [] : headerValues(request, 'content-type');
-  if (
-    type.length === 1 &&
-    /^application\/x-www-form-urlencoded\b/i.test(type[0]!) &&
-    body !== null &&
-    typeof body === 'object' &&
-    !ArrayBuffer.isView(body) &&
-    typeof (body as { getReader?: unknown }).getReader !== 'function' &&
-    typeof (body as { pipe?: unknown }).pipe !== 'function' &&
-    Object.prototype.hasOwnProperty.call(body, 'access_token')
-  ) {
-    throw new DPoPError(
-      'invalid_request',
-      'token_in_body',
-      `The access token must only be sent in the Authorization header (${scheme})`,
-    );
-  }
-}
-
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // metrics must never break authentication
-  }
-}
-
-/**
- * The replay store's unit of fairness for a token (see `ProofExpectation.account`): its
- * subject, else its client, else none (the proof key then). An account costs an attacker a
- * registration; a key costs nothing.
- */
-function accountOf(claims: TokenClaims): string | undefined {
-  const { sub, client_id: client } = claims as { sub?: unknown; client_id?: unknown };
-  if (typeof sub === 'string' && sub.length > 0) return `sub:${sub}`;
-  if (typeof client === 'string' && client.length > 0) return `client:${client}`;
-  return undefined;
 }

@@ -1,8 +1,9 @@
 import type { DPoPRejectReason } from './errors.ts';
-import { DPoPConfigError, DPoPError } from './errors.ts';
+import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
+import { dpopHeader } from './proof/field.ts';
 import type { RequestLike } from './request.ts';
 import type { PublicUrlOptions } from './request.ts';
-import { createUrlResolver, headerValues, requireUrlTrust } from './request.ts';
+import { createUrlResolver, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { createProofVerifier } from './verify-proof.ts';
@@ -61,9 +62,13 @@ function asTokenEndpointError(error: DPoPError): DPoPError {
   return out;
 }
 
-function fail(reason: DPoPRejectReason, description: string): DPoPError {
-  return asTokenEndpointError(new DPoPError('invalid_dpop_proof', reason, description));
+function fail(reason: DPoPRejectReason, description?: string): DPoPError {
+  return asTokenEndpointError(
+    refuse(reason, description === undefined ? undefined : { description }),
+  );
 }
+
+const REFRESH_BINDING = 'The DPoP proof key does not match the refresh token binding';
 
 /**
  * A token-request proof that passed every check and is not yet recorded. Call `commit()` once
@@ -138,30 +143,29 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
     }
   }
   const shaped = (e: unknown): DPoPError =>
-    asTokenEndpointError(
-      e instanceof DPoPError
-        ? e
-        : new DPoPError('invalid_dpop_proof', 'proof_malformed', 'The DPoP proof is invalid'),
-    );
+    asTokenEndpointError(e instanceof DPoPError ? e : refuse('proof_malformed'));
 
   const prepare = async (
     request: RequestLike,
     context: TokenRequestContext = {},
   ): Promise<PreparedTokenRequest | undefined> => {
-    const values = headerValues(request, 'dpop');
-    if (values.length === 0) {
+    let value: string | undefined;
+    try {
+      value = dpopHeader(request); // RFC 9449 §4.3 check 1
+    } catch (e) {
+      throw shaped(e);
+    }
+    if (value === undefined) {
       if (!required && context.boundJkt === undefined && context.dpopJkt === undefined)
         return undefined;
-      throw fail('missing_proof', 'A DPoP proof is required');
+      throw fail('missing_proof');
     }
-    if (values.length > 1 || values[0]!.includes(','))
-      throw fail('multiple_proofs', 'Exactly one DPoP header is allowed');
     const { dpopJkt, boundJkt } = context;
     if (dpopJkt !== undefined && boundJkt !== undefined && !timingSafeEqual(dpopJkt, boundJkt))
-      throw fail('jkt_mismatch', 'The DPoP proof key does not match the refresh token binding');
+      throw fail('jkt_mismatch', REFRESH_BINDING);
     let prepared: PreparedProof;
     try {
-      prepared = await verifier.prepare(values[0]!, {
+      prepared = await verifier.prepare(value, {
         method: request.method,
         url: resolveUrl(request),
         ...(dpopJkt !== undefined || boundJkt !== undefined ? { jkt: dpopJkt ?? boundJkt } : {}),
@@ -169,8 +173,8 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
     } catch (e) {
       if (e instanceof DPoPError && e.reason === 'jkt_mismatch') {
         throw dpopJkt !== undefined
-          ? fail('dpop_jkt_mismatch', 'The DPoP proof key does not match dpop_jkt')
-          : fail('jkt_mismatch', 'The DPoP proof key does not match the refresh token binding');
+          ? fail('dpop_jkt_mismatch')
+          : fail('jkt_mismatch', REFRESH_BINDING);
       }
       throw shaped(e);
     }

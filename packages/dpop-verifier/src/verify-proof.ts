@@ -35,9 +35,6 @@ export type {
   VerifiedProof,
   VerifyProofOptions,
 } from './proof/types.ts';
-export type { ProofPolicy } from './proof/policy.ts';
-export { compileProofPolicy } from './proof/policy.ts';
-export { checkKeyBinding } from './proof/binding.ts';
 
 /** One proof being verified: what each check found. @internal */
 interface ProofRun {
@@ -91,6 +88,72 @@ export function checkProof(
   };
   const done = runSteps(PROOF_CHECKS, run);
   return isPromiseLike(done) ? done.then(checked) : checked(run);
+}
+
+/**
+ * Builds a DPoP proof verifier (RFC 9449 §4.3). Options are validated here, once; the returned
+ * function runs §4.3's checks (numbered as in the RFC; check 1, one `DPoP` header, is the
+ * caller's: `createDPoPAuth`, `createTokenRequestVerifier`) in this order, so a rejected proof
+ * never burns a `jti`:
+ *
+ * - 2. size (`maxProofLength`) and JWS compact form: three strict base64url segments;
+ * - 4, 5, 7. header: a JSON object, `typ` `dpop+jwt` (or `application/dpop+jwt`), `alg`
+ *   allowed (asymmetric only), no `crit` or `b64`, `jwk` a public key of the type `alg` needs
+ *   (no private members, valid coordinates, RSA 2048 to `maxRsaBits` bits with e = 65537) that
+ *   the platform imports (off-curve points are refused);
+ * - 12 (the key). `jkt` against `cnf.jkt` / `dpop_jkt`, constant time, before the expensive
+ *   signature check;
+ * - 6. signature;
+ * - 3, 8, 9, 11. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides,
+ *   `jti` present and bounded, `iat` a number, `exp`/`nbf` when present;
+ * - 10, 11. `nonce` a string (checked when nonces are configured), `iat` within
+ *   `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
+ *   freshness), within `nonceIatSkew` (5 min) of now;
+ * - 12 (the token). `ath` against the access token, compared as strings in constant time;
+ * - §11.1. the replay store, last: key = SHA-256(jkt, jti), kept exactly as long as the proof
+ *   could be accepted again: until its nonce expires, or else until
+ *   `iat + maxAge + clockTolerance`.
+ *
+ * Imported keys are cached by header (bounded LRU), and on Node signatures are checked with
+ * `node:crypto`. Every failure is a {@link DPoPError}; messages never contain the proof.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
+  const policy = compileProofPolicy(options);
+  const verify = (proof: string, expect: ProofExpectation): Promise<VerifiedProof> =>
+    settle(() => verifyProofNow(policy, proof, expect, undefined));
+  return Object.assign(verify, {
+    prepare: (proof: string, expect: ProofExpectation) =>
+      prepareProof(policy, proof, expect, undefined),
+  });
+}
+
+const compiled = new WeakMap<VerifyProofOptions, ProofVerifier>();
+
+/**
+ * Verifies one DPoP proof (RFC 9449 §4.3); see {@link createProofVerifier} for the checks.
+ * The verifier compiled from `options` is cached per options object, so pass the same object on
+ * every call (or use `createProofVerifier`).
+ *
+ * @example
+ * ```ts
+ * const options = { replay: new MemoryReplayStore(), nonces };
+ * const { jkt } = await verifyProof(req.headers.dpop, { method: 'GET', url, accessToken, jkt: claims.cnf.jkt }, options);
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export function verifyProof(
+  proof: string,
+  expect: ProofExpectation,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
+  let verifier = compiled.get(options);
+  if (verifier === undefined) {
+    verifier = createProofVerifier(options);
+    compiled.set(options, verifier);
+  }
+  return verifier(proof, expect);
 }
 
 /** Checks a proof and records it (§11.1); a promise only when a step needs one. @internal */
@@ -179,70 +242,4 @@ function checked(run: ProofRun): Checked {
 function commitChecked(policy: ProofPolicy, found: Checked): MaybePromise<VerifiedProof> {
   const recorded = recordProof(policy, found);
   return recorded === undefined ? found.result : recorded.then(() => found.result);
-}
-
-/**
- * Builds a DPoP proof verifier (RFC 9449 §4.3). Options are validated here, once; the returned
- * function runs §4.3's checks (numbered as in the RFC; check 1, one `DPoP` header, is the
- * caller's: `createDPoPAuth`, `createTokenRequestVerifier`) in this order, so a rejected proof
- * never burns a `jti`:
- *
- * - 2. size (`maxProofLength`) and JWS compact form: three strict base64url segments;
- * - 4, 5, 7. header: a JSON object, `typ` `dpop+jwt` (or `application/dpop+jwt`), `alg`
- *   allowed (asymmetric only), no `crit` or `b64`, `jwk` a public key of the type `alg` needs
- *   (no private members, valid coordinates, RSA 2048 to `maxRsaBits` bits with e = 65537) that
- *   the platform imports (off-curve points are refused);
- * - 12 (the key). `jkt` against `cnf.jkt` / `dpop_jkt`, constant time, before the expensive
- *   signature check;
- * - 6. signature;
- * - 3, 8, 9, 11. claims: `htm` exact, `htu` equal after {@link normalizeHtu} on both sides,
- *   `jti` present and bounded, `iat` a number, `exp`/`nbf` when present;
- * - 10, 11. `nonce` a string (checked when nonces are configured), `iat` within
- *   `[now - maxAge, now + clockTolerance]`, or, with a valid server nonce (which bounds
- *   freshness), within `nonceIatSkew` (5 min) of now;
- * - 12 (the token). `ath` against the access token, compared as strings in constant time;
- * - §11.1. the replay store, last: key = SHA-256(jkt, jti), kept exactly as long as the proof
- *   could be accepted again: until its nonce expires, or else until
- *   `iat + maxAge + clockTolerance`.
- *
- * Imported keys are cached by header (bounded LRU), and on Node signatures are checked with
- * `node:crypto`. Every failure is a {@link DPoPError}; messages never contain the proof.
- *
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
- */
-export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
-  const policy = compileProofPolicy(options);
-  const verify = (proof: string, expect: ProofExpectation): Promise<VerifiedProof> =>
-    settle(() => verifyProofNow(policy, proof, expect, undefined));
-  return Object.assign(verify, {
-    prepare: (proof: string, expect: ProofExpectation) =>
-      prepareProof(policy, proof, expect, undefined),
-  });
-}
-
-const compiled = new WeakMap<VerifyProofOptions, ProofVerifier>();
-
-/**
- * Verifies one DPoP proof (RFC 9449 §4.3); see {@link createProofVerifier} for the checks.
- * The verifier compiled from `options` is cached per options object, so pass the same object on
- * every call (or use `createProofVerifier`).
- *
- * @example
- * ```ts
- * const options = { replay: new MemoryReplayStore(), nonces };
- * const { jkt } = await verifyProof(req.headers.dpop, { method: 'GET', url, accessToken, jkt: claims.cnf.jkt }, options);
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
- */
-export function verifyProof(
-  proof: string,
-  expect: ProofExpectation,
-  options: VerifyProofOptions,
-): Promise<VerifiedProof> {
-  let verifier = compiled.get(options);
-  if (verifier === undefined) {
-    verifier = createProofVerifier(options);
-    compiled.set(options, verifier);
-  }
-  return verifier(proof, expect);
 }

@@ -1,0 +1,107 @@
+/**
+ * How the resource server answers (RFC 9449 §7.1, RFC 6750 §3): a refusal becomes one new
+ * {@link DPoPError} with `Cache-Control: no-store` and the `WWW-Authenticate` challenge of this
+ * server (built here, once, when the request is answered: nothing found on the way is
+ * mutated); every outcome is reported to `onResult`.
+ * @module
+ */
+import type { AuthResult } from '../auth.ts';
+import { wwwAuthenticate } from '../challenge.ts';
+import { DPoPError, refuse } from '../errors.ts';
+import type { AuthRun } from './types.ts';
+
+/** The failure, for errors that are not `DPoPError`s, by where they happened. */
+function asDPoPError(e: unknown, run: AuthRun): DPoPError {
+  if (run.phase === 'certificate')
+    // Certificate information the client influences (a proxy header, the presented
+    // certificate) that cannot be used: a 401 with a reason, never a 5xx on demand.
+    return refuse('certificate_unusable', { cause: e });
+  if (e instanceof DPoPError) return e;
+  if (run.phase === 'token') return refuse('token_invalid');
+  if (run.phase === 'proof') return refuse('proof_malformed');
+  return refuse('internal_error', { cause: e });
+}
+
+/**
+ * The answer to a refused request: the failure's code, reason, description, status and
+ * headers, with this server's `Cache-Control` and challenge (none for a `server_error`; one
+ * without an error code for a request without credentials). Reported to `onResult`. @internal
+ */
+export function refused(e: unknown, run: AuthRun): DPoPError {
+  const error = asDPoPError(e, run);
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...error.headers };
+  if (error.code !== 'server_error') {
+    // (a Bearer request refused because only DPoP is open is told so on DPoP)
+    const scheme = error.reason === 'bearer_not_allowed' ? 'DPoP' : run.scheme;
+    const withError = error.reason !== 'missing_authorization';
+    headers['WWW-Authenticate'] = wwwAuthenticate(
+      run.policy.challenge,
+      scheme,
+      withError ? error : undefined,
+    );
+  }
+  const answer = new DPoPError(error.code, error.reason, error.message, {
+    status: error.status,
+    headers,
+    ...(error.body === undefined ? {} : { body: error.body }),
+    ...(error.cause === undefined ? {} : { cause: error.cause }),
+  });
+  if (error.stack !== undefined) answer.stack = error.stack;
+  const { onResult } = run.policy;
+  if (onResult) {
+    safe(() =>
+      onResult({
+        outcome: 'rejected',
+        code: answer.code,
+        reason: answer.reason,
+        status: answer.status,
+        ...(run.scheme ? { scheme: run.scheme } : {}),
+        durationMs: performance.now() - run.start,
+        ...run.policy.replayFill(),
+      }),
+    );
+  }
+  return answer;
+}
+
+/** The accepted request's result, reported to `onResult`. @internal */
+export function accepted(run: AuthRun): AuthResult {
+  const { verified } = run;
+  let result: AuthResult;
+  if (verified === undefined) {
+    result = { token: run.token, claims: run.claims!, scheme: run.scheme!, headers: {} };
+  } else {
+    run.bound.unshift('jkt');
+    const headers: Record<string, string> = {};
+    if (verified.nextNonce !== undefined) headers['DPoP-Nonce'] = verified.nextNonce;
+    result = {
+      token: run.token,
+      claims: run.claims!,
+      scheme: 'DPoP',
+      headers,
+      jkt: verified.jkt,
+      proof: verified,
+    };
+  }
+  const { onResult } = run.policy;
+  if (onResult) {
+    safe(() =>
+      onResult({
+        outcome: 'accepted',
+        scheme: result.scheme,
+        bound: run.bound,
+        durationMs: performance.now() - run.start,
+        ...run.policy.replayFill(),
+      }),
+    );
+  }
+  return result;
+}
+
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // metrics must never break authentication
+  }
+}

@@ -21,6 +21,7 @@ const NODE_ONLY = [
   /packages\/dpop-client\/src\/crypto\/node\.ts$/,
   /packages\/dpop-verifier\/src\/crypto\/node\.ts$/,
   /packages\/dpop-verifier\/src\/(express|fastify|redis)\//,
+  /packages\/dpop-verifier\/src\/replay\/redis\.ts$/,
   /packages\/mtls-binding\/src\/node\//,
 ];
 

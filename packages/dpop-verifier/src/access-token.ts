@@ -1,7 +1,7 @@
 import { accessTokenSha256 } from './token-hash.ts';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
-import { DPoPConfigError, DPoPError } from './errors.ts';
+import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
 import { FairSlots, peerSource } from './fair-slots.ts';
 import { Lru } from './lru.ts';
 import type { MaybePromise } from './maybe-async.ts';
@@ -115,12 +115,7 @@ export type TokenValidator = ((
 };
 
 function tokenError(description: string, cause?: unknown): DPoPError {
-  return new DPoPError(
-    'invalid_token',
-    'token_invalid',
-    description,
-    cause === undefined ? {} : { cause },
-  );
+  return refuse('token_invalid', { description, ...(cause === undefined ? {} : { cause }) });
 }
 
 function asClaims(value: unknown): TokenClaims {
@@ -178,12 +173,12 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
         (cause as Error)?.name === 'TypeError'
       ) {
         // JWKS unreachable and no usable cached key: fail closed, as a server error.
-        throw new DPoPError(
-          'server_error',
-          'token_invalid',
-          'The access token cannot be validated right now',
-          { cause, headers: { 'Retry-After': '5' } },
-        );
+        throw refuse('token_invalid', {
+          code: 'server_error',
+          description: 'The access token cannot be validated right now',
+          cause,
+          headers: { 'Retry-After': '5' },
+        });
       }
       throw tokenError('The access token is invalid', cause);
     }
@@ -314,7 +309,7 @@ function introspectionValidator(options: IntrospectionOptions['introspection']):
     reason: 'introspection_busy' | 'introspection_unavailable',
     cause?: unknown,
   ) =>
-    new DPoPError('server_error', reason, 'The access token cannot be validated right now', {
+    refuse(reason, {
       headers: { 'Retry-After': reason === 'introspection_busy' ? '1' : '5' },
       ...(cause === undefined ? {} : { cause }),
     });

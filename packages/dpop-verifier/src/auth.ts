@@ -11,7 +11,7 @@ import { compileAuthPolicy } from './auth/policy.ts';
 import type { AuthPolicy, AuthRun } from './auth/types.ts';
 import type { DPoPError, DPoPRejectReason } from './errors.ts';
 import type { MaybePromise, Step } from './maybe-async.ts';
-import { isPromiseLike, runSteps, settle } from './maybe-async.ts';
+import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import { checkKeyBinding } from './proof/binding.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
 import type { ProofExpectation, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
@@ -156,14 +156,7 @@ function expectation(run: AuthRun, jkt: string | undefined): ProofExpectation {
 
 function token(run: AuthRun): void | Promise<void> {
   run.phase = 'token';
-  const claims = run.policy.validateToken(run.token, run.request, run.tokenHash);
-  if (!isPromiseLike(claims)) {
-    run.claims = claims;
-    return;
-  }
-  return claims.then((valid) => {
-    run.claims = valid;
-  });
+  return keep(run, 'claims', run.policy.validateToken(run.token, run.request, run.tokenHash));
 }
 
 function confirmation(run: AuthRun): void {
@@ -177,14 +170,7 @@ function certificate(run: AuthRun): void | Promise<void> {
   const source = run.policy.certificate;
   if (run.x5t === undefined || source === undefined) return;
   run.phase = 'certificate';
-  const presented = source(run.request);
-  if (!isPromiseLike(presented)) {
-    run.presented = presented;
-    return;
-  }
-  return presented.then((thumbprint) => {
-    run.presented = thumbprint;
-  });
+  return keep(run, 'presented', source(run.request));
 }
 
 function certificateMatch(run: AuthRun): void {
@@ -194,41 +180,36 @@ function certificateMatch(run: AuthRun): void {
   run.bound.push('x5t#S256');
 }
 
-function proofFirst(run: AuthRun): Promise<void> {
+function proofFirst(run: AuthRun): void | Promise<void> {
   run.phase = 'proof';
-  return prepareProof(
-    run.policy.proof,
-    run.proof!,
-    expectation(run, undefined),
-    run.tokenHash,
-  ).then((prepared) => {
-    run.prepared = prepared;
-  });
+  const { policy, tokenHash } = run;
+  return keep(
+    run,
+    'prepared',
+    prepareProof(policy.proof, run.proof!, expectation(run, undefined), tokenHash),
+  );
 }
 
 function proof(run: AuthRun): void | Promise<void> {
   if (run.scheme !== 'DPoP') return;
   run.phase = 'proof';
-  const { prepared } = run;
-  if (prepared !== undefined) {
-    checkKeyBinding(prepared.proof.jkt, run.jkt);
-    return prepared.commit({ account: accountOf(run.claims!) }).then(() => {
-      run.verified = prepared.proof;
-    });
+  const { policy, prepared } = run;
+  if (prepared === undefined) {
+    const proven = verifyProofNow(
+      policy.proof,
+      run.proof!,
+      expectation(run, run.jkt),
+      run.tokenHash,
+    );
+    return keep(run, 'verified', proven);
   }
-  const verified = verifyProofNow(
-    run.policy.proof,
-    run.proof!,
-    expectation(run, run.jkt),
-    run.tokenHash,
+  checkKeyBinding(prepared.proof.jkt, run.jkt);
+  const account = accountOf(run.claims!);
+  return keep(
+    run,
+    'verified',
+    prepared.commit({ account }).then(() => prepared.proof),
   );
-  if (!isPromiseLike(verified)) {
-    run.verified = verified;
-    return;
-  }
-  return verified.then((value) => {
-    run.verified = value;
-  });
 }
 
 /**

@@ -48,3 +48,21 @@ export function runSteps<R>(steps: readonly Step<R>[], run: R, from = 0): MaybeP
   }
   return run;
 }
+
+/**
+ * Stores `value` as `run[key]`, now or once it settles: what a step that finds one value does.
+ * Returns a promise only when `value` is one (its rejection, the step's failure). @internal
+ */
+export function keep<R, K extends keyof R>(
+  run: R,
+  key: K,
+  value: R[K] | PromiseLike<R[K]>,
+): void | Promise<void> {
+  if (!isPromiseLike(value)) {
+    run[key] = value;
+    return;
+  }
+  return Promise.resolve(value).then((settled) => {
+    run[key] = settled;
+  });
+}

@@ -1,4 +1,5 @@
-import { DPoPConfigError, DPoPError } from './errors.ts';
+import type { DPoPError } from './errors.ts';
+import { DPoPConfigError, refuse } from './errors.ts';
 
 /** Request headers: a Web `Headers` object or Node's `IncomingHttpHeaders`-style record. */
 export type HeadersLike =
@@ -107,11 +108,7 @@ export function checkPath(path: string): void {
   const end = path.search(/[?#]/);
   const p = end < 0 ? path : path.slice(0, end);
   if (DOT_SEGMENT.test(p) || BACKSLASH.test(p)) {
-    throw new DPoPError(
-      'invalid_request',
-      'invalid_path',
-      'The request path must not contain dot segments or backslashes',
-    );
+    throw refuse('invalid_path');
   }
 }
 
@@ -128,7 +125,7 @@ function rawPath(url: string): string {
 }
 
 function invalidHost(): DPoPError {
-  return new DPoPError('invalid_request', 'invalid_host', 'The request host is not allowed');
+  return refuse('invalid_host');
 }
 
 /**
@@ -142,12 +139,7 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
       if (typeof request.url === 'string')
         checkPath(/^https?:\/\//i.test(request.url) ? rawPath(request.url) : request.url);
       const url = publicUrl(request);
-      if (typeof url !== 'string')
-        throw new DPoPError(
-          'invalid_request',
-          'invalid_url',
-          'The request URL cannot be used for DPoP',
-        );
+      if (typeof url !== 'string') throw refuse('invalid_url');
       return url;
     };
   }
@@ -170,11 +162,7 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
       checkPath(rawPath(url));
       return parsed.pathname + parsed.search;
     } catch {
-      throw new DPoPError(
-        'invalid_request',
-        'invalid_url',
-        'The request URL cannot be used for DPoP',
-      );
+      throw refuse('invalid_url');
     }
   };
   if (typeof publicUrl === 'string') {
@@ -200,12 +188,7 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
   }
   return (request) => {
     const url = request.url;
-    if (typeof url !== 'string')
-      throw new DPoPError(
-        'invalid_request',
-        'invalid_url',
-        'The request URL cannot be used for DPoP',
-      );
+    if (typeof url !== 'string') throw refuse('invalid_url');
     if (/^https?:\/\//i.test(url)) {
       checkPath(rawPath(url));
       if (allowed !== undefined) {
@@ -213,11 +196,7 @@ export function createUrlResolver(options: PublicUrlOptions): UrlResolver {
         try {
           host = new URL(url).host;
         } catch {
-          throw new DPoPError(
-            'invalid_request',
-            'invalid_url',
-            'The request URL cannot be used for DPoP',
-          );
+          throw refuse('invalid_url');
         }
         if (!allowed.has(host.toLowerCase())) throw invalidHost();
       }

@@ -6,7 +6,7 @@
 import type { normalizeHtu } from '@popkit/dpop-client';
 import { DPoPConfigError } from './errors.ts';
 import type { MaybePromise, Step } from './maybe-async.ts';
-import { isPromiseLike, runSteps, settle } from './maybe-async.ts';
+import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import { checkAth, checkKeyBinding } from './proof/binding.ts';
 import type { ProofClaims } from './proof/claims.ts';
 import { checkClaims, checkValidity, expectedHtu } from './proof/claims.ts';
@@ -185,13 +185,7 @@ export async function prepareProof(
 
 function header(run: ProofRun): void | Promise<void> {
   const { cached } = run.jws;
-  if (cached !== undefined) {
-    run.entry = cached;
-    return;
-  }
-  return checkHeader(run.policy, run.jws.header).then((entry) => {
-    run.entry = entry;
-  });
+  return keep(run, 'entry', cached ?? checkHeader(run.policy, run.jws.header));
 }
 
 function boundKey(run: ProofRun): void {
@@ -210,14 +204,7 @@ function claims(run: ProofRun): void {
 }
 
 function freshness(run: ProofRun): void | Promise<void> {
-  const fresh = checkFreshness(run.policy, run.claims!, run.expect, run.nowMs);
-  if (!isPromiseLike(fresh)) {
-    run.fresh = fresh;
-    return;
-  }
-  return fresh.then((value) => {
-    run.fresh = value;
-  });
+  return keep(run, 'fresh', checkFreshness(run.policy, run.claims!, run.expect, run.nowMs));
 }
 
 function ath(run: ProofRun): void | Promise<void> {

@@ -1,3 +1,5 @@
+import { REFUSALS } from '../errors.ts';
+
 /**
  * Where the verifier records proof identifiers so that each proof is accepted once
  * (RFC 9449 §11.1). `useOnce` must be atomic insert-if-absent: `true` means first use.
@@ -50,12 +52,18 @@ export interface ReplayStoreStats {
 /** Why a replay store could not record a proof. */
 export type ReplayStoreFailure = 'replay_store_full' | 'replay_over_share' | 'replay_store_error';
 
-/** A replay store that could not answer: full, over a key's share, unreachable or too slow. */
+/**
+ * A replay store that could not answer: full, over a key's share, unreachable or too slow.
+ * `code` is the OAuth error the verifier answers with (`server_error`, HTTP 503, retryable:
+ * it fails closed); `reason` says why, and becomes the refusal's `reason`.
+ */
 export class ReplayStoreError extends Error {
+  readonly code: 'server_error';
   readonly reason: ReplayStoreFailure;
   constructor(reason: ReplayStoreFailure, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ReplayStoreError';
+    this.code = REFUSALS[reason][0] as 'server_error';
     this.reason = reason;
   }
 }

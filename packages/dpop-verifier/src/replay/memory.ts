@@ -1,29 +1,13 @@
-import { DPoPConfigError } from '../errors.ts';
 import { AccountTable, InvariantBroken, corrupt } from './accounts.ts';
 import { fingerprint64, fp } from './fingerprint.ts';
 import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
+import type { MemoryReplayStoreOptions } from './memory-size.ts';
+import { memorySize, refusal } from './memory-size.ts';
 
-/*
- * Invariants of MemoryReplayStore (checked by `#verify`, after every step of the model test):
- *
- * 1. Probe chains have no holes: every entry lies at its home slot or after it, with no empty
- *    slot between (cyclically). Backward-shift deletion keeps this without tombstones.
- * 2. `#used` is the number of non-empty slots, never more than `#capacity` (load <= 80%).
- * 3. A block's `#blockMin` is a lower bound of the expiry seconds of the entries in it
- *    (`NONE` when it may be empty): the sweep skips a block whose bound is still ahead.
- * 4. An account record's count equals the number of slots naming it, and `AccountTable.size`
- *    the number of records with a count above 0 (see AccountTable's lifetime rule: a record
- *    index stays valid only until the next release, so `useOnce` sweeps before it looks an
- *    account up, and never after).
- * 5. No loop runs longer than its table: probes and shifts are bounded by the slots, chain and
- *    free-list walks by the records. A longer walk is a broken invariant: the call fails
- *    closed (`replay_store_error`, a 503), the store logs once and starts afresh, as after a
- *    restart (a new `epoch` and `since`, so nothing it forgot can be replayed).
- * 6. Each call does bounded work: the sweep visits at most one pass of block words and clears
- *    at most `MAX_DIRTY_BLOCKS` blocks holding expired entries; what is left is owed to the
- *    next calls.
- */
+export type { MemoryReplayStoreOptions } from './memory-size.ts';
+
+// The invariants of the tables are listed in memory-size.ts (checked by [VERIFY] below).
 
 /** Method keys of the store's self-check and raw tables, for tests. @internal */
 export const VERIFY: unique symbol = Symbol('popkit.replay.verify');
@@ -32,52 +16,11 @@ export const RAW: unique symbol = Symbol('popkit.replay.raw');
 /** @internal */
 export const SETTLE: unique symbol = Symbol('popkit.replay.settle');
 
-/**
- * A refusal, without a stack trace: refusals are what a flood produces, so they must cost
- * little (capturing a stack took most of a refused call's time), and the stack says nothing.
- */
-function refusal(reason: 'replay_store_full' | 'replay_over_share', message: string): Error {
-  const E = Error as { stackTraceLimit?: number }; // (V8; elsewhere a harmless property)
-  const limit = E.stackTraceLimit;
-  E.stackTraceLimit = 0;
-  try {
-    return new ReplayStoreError(reason, message);
-  } finally {
-    E.stackTraceLimit = limit;
-  }
-}
-
-/** Options of {@link MemoryReplayStore}. */
-export interface MemoryReplayStoreOptions {
-  /**
-   * Memory budget in bytes, never exceeded: the table and its sweep index (20.08 bytes per entry
-   * of capacity, allocated once) plus account records (up to 24 bytes per entry of capacity,
-   * grown as distinct accounts appear).
-   * Default 32 MiB: a capacity of 761,249 live proofs. Ignored when `maxEntries` is set.
-   */
-  maxBytes?: number;
-  /** Capacity in live proofs, instead of `maxBytes` (the tables are sized for it). */
-  maxEntries?: number;
-  /** Clock in ms, for tests. Default `Date.now`. */
-  now?: () => number;
-}
-
-/** Most table load at capacity (linear probing stays short: about 3 probes on average). */
-const MAX_LOAD = 0.8;
 /** Slots per sweep block: the sweep reads one word to skip a block with nothing expired. */
 const BLOCK = 64;
 const BLOCK_SHIFT = 6;
 /** A block's lowest expiry when it holds no entry. */
 const NONE = 0xffffffff;
-/**
- * Worst-case bytes per entry of capacity: (16 + 4 / BLOCK) / MAX_LOAD of table and block index,
- * one 16-byte account record and up to two 4-byte bucket heads (when every entry has an
- * account of its own).
- */
-const BYTES_PER_ENTRY = (16 + 4 / BLOCK) / MAX_LOAD + 24;
-const DEFAULT_BYTES = 32 * 1024 * 1024;
-const MIN_SLOTS = 8;
-const MAX_CAPACITY = 2 ** 27;
 /** Slots of sweep credit per insert, and per call while above the soft limit. */
 const SWEEP = 4;
 const SWEEP_UNDER_PRESSURE = 16 * BLOCK;
@@ -150,34 +93,9 @@ export class MemoryReplayStore implements ReplayStore {
   #resets = 0;
 
   constructor(options: MemoryReplayStoreOptions = {}) {
-    if (options === null || typeof options !== 'object')
-      throw new DPoPConfigError('options', 'must be an object');
-    if ('maxPerKey' in options) {
-      throw new DPoPConfigError(
-        'maxPerKey',
-        'is gone: the store now shares its capacity fairly between accounts (see "Capacity and floods")',
-      );
-    }
-    const { maxBytes, maxEntries, now = Date.now } = options;
-    if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
-    let capacity: number;
-    if (maxEntries !== undefined) {
-      if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_CAPACITY)
-        throw new DPoPConfigError('maxEntries', `must be an integer from 1 to ${MAX_CAPACITY}`);
-      capacity = maxEntries;
-    } else {
-      const bytes = maxBytes ?? DEFAULT_BYTES;
-      if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 4 * BYTES_PER_ENTRY) {
-        throw new DPoPConfigError(
-          'maxBytes',
-          `must be a number of bytes >= ${4 * BYTES_PER_ENTRY}`,
-        );
-      }
-      capacity = Math.min(MAX_CAPACITY, Math.floor(bytes / BYTES_PER_ENTRY));
-    }
+    const { capacity, slots, now } = memorySize(options);
     this.#capacity = capacity;
     this.#now = now;
-    const slots = Math.max(MIN_SLOTS, Math.ceil(capacity / MAX_LOAD));
     this.#slots = slots;
     this.#soft = Math.floor(capacity / 2);
     this.#table = new Uint32Array(slots * 4);
@@ -432,7 +350,7 @@ export class MemoryReplayStore implements ReplayStore {
     this.#owed = 0;
   }
 
-  /** Checks every invariant at the top of this file: O(table), for tests. @internal */
+  /** Checks every invariant (see memory-size.ts): O(table), for tests. @internal */
   [VERIFY](): void {
     const table = this.#table;
     const slots = this.#slots;

@@ -11,7 +11,7 @@ export type DPoPErrorCode =
  * Stable strings; never contain request data.
  */
 export type DPoPRejectReason =
-  // request shape
+  // request shape (RFC 6750 §2; RFC 9449 §4.3 check 1: `missing_proof`, `multiple_proofs`)
   | 'missing_authorization'
   | 'multiple_authorization'
   | 'malformed_authorization'
@@ -22,7 +22,7 @@ export type DPoPRejectReason =
   | 'invalid_path'
   | 'token_in_query'
   | 'token_in_body'
-  // proof syntax (RFC 9449 §4.3 steps 1-4)
+  // the proof's form and header (RFC 9449 §4.3 checks 2, 4, 5, 6, 7)
   | 'proof_too_long'
   | 'proof_malformed'
   | 'typ'
@@ -31,7 +31,7 @@ export type DPoPRejectReason =
   | 'crit'
   | 'b64'
   | 'signature'
-  // claims (steps 5-12)
+  // claims, nonce, freshness, binding, replay (checks 3, 8 to 12; §11.1)
   | 'htm'
   | 'htu'
   | 'iat_missing'

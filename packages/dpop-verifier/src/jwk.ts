@@ -25,7 +25,7 @@ export const MIN_RSA_BITS = 2048;
 const RSA_EXPONENT = 'AQAB';
 
 /**
- * Checks the `jwk` header parameter of a proof (RFC 9449 §4.3 step 7): an object holding a
+ * Checks the `jwk` header parameter of a proof (RFC 9449 §4.3 check 7): an object holding a
  * public key only, of the key type and curve `alg` requires, with well-formed members. Returns
  * the public members in RFC 7638 canonical JSON and as an object, or a reason string.
  * @internal

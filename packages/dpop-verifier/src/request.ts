@@ -53,7 +53,7 @@ export function headerValues(request: RequestLike, name: string): string[] {
   return typeof value === 'string' ? [value] : [...value];
 }
 
-/** How the verifier learns the URL clients addressed, for `htu` (RFC 9449 §4.3 step 9). */
+/** How the verifier learns the URL clients addressed, for `htu` (RFC 9449 §4.3 check 9). */
 export interface PublicUrlOptions {
   /**
    * The server's public base URL (scheme, host, optional path prefix), e.g.

@@ -46,6 +46,44 @@ describe('@popkit/dpop-client/axios', () => {
     ]);
   });
 
+  it('interceptors run once for a nonce-retried call and see only the final 200', async () => {
+    const api = axios.create({ baseURL: server.url });
+    const calls: string[] = [];
+    api.interceptors.request.use((config) => {
+      calls.push('request before');
+      return config;
+    });
+    api.interceptors.response.use(
+      (response) => {
+        calls.push(`before ${response.status}`);
+        return response;
+      },
+      (error) => {
+        calls.push(`before error ${error?.response?.status}`);
+        throw error;
+      },
+    );
+    withDPoP(api, keyPair);
+    api.interceptors.request.use((config) => {
+      calls.push('request after');
+      return config;
+    });
+    api.interceptors.response.use((response) => {
+      calls.push(`after ${response.status}`);
+      return response;
+    });
+    const res = await api.get('/api/orders', { accessToken: 'tok-a' } as never);
+    expect(res.status).toBe(200);
+    expect(server.seen.map((s) => s.outcome)).toEqual([401, 200]);
+    expect(calls).toEqual(['request after', 'request before', 'before 200', 'after 200']);
+    calls.length = 0;
+    server.seen.length = 0;
+    const token = await api.post('/token', new URLSearchParams({ grant_type: 'x' }));
+    expect(token.data).toEqual({ ok: true, echo: 'grant_type=x' });
+    expect(server.seen.map((s) => s.outcome)).toEqual([400, 200]);
+    expect(calls).toEqual(['request after', 'request before', 'before 200', 'after 200']);
+  });
+
   it('does not loop and surfaces the axios error; eject removes the interceptors', async () => {
     const api = axios.create({ baseURL: server.url });
     const eject = withDPoP(api, keyPair);

@@ -34,6 +34,7 @@ describe.skipIf(!available)('@popkit/dpop-client/browser in real headless Chromi
     // The pure SHA-256 is for React Native only (the `react-native` condition).
     expect(bundle).not.toContain('src/crypto/sha256.ts');
     expect(bundle).not.toContain('src/crypto/native.ts');
+    expect(bundle).not.toContain('src/wire-url.ts'); // nor the URL parser: browsers have WHATWG URL
   });
 
   it('persists a non-extractable key across reloads, signs proofs that verify in Node, deletes it', async () => {

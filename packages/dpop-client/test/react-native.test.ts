@@ -8,7 +8,8 @@ import { DPoPClientError, createProof, generateKeyPair, publicJwk } from '../src
 import * as native from '../src/crypto/native.ts';
 import { sha256 } from '../src/crypto/sha256.ts';
 import * as web from '../src/crypto/web.ts';
-import { parseWireUrl, wireHtu } from '../src/htu.ts';
+import { wireHtu } from '../src/htu.ts';
+import { parseWireUrl } from '../src/wire-url.ts';
 import { resolveProofKey } from '../src/keys.ts';
 import { utf8 } from '../src/base64url.ts';
 
@@ -189,6 +190,21 @@ const INVALID = [
 ];
 
 describe('parseWireUrl: the WHATWG serialisation without a WHATWG URL', () => {
+  it('outside the react-native branch a non-WHATWG URL is refused, not mis-signed', async () => {
+    vi.resetModules();
+    const htu = await import('../src/htu.ts'); // the WHATWG check runs at first use
+    vi.stubGlobal('URL', class {});
+    const attempt = () => htu.wireHtu('https://API.example.com:443/');
+    let error: unknown;
+    try {
+      attempt();
+    } catch (e) {
+      error = e;
+    }
+    vi.unstubAllGlobals();
+    expect(String(error)).toMatch(/react-native/);
+  });
+
   it.each(WIRE_SPELLINGS)('%j serialises as Node’s URL does', (input) => {
     const u = new URL(input);
     expect(parseWireUrl(input)).toEqual({
@@ -226,10 +242,12 @@ describe('parseWireUrl: the WHATWG serialisation without a WHATWG URL', () => {
     }
     vi.stubGlobal('URL', AsWritten);
     vi.resetModules();
+    vi.doMock('#wire-url', () => import('../src/wire-url.ts')); // the react-native branch
     const htu = await import('../src/htu.ts');
     const out = WIRE_SPELLINGS.map((s) => htu.wireHtu(s));
     const asObject = htu.wireHtu(new AsWritten('https://API.example.com:443/a/./b') as never);
     vi.unstubAllGlobals();
+    vi.doUnmock('#wire-url');
     expect(out).toEqual(WIRE_SPELLINGS.map((s) => wireHtu(s)));
     expect(asObject).toBe('https://api.example.com/a/b');
   });

@@ -15,6 +15,7 @@ import { DPoPConfigError, DPoPError, proofError } from './errors.ts';
 import { checkProofJwk } from './jwk.ts';
 import { Lru } from './lru.ts';
 import type { NonceCheck, NonceIssuer } from './nonce.ts';
+import { EPOCH_BOUND } from './nonce.ts';
 import type { ReplayStore } from './replay/types.ts';
 import { ReplayStoreError } from './replay/types.ts';
 import type { MaybePromise } from './maybe-async.ts';
@@ -221,6 +222,8 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
   const maxRsaBits = positive('maxRsaBits', options.maxRsaBits, 4096, 8192);
   if (maxRsaBits < 2048) throw new DPoPConfigError('maxRsaBits', 'must be from 2048 to 8192');
   const { replay, nonces } = options;
+  // popkit's nonces are bound to the store's epoch; another issuer's are checked by `since` too
+  const epochBound = (nonces as { [EPOCH_BOUND]?: boolean } | undefined)?.[EPOCH_BOUND] === true;
   if (
     replay !== false &&
     (replay === null || typeof replay !== 'object' || typeof replay.useOnce !== 'function')
@@ -450,7 +453,7 @@ export function compileProofChecks(options: VerifyProofOptions): ProofChecks {
     // Without a nonce, a proof older than the replay store's memory (a restart) may have been
     // accepted already: refused for one acceptance window after the start. (A nonce is bound
     // to the store's epoch instead.)
-    if (!nonceCheck?.valid && replay !== false) {
+    if ((!nonceCheck?.valid || !epochBound) && replay !== false) {
       const since = replay.since;
       // (a store whose start lies ahead of this verifier's clock runs on another clock: tests)
       // (iat is in whole seconds: "before" means before the second the store started)

@@ -86,6 +86,8 @@ const SWEEP_UNDER_PRESSURE = 16 * BLOCK;
  * entry lingers about this long while calls keep coming (the work is spread over the calls).
  */
 const PASS_MS = 2_000;
+/** The latest expiry second a table word holds (0 marks an empty slot). */
+const MAX_EXPIRY = 0xfffffffe;
 /** Most blocks holding expired entries that one call clears (64 slots each). */
 const MAX_DIRTY_BLOCKS = 16;
 
@@ -130,6 +132,8 @@ export class MemoryReplayStore implements ReplayStore {
   readonly #now: () => number;
   readonly #capacity: number;
   readonly #soft: number;
+  /** Three quarters of the capacity: above it, the rest is shared by what is left. */
+  readonly #hard: number;
   readonly #slots: number;
   /** Per slot: fingerprint hi, lo; expiry second (0 = empty); account record index. */
   readonly #table: Uint32Array;
@@ -180,6 +184,7 @@ export class MemoryReplayStore implements ReplayStore {
     const slots = Math.max(MIN_SLOTS, Math.ceil(capacity / MAX_LOAD));
     this.#slots = slots;
     this.#soft = Math.floor(capacity / 2);
+    this.#hard = this.#soft + Math.floor((capacity - this.#soft) / 2);
     this.#table = new Uint32Array(slots * 4);
     this.#blockMin = new Uint32Array(Math.ceil(slots / BLOCK)).fill(NONE);
     this.#accounts = new AccountTable(capacity);
@@ -215,6 +220,8 @@ export class MemoryReplayStore implements ReplayStore {
    * @param scope the account the proof is for: the unit of fairness.
    */
   useOnce(key: string, expiresAt: number, scope = ''): boolean {
+    if (typeof expiresAt !== 'number' || Number.isNaN(expiresAt))
+      throw new ReplayStoreError('replay_store_error', 'expiresAt must be a number of ms');
     try {
       return this.#useOnce(key, expiresAt, scope);
     } catch (e) {
@@ -265,7 +272,6 @@ export class MemoryReplayStore implements ReplayStore {
       }
       if (++i === slots) i = 0;
     }
-    if (expiresAt <= nowMs) return true; // already outside every acceptance window
     // 3. The account, and the fairness rule: nothing below releases a record.
     const accounts = this.#accounts;
     let r = accounts.find(scope);
@@ -274,7 +280,14 @@ export class MemoryReplayStore implements ReplayStore {
         this.#refusedFull++;
         throw refusal('replay_store_full', 'the replay store is full');
       }
-      if ((r < 0 ? 0 : accounts.count(r)) >= accounts.level(this.#soft)) {
+      const held = r < 0 ? 0 : accounts.count(r);
+      if (
+        held >= accounts.level(this.#soft) ||
+        // the last quarter: each account may take only a share of what is left, so accounts
+        // flooding one after another never fill it (each leaves the others most of the rest)
+        (this.#used >= this.#hard &&
+          held * (accounts.size + (r < 0 ? 2 : 1)) >= this.#capacity - this.#used)
+      ) {
         this.#refusedShare++;
         throw refusal(
           'replay_over_share',
@@ -285,7 +298,9 @@ export class MemoryReplayStore implements ReplayStore {
     if (r < 0) r = accounts.add();
     accounts.increment(r);
     const o = i * 4;
-    const exp = Math.max(Math.ceil(expiresAt / 1000), 1);
+    // at least to the next second (a proof at the very edge of its window is still recorded,
+    // so concurrent copies of it are refused); at most what a table word holds
+    const exp = Math.min(Math.max(Math.ceil(expiresAt / 1000), nowSec + 1), MAX_EXPIRY);
     table[o] = hi;
     table[o + 1] = lo;
     table[o + 2] = exp;

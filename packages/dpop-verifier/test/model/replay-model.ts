@@ -95,7 +95,7 @@ export function runOps(ops: readonly Op[], capacity: number, beat: (n: number) =
     }
     if (got === false) check(false, () => 'a dead key was answered false (a replay)');
     if (got === true) {
-      if (expiresAt > now) model.set(key, [Math.max(Math.ceil(expiresAt / 1000), 1), account]);
+      model.set(key, [Math.max(Math.ceil(expiresAt / 1000), nowSec() + 1), account]);
       return;
     }
     // A refusal: only the documented ones, and only above the soft limit.

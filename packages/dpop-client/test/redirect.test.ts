@@ -400,6 +400,32 @@ describe('withDPoP (axios) follows redirects itself, one proof per hop', () => {
     });
   }
 
+  it("axios' fetch adapter (resolved by name) follows the same way: nothing crosses to B", async () => {
+    const api = axios.create({ adapter: 'fetch', validateStatus: () => true });
+    api.interceptors.request.use((config) => {
+      config.headers.Authorization = 'DPoP tok-a';
+      return config;
+    });
+    withDPoP(api, keyPair);
+    a.redirect = (seen) =>
+      seen.path === '/api/moved'
+        ? { status: 308, location: '/api/same' }
+        : seen.path === '/api/same'
+          ? { status: 307, location: `${b.url}/api/x` }
+          : undefined;
+    const res = await api.post(`${a.url}/api/moved`, 'payload');
+    expect(res.status).toBe(401);
+    expect(a.seen.slice(1).map((s) => [s.path, s.htu, s.body, s.authorization, s.outcome])).toEqual(
+      [
+        ['/api/moved', `${a.url}/api/moved`, 'payload', 'DPoP tok-a', 308],
+        ['/api/same', `${a.url}/api/same`, 'payload', 'DPoP tok-a', 307],
+      ],
+    );
+    expect(b.seen.map((s) => [s.method, s.body, s.dpop, s.authorization])).toEqual([
+      ['POST', 'payload', false, undefined],
+    ]);
+  });
+
   it('response interceptors see one response for a redirected call, in either order, and no 3xx error', async () => {
     const api = axios.create({ baseURL: a.url });
     const calls: string[] = [];

@@ -1,6 +1,7 @@
 /**
  * `@popkit/dpop-client/axios`: DPoP for axios instances, on the same core as `createDPoPFetch`.
- * axios is an optional peer dependency; this module only uses the instance you pass in.
+ * axios is an optional peer dependency: this module uses the instance you pass in, and imports
+ * `axios` only to resolve a default adapter by name for an instance without `getAdapter`.
  * @packageDocumentation
  */
 import { invalidType } from '../errors.ts';
@@ -229,7 +230,15 @@ export function withDPoP(
     const follow = config.maxRedirects !== 0 && !browserFollows();
     const max: number = config.maxRedirects ?? AXIOS_MAX_REDIRECTS;
     // The request of each hop; the first is the call's own config, unless redirects are ours.
-    let current = follow ? { ...config, maxRedirects: 0, beforeRedirect: undefined } : config;
+    let current = follow
+      ? {
+          ...config,
+          maxRedirects: 0,
+          beforeRedirect: undefined,
+          // axios' fetch adapter before it mapped `maxRedirects: 0` to this
+          fetchOptions: { ...config.fetchOptions, redirect: 'manual' },
+        }
+      : config;
     let signed = true; // false once the chain has left the origin
     let retried = false;
     let hops = 0;

@@ -1,6 +1,6 @@
 import { DPoPConfigError } from '../errors.ts';
 import { AccountTable, InvariantBroken, corrupt } from './accounts.ts';
-import { fingerprint64, fp } from './fingerprint.ts';
+import { fingerprint64, fp, place } from './fingerprint.ts';
 import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
 
@@ -215,7 +215,9 @@ export class MemoryReplayStore implements ReplayStore {
    * Records `key` if it is not live: `true` on first use, `false` for a replay. Throws
    * {@link ReplayStoreError} when the proof cannot be recorded (see the fairness rule above).
    *
-   * @param key a digest of (jkt, jti).
+   * @param key a digest of (jkt, jti). A 43-character key whose first 12 characters are
+   *   base64url is taken as a base64url SHA-256 digest (its first 64 bits are its identity);
+   *   any other key is hashed in full.
    * @param expiresAt ms since the epoch when the proof stops being acceptable.
    * @param scope the account the proof is for: the unit of fairness.
    */
@@ -253,7 +255,7 @@ export class MemoryReplayStore implements ReplayStore {
     const lo = fp.lo;
     const table = this.#table;
     const slots = this.#slots;
-    let i = this.#home(hi);
+    let i = this.#home(hi, lo);
     for (let probes = 0; ; probes++) {
       if (probes === slots) throw corrupt('no empty slot');
       const o = i * 4;
@@ -263,7 +265,7 @@ export class MemoryReplayStore implements ReplayStore {
         if (exp > nowSec) return false;
         // The same key, expired: forget it and look for a free slot afresh (once: it is gone).
         this.#delete(i);
-        i = this.#home(hi);
+        i = this.#home(hi, lo);
         while (table[i * 4 + 2] !== 0) {
           if (++probes > 2 * slots) throw corrupt('no empty slot');
           if (++i === slots) i = 0;
@@ -343,10 +345,10 @@ export class MemoryReplayStore implements ReplayStore {
     };
   }
 
-  /** Draws the hash keys: 2 words for slots, 2 for accounts. */
+  /** Draws the keys: hashing and placing keys (2 + 2 words), and accounts' (2 + 2). */
   #draw(): Uint32Array {
-    const seeds = crypto.getRandomValues(new Uint32Array(4));
-    this.#accounts.key(seeds[2]!, seeds[3]!);
+    const seeds = crypto.getRandomValues(new Uint32Array(8));
+    this.#accounts.key(seeds[4]!, seeds[5]!, seeds[6]!, seeds[7]!);
     return seeds;
   }
 
@@ -390,9 +392,11 @@ export class MemoryReplayStore implements ReplayStore {
     this.#blockMin[b] = min;
   }
 
-  /** The home slot of a (keyed) fingerprint, for any table size. */
-  #home(hi: number): number {
-    return Math.floor((hi * this.#slots) / 4294967296);
+  /** The home slot of a fingerprint: a keyed mix of all its bits, for any table size. */
+  #home(hi: number, lo: number): number {
+    return Math.floor(
+      (place(hi, lo, this.#seeds![2]!, this.#seeds![3]!) * this.#slots) / 4294967296,
+    );
   }
 
   /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
@@ -408,7 +412,7 @@ export class MemoryReplayStore implements ReplayStore {
       if (++j === slots) j = 0;
       const o = j * 4;
       if (table[o + 2] === 0) break;
-      const home = this.#home(table[o]!);
+      const home = this.#home(table[o]!, table[o + 1]!);
       // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (stays) continue;
@@ -459,7 +463,11 @@ export class MemoryReplayStore implements ReplayStore {
       used++;
       if (exp < this.#blockMin[i >>> BLOCK_SHIFT]!) throw corrupt('block minimum');
       // no hole between the entry's home and its slot
-      for (let j = this.#home(table[i * 4]!); j !== i; j = j + 1 === slots ? 0 : j + 1)
+      for (
+        let j = this.#home(table[i * 4]!, table[i * 4 + 1]!);
+        j !== i;
+        j = j + 1 === slots ? 0 : j + 1
+      )
         if (table[j * 4 + 2] === 0) throw corrupt('hole in a probe chain');
       const r = table[i * 4 + 3]!;
       counts.set(r, (counts.get(r) ?? 0) + 1);

@@ -195,8 +195,10 @@ describe('MemoryReplayStore', () => {
     times.sort((a, b) => b - a);
     // at most 16 blocks of 64 slots cleared per call: about 1,000 deletions, well under 1 ms
     // on this machine; the bound here leaves room for a loaded CI machine
-    expect(times[0]).toBeLessThan(25);
-    expect(times[10]).toBeLessThan(5);
+    // (the 99th percentile, and a generous worst case: a loaded machine delays some calls; a
+    // call clearing half the table would be slow however quiet the machine)
+    expect(times[Math.floor(times.length / 100)]).toBeLessThan(5);
+    expect(times[0]).toBeLessThan(100);
     expect(calls).toBeGreaterThan(half / (16 * 64)); // the work was spread
     expect(calls).toBeLessThan(100_000); // and done
   });

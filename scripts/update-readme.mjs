@@ -36,8 +36,14 @@ for (const [section, fresh, tracked] of [
   ['interop', 'test-results/interop/matrix.md', 'tests/interop/results/matrix.md'],
   ['runtimes', 'test-results/runtimes/runtimes.md', 'tests/runtimes/results/runtimes.md'],
 ]) {
-  if (existsSync(`${root}${fresh}`))
-    writeFileSync(`${root}${tracked}`, readFileSync(`${root}${fresh}`));
+  if (existsSync(`${root}${fresh}`)) {
+    let table = readFileSync(`${root}${fresh}`, 'utf8');
+    // tests/react-native writes its own row (React Native on Hermes) beside the runtimes table
+    const rn = `${root}test-results/runtimes/react-native.md`;
+    if (section === 'runtimes' && existsSync(rn))
+      table = `${table.trimEnd()}\n${readFileSync(rn, 'utf8').trim()}\n`;
+    writeFileSync(`${root}${tracked}`, table);
+  }
   if (existsSync(`${root}${tracked}`)) replace(section, readFileSync(`${root}${tracked}`, 'utf8'));
 }
 writeFileSync(readmePath, readme);

@@ -9,8 +9,12 @@ export interface BundleSize {
   gzipped: number;
 }
 
-async function size(name: string, contents: string): Promise<BundleSize> {
+async function size(name: string, contents: string, reactNative = false): Promise<BundleSize> {
   const result = await build({
+    // React Native: Metro's resolution (the `react-native` condition: the pure SHA-256 branch).
+    ...(reactNative
+      ? { conditions: ['react-native'], mainFields: ['react-native', 'browser', 'module', 'main'] }
+      : {}),
     stdin: { contents, resolveDir: fileURLToPath(new URL('..', import.meta.url)), loader: 'ts' },
     bundle: true,
     minify: true,
@@ -37,6 +41,11 @@ export async function bundleSizes(): Promise<BundleSize[]> {
     await size(
       '@popkit/dpop-client: everything (core + /browser)',
       `export * from '@popkit/dpop-client'; export * from '@popkit/dpop-client/browser';`,
+    ),
+    await size(
+      '@popkit/dpop-client, React Native (`react-native` condition, pure SHA-256): createProof + thumbprint + createDPoPFetch',
+      `export { createProof, thumbprint, createDPoPFetch } from '@popkit/dpop-client';`,
+      true,
     ),
     await size('dpop (panva): everything', `export * from 'dpop';`),
   ];

@@ -13,6 +13,9 @@ import { hasCallgrind, httpInstructionCases } from './http-instructions.ts';
 import type { HttpMode } from './http-workload.ts';
 import { HTTP_MODES, HTTP_NAMES, createHttpWorkload } from './http-workload.ts';
 import { mtlsCases } from './mtls-cases.ts';
+import type { RuntimeResult } from './runtime-cases.ts';
+import { chromiumRuntime, cliRuntime, hermesRuntime } from './runtime-cases.ts';
+import { PROBE_NAMES } from './runtime-probe.ts';
 import {
   anonymousFloodAtTokenEndpoint,
   busyKey,
@@ -171,6 +174,59 @@ for (const alg of want('verifier') ? (['ES256', 'EdDSA'] as const) : []) {
         get(m, 'jose jwtVerify EmbeddedJWK ES256 + thumbprint'),
       ).median,
     );
+  }
+}
+
+// Runtimes: the WebCrypto branch measured inside Chromium, Deno and Bun (one process each,
+// raw and popkit interleaved per round); Hermes: proofs/s with a stand-in signer.
+const pieceRows: Array<{ runtime: string; pieces: Record<string, number> }> = [];
+if (want('runtimes')) {
+  const options = { rounds: ROUNDS, ms: MS };
+  const runs: Array<() => Promise<RuntimeResult | undefined>> = [
+    () => chromiumRuntime(options, log),
+    () => cliRuntime('deno', options, log),
+    () => cliRuntime('bun', options, log),
+  ];
+  for (const run of runs) {
+    let r: RuntimeResult | undefined;
+    try {
+      r = await run();
+    } catch (e) {
+      log(`\n*** a runtime failed, its rows SKIPPED: ${(e as Error).stack ?? e} ***\n`);
+    }
+    if (!r) continue;
+    log(`runtimes: ${r.runtime} ${r.version} (${r.branch})`);
+    const group = `${r.runtime} ${r.version}`;
+    addRows(group, r.measured, {
+      [PROBE_NAMES.create]: { limit: PROBE_NAMES.sign },
+      [PROBE_NAMES.verifyProof]: { limit: PROBE_NAMES.verify },
+    });
+    pieceRows.push({ runtime: group, pieces: r.pieces });
+    target(
+      `${r.runtime}: createProof ES256 >= 0.85x raw crypto.subtle.sign (WebCrypto branch, in the runtime)`,
+      0.85,
+      ratio(get(r.measured, PROBE_NAMES.create), get(r.measured, PROBE_NAMES.sign)).median,
+    );
+    target(
+      `${r.runtime}: verifyProof ES256 warm >= 0.85x raw crypto.subtle.verify (WebCrypto branch, in the runtime)`,
+      0.85,
+      ratio(get(r.measured, PROBE_NAMES.verifyProof), get(r.measured, PROBE_NAMES.verify)).median,
+    );
+  }
+  try {
+    const h = await hermesRuntime(options, log);
+    if (h) {
+      rows.push({
+        group: `Hermes ${h.version}`,
+        operation:
+          'popkit createProof ES256, stand-in hardware signer (pure-JS P-256, DER), react-native branch',
+        median: median(h.rounds),
+        min: Math.min(...h.rounds),
+        max: Math.max(...h.rounds),
+      });
+    }
+  } catch (e) {
+    log(`\n*** Hermes failed, its row SKIPPED: ${(e as Error).stack ?? e} ***\n`);
   }
 }
 
@@ -512,6 +568,18 @@ if (floodRows.length > 0) {
   lines.push('| flood (simulated clock, real proofs) | legitimate success | detail |');
   lines.push('| --- | ---: | --- |');
   for (const f of floodRows) lines.push(`| ${f.name} | ${f.rate.toFixed(1)}% | ${f.detail} |`);
+  lines.push('');
+}
+if (pieceRows.length > 0) {
+  const names = Object.keys(pieceRows[0]!.pieces);
+  lines.push(
+    `| where createProof's time goes, us per call (mean, each alone) | ${names.join(' | ')} |`,
+  );
+  lines.push(`| --- | ${names.map(() => '---:').join(' | ')} |`);
+  for (const p of pieceRows)
+    lines.push(
+      `| ${p.runtime} | ${names.map((n) => p.pieces[n]?.toFixed(2) ?? '-').join(' | ')} |`,
+    );
   lines.push('');
 }
 lines.push('| bundle (esbuild --minify, gzip -9) | minified | gzipped |');

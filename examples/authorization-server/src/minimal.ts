@@ -148,7 +148,7 @@ export async function startMinimalAuthorizationServer(
       if (grantType === 'client_credentials') {
         if (client.isPublic)
           return refuse(400, 'unauthorized_client', 'Public clients cannot use this grant');
-        await dpop?.commit();
+        await dpop?.commit({ account: client.id }); // fairness by client, not by key
         const accessToken = await sign(
           {
             client_id: client.id,
@@ -182,7 +182,7 @@ export async function startMinimalAuthorizationServer(
           !sameSecret(createHash('sha256').update(verifier).digest('base64url'), code.codeChallenge)
         )
           return refuse(400, 'invalid_grant', 'The authorization code is invalid');
-        await dpop.commit();
+        await dpop.commit({ account: client.id });
         if (!(await grants.consumeCode(param('code')!))) {
           // Used before by a request with another proof (a copy of the same proof stopped at
           // commit): RFC 6749 §4.1.2, revoke what the code issued.
@@ -217,7 +217,7 @@ export async function startMinimalAuthorizationServer(
         (await grants.isRevoked(refresh.familyId))
       )
         return refuse(400, 'invalid_grant', 'The refresh token is invalid');
-      await dpop.commit();
+      await dpop.commit({ account: client.id });
       const next = newOpaqueValue();
       const rotated = await grants.rotateRefreshToken(param('refresh_token')!, next, {
         ...refresh,

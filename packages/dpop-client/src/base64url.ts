@@ -1,5 +1,6 @@
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const encoder = new TextEncoder();
+// Hermes before React Native 0.74 has no TextEncoder: a small encoder stands in there.
+const encoder = typeof TextEncoder === 'function' ? new TextEncoder() : undefined;
 
 /** base64url without padding (RFC 4648 §5), without `Buffer` or `btoa`. @internal */
 export function encodeBase64url(bytes: Uint8Array): string {
@@ -23,10 +24,30 @@ export function encodeBase64url(bytes: Uint8Array): string {
 
 /** UTF-8 encode then base64url. @internal */
 export function encodeBase64urlString(text: string): string {
-  return encodeBase64url(encoder.encode(text));
+  return encodeBase64url(utf8(text));
 }
 
-/** UTF-8 bytes of a string. @internal */
+/** UTF-8 bytes of a string (lone surrogates become U+FFFD, as `TextEncoder`). @internal */
 export function utf8(text: string): Uint8Array {
-  return encoder.encode(text);
+  if (encoder !== undefined) return encoder.encode(text);
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      out.push(c);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = text.charCodeAt(i + 1);
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+        i++;
+      } else c = 0xfffd;
+    }
+    if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else
+      out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out);
 }

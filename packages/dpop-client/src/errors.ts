@@ -12,6 +12,11 @@
  *   `Location` that is not an `http(s)` URL or carries userinfo, or a runtime that hides the
  *   redirect (an opaque-redirect response to `redirect: 'follow'`).
  * - `ERR_DPOP_STORAGE`: the browser key store failed.
+ * - `ERR_DPOP_NO_RANDOM`: the runtime has no CSPRNG (`crypto.getRandomValues`) and the signer
+ *   provides no `randomBytes` (React Native without `react-native-get-random-values` or
+ *   `expo-crypto`). popkit never falls back to `Math.random`.
+ * - `ERR_DPOP_NO_WEBCRYPTO`: a `CryptoKeyPair` (or SHA-256 outside the `react-native` build) was
+ *   used where the runtime has no `crypto.subtle`; use a `DPoPSigner`.
  */
 export type DPoPClientErrorCode =
   | 'ERR_INVALID_ARG_TYPE'
@@ -20,7 +25,9 @@ export type DPoPClientErrorCode =
   | 'ERR_DPOP_SIGNER'
   | 'ERR_DPOP_BODY_NOT_REPLAYABLE'
   | 'ERR_DPOP_REDIRECT'
-  | 'ERR_DPOP_STORAGE';
+  | 'ERR_DPOP_STORAGE'
+  | 'ERR_DPOP_NO_RANDOM'
+  | 'ERR_DPOP_NO_WEBCRYPTO';
 
 /**
  * The one error class of `@popkit/dpop-client`. Match on `code`, never on `message`.

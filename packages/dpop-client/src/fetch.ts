@@ -1,6 +1,6 @@
 import type { DPoPClientError } from './errors.ts';
 import { invalidType } from './errors.ts';
-import { normalizeMethod } from './htu.ts';
+import { normalizeMethod, wireOrigin } from './htu.ts';
 import {
   BODY_HEADERS,
   CROSS_ORIGIN_DROPPED,
@@ -114,7 +114,7 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
       headers = new Headers(rest.headers);
     }
     method = normalizeMethod(method, 'init.method');
-    const origin = new URL(url).origin;
+    const origin = wireOrigin(url, 'input'); // WHATWG origin even where URL is a polyfill
 
     let accessToken = explicitToken;
     if (accessToken !== undefined) {
@@ -160,7 +160,13 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
               {
                 status: retried ? 0 : response.status,
                 header: (name) => response.headers.get(name),
-                jsonError: () => boundedJsonError(response.clone().body),
+                jsonError: () => {
+                  const copy = response.clone();
+                  // React Native's fetch (whatwg-fetch) has no body stream, only text().
+                  return copy.body === undefined
+                    ? boundedJsonError(null, () => copy.text())
+                    : boundedJsonError(copy.body);
+                },
               },
               attempt,
             )

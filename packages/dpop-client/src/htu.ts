@@ -1,3 +1,5 @@
+import type { WireUrl } from './wire-url.ts';
+import { parseWireUrl } from '#wire-url';
 import { invalidType, invalidValue } from './errors.ts';
 
 /** Longest URL `normalizeHtu` accepts (characters). */
@@ -48,6 +50,12 @@ export function normalizeHtu(url: string | URL, name = 'url'): string {
  * says servers SHOULD normalise) then accept the proof; popkit's verifier normalises both sides
  * and accepts either spelling.
  *
+ * Where the platform's `URL` is not WHATWG-conformant (React Native's polyfill serialises the
+ * URL as written) or missing, popkit applies the Standard's parser itself (scheme and host
+ * lower-cased, default port dropped, IPv4 and IPv6 canonical, dot segments resolved, the path
+ * percent-encode set applied, IDNs to Punycode after NFKC and lower-casing where
+ * `String.prototype.normalize` exists), so the proof signs what the native HTTP stack sends.
+ *
  * Same errors as {@link normalizeHtu}.
  *
  * @example
@@ -62,25 +70,72 @@ export function wireHtu(url: string | URL, name = 'url'): string {
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }
 
-function parseHttpUrl(url: string | URL, name: string): URL {
-  let parsed: URL;
-  if (url instanceof URL) parsed = url;
-  else {
-    if (typeof url !== 'string') throw invalidType(name, 'a string or URL');
-    if (url.length > MAX_HTU_LENGTH) throw invalidValue(name, 'is too long');
+/** The WHATWG origin (`scheme://host[:port]`) of an http(s) URL, with or without `URL`. @internal */
+export function wireOrigin(url: string | URL, name = 'url'): string {
+  const parsed = parseHttpUrl(url, name);
+  return `${parsed.protocol}//${parsed.host}`;
+}
+
+let whatwg: boolean | undefined;
+
+/**
+ * Whether the global `URL` serialises as the WHATWG URL Standard says (browsers, Node, Deno,
+ * Bun, Workers). React Native's polyfill (`Libraries/Blob/URL.js`) returns the URL as written,
+ * and some runtimes have no `URL` at all: then {@link parseWireUrl} does the serialisation.
+ */
+function hasWhatwgUrl(): boolean {
+  if (whatwg === undefined) {
     try {
-      parsed = new URL(url);
+      const u = new URL('HTTPS://EX.Example:443/a/./b/../%7e c');
+      whatwg =
+        u.protocol === 'https:' &&
+        u.host === 'ex.example' &&
+        u.pathname === '/a/%7e%20c' &&
+        new URL('https://b\u00fccher.example').host === 'xn--bcher-kva.example';
     } catch {
-      throw invalidValue(name, 'must be an absolute http(s) URL');
+      whatwg = false;
     }
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+  return whatwg;
+}
+
+function parseHttpUrl(url: string | URL, name: string): WireUrl {
+  let text: string | undefined;
+  let parsed: WireUrl | undefined;
+  if (typeof URL === 'function' && url instanceof URL) {
+    if (hasWhatwgUrl())
+      parsed = { ...pick(url), userinfo: url.username !== '' || url.password !== '' };
+    else text = url.href;
+  } else {
+    if (typeof url !== 'string') throw invalidType(name, 'a string or URL');
+    if (url.length > MAX_HTU_LENGTH) throw invalidValue(name, 'is too long');
+    text = url;
+  }
+  if (text !== undefined) {
+    if (hasWhatwgUrl()) {
+      let u: URL;
+      try {
+        u = new URL(text);
+      } catch {
+        throw invalidValue(name, 'must be an absolute http(s) URL');
+      }
+      parsed = { ...pick(u), userinfo: u.username !== '' || u.password !== '' };
+    } else if (parseWireUrl === undefined) {
+      throw invalidValue(
+        name,
+        'cannot be signed: this runtime has no WHATWG URL (bundle with the "react-native" condition, as Metro does)',
+      );
+    } else parsed = parseWireUrl(text);
+  }
+  if (parsed === undefined || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
     throw invalidValue(name, 'must be an absolute http(s) URL');
   }
-  if (parsed.username !== '' || parsed.password !== '') {
-    throw invalidValue(name, 'must not contain userinfo');
-  }
+  if (parsed.userinfo) throw invalidValue(name, 'must not contain userinfo');
   return parsed;
+}
+
+function pick(u: URL): Omit<WireUrl, 'userinfo'> {
+  return { protocol: u.protocol, host: u.host, pathname: u.pathname };
 }
 
 const STANDARD_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH']);

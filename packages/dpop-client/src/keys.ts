@@ -6,7 +6,8 @@ import type { PublicJwk } from './jwk.ts';
 import { canonicalJwk, toPublicJwk } from './jwk.ts';
 import type { DPoPKey, DPoPSigner } from './signer.ts';
 import { derToJoseSignature } from './signer.ts';
-import { utf8 } from './base64url.ts';
+import { encodeBase64url, utf8 } from './base64url.ts';
+import { noRandom } from './random.ts';
 
 /** Options of {@link generateKeyPair}. */
 export interface GenerateKeyPairOptions {
@@ -64,14 +65,21 @@ export interface ProofKey {
   header(alg: DPoPAlgorithm): string;
   sign(signingInput: string): Uint8Array | Promise<Uint8Array>;
   thumbprint(): string | Promise<string>;
+  /** A 128-bit `jti` where the runtime has no CSPRNG: the signer's `randomBytes`, or throws. */
+  randomId(): Promise<string>;
 }
 
 const cache = new WeakMap<object, Promise<ProofKey>>();
+
+async function noSignerRandom(): Promise<string> {
+  throw noRandom();
+}
 
 function makeProofKey(
   alg: DPoPAlgorithm,
   jwk: PublicJwk,
   sign: (signingInput: string) => Uint8Array | Promise<Uint8Array>,
+  randomId: () => Promise<string> = noSignerRandom,
 ): ProofKey {
   const headers = new Map<DPoPAlgorithm, string>();
   const jwkJson = JSON.stringify(jwk);
@@ -90,6 +98,7 @@ function makeProofKey(
       return h;
     },
     sign,
+    randomId,
     thumbprint() {
       thumbprint ??= sha256Base64url(canonical);
       return thumbprint;
@@ -115,7 +124,11 @@ function jwkMatchesAlg(alg: DPoPAlgorithm, jwk: PublicJwk): boolean {
 
 async function fromCryptoKeyPair(pair: CryptoKeyPair, name: string): Promise<ProofKey> {
   const { privateKey, publicKey } = pair;
-  if (!(privateKey instanceof CryptoKey) || !(publicKey instanceof CryptoKey)) {
+  if (
+    typeof CryptoKey === 'undefined' ||
+    !(privateKey instanceof CryptoKey) ||
+    !(publicKey instanceof CryptoKey)
+  ) {
     throw invalidType(name, 'a CryptoKeyPair or a DPoPSigner');
   }
   if (privateKey.type !== 'private' || !privateKey.usages.includes('sign')) {
@@ -197,7 +210,31 @@ function fromSigner(signer: DPoPSigner, name: string): ProofKey {
     }
     return signature;
   };
-  return makeProofKey(alg, jwk, sign);
+  const randomBytes = signer.randomBytes;
+  if (randomBytes !== undefined && typeof randomBytes !== 'function') {
+    throw invalidType(`${name}.randomBytes`, 'a function');
+  }
+  const randomId =
+    randomBytes === undefined
+      ? undefined
+      : async (): Promise<string> => {
+          let bytes: Uint8Array;
+          try {
+            bytes = await randomBytes.call(signer, 16);
+          } catch (cause) {
+            throw new DPoPClientError('ERR_DPOP_SIGNER', 'the signer failed to give random bytes', {
+              cause,
+            });
+          }
+          if (!(bytes instanceof Uint8Array) || bytes.length !== 16) {
+            throw new DPoPClientError(
+              'ERR_DPOP_SIGNER',
+              'the signer randomBytes(16) must return 16 bytes in a Uint8Array',
+            );
+          }
+          return encodeBase64url(bytes);
+        };
+  return makeProofKey(alg, jwk, sign, randomId);
 }
 
 function isSigner(key: DPoPKey): key is DPoPSigner {

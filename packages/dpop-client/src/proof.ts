@@ -104,7 +104,7 @@ export async function createProof(
   const htuJson = htuClaim(request.url);
   const { accessToken, nonce } = request;
   let iat: number;
-  let jti: string;
+  let jti: string | undefined;
   let claims: Record<string, unknown> | undefined;
   let headerAlg: DPoPAlgorithm | undefined;
   if (options === undefined) {
@@ -117,8 +117,9 @@ export async function createProof(
     iat = options.iat ?? Math.floor(Date.now() / 1000 + offset);
     if (!Number.isSafeInteger(iat) || iat < 0)
       throw invalidValue('options.iat', 'must be a non-negative integer');
-    jti = options.jti ?? randomId();
-    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 256) {
+    jti = options.jti;
+    if (jti === undefined) jti = randomId();
+    else if (typeof jti !== 'string' || jti.length < 16 || jti.length > 256) {
       throw invalidValue('options.jti', 'must be a string of 16 to 256 characters');
     }
     claims = options.claims;
@@ -135,6 +136,8 @@ export async function createProof(
       headerAlg = options.ed25519Alg;
     }
   }
+  // No CSPRNG in the runtime (React Native without a polyfill): the signer's, or a typed error.
+  jti ??= await (await resolveProofKey(key)).randomId();
   let payload = `{"htm":"${htm}","htu":${htuJson},"iat":${iat},"jti":${JSON.stringify(jti)}`;
   if (accessToken !== undefined) {
     if (

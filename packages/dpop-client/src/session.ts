@@ -175,9 +175,18 @@ export class DPoPSession {
 /** Reads at most `limit` bytes of a JSON body and returns its string `error` member. @internal */
 export async function boundedJsonError(
   body: ReadableStream<Uint8Array> | null,
+  text?: () => Promise<string>,
   limit = 16384,
 ): Promise<string | undefined> {
-  if (body === null) return undefined;
+  if (body === null) {
+    if (text === undefined) return undefined;
+    try {
+      const t = await text();
+      return t.length > limit ? undefined : jsonErrorOf(t);
+    } catch {
+      return undefined;
+    }
+  }
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -200,8 +209,17 @@ export async function boundedJsonError(
     bytes.set(c, o);
     o += c.byteLength;
   }
+  // Hermes has no TextDecoder: the `error` codes are ASCII, so bytes as code units do there.
+  return jsonErrorOf(
+    typeof TextDecoder === 'function'
+      ? new TextDecoder().decode(bytes)
+      : String.fromCharCode.apply(null, Array.from(bytes)),
+  );
+}
+
+function jsonErrorOf(text: string): string | undefined {
   try {
-    const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    const parsed: unknown = JSON.parse(text);
     const error = (parsed as { error?: unknown } | null)?.error;
     return typeof error === 'string' ? error : undefined;
   } catch {

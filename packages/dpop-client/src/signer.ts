@@ -24,6 +24,12 @@ export interface DPoPSigner {
   sign(signingInput: Uint8Array): Promise<Uint8Array> | Uint8Array;
   /** Encoding of ECDSA signatures returned by `sign`. Default `'raw'` (P1363). */
   readonly signatureEncoding?: 'raw' | 'der';
+  /**
+   * Bytes from the platform CSPRNG (iOS `SecRandomCopyBytes`, Android `SecureRandom`), used for
+   * `jti` only when the runtime has no `crypto.getRandomValues`. Without either, proofs throw
+   * `ERR_DPOP_NO_RANDOM`; popkit never falls back to `Math.random`.
+   */
+  randomBytes?(length: number): Uint8Array | Promise<Uint8Array>;
 }
 
 /** A key the client signs with: a WebCrypto key pair or an external signer. */

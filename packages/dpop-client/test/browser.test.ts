@@ -27,9 +27,14 @@ describe.skipIf(!available)('@popkit/dpop-client/browser in real headless Chromi
 
   afterAll(() => env?.close());
 
-  it('the browser bundle uses WebCrypto and pulls in no Node module', () => {
+  it('the browser bundle uses WebCrypto and pulls in no Node module, nor the pure SHA-256', () => {
     expect(bundle).not.toMatch(/node:|require\(|Buffer\./);
-    expect(bundle).toContain('crypto.subtle.sign');
+    expect(bundle).toMatch(/\.subtle\b/);
+    expect(bundle).toContain('src/crypto/web.ts');
+    // The pure SHA-256 is for React Native only (the `react-native` condition).
+    expect(bundle).not.toContain('src/crypto/sha256.ts');
+    expect(bundle).not.toContain('src/crypto/native.ts');
+    expect(bundle).not.toContain('src/wire-url.ts'); // nor the URL parser: browsers have WHATWG URL
   });
 
   it('persists a non-extractable key across reloads, signs proofs that verify in Node, deletes it', async () => {

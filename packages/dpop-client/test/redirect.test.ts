@@ -365,6 +365,101 @@ describe('clock offsets are sane and per origin', () => {
 });
 
 describe('withDPoP (axios) follows redirects itself, one proof per hop', () => {
+  for (const order of ['before', 'after'] as const) {
+    it(`an interceptor that sets Authorization on every request (registered ${order} withDPoP) does not put it back on the cross-origin hop`, async () => {
+      const api = axios.create({ validateStatus: () => true });
+      let requests = 0;
+      const setToken = (config: any) => {
+        requests++;
+        config.headers.Authorization = 'DPoP tok-a';
+        return config;
+      };
+      if (order === 'before') api.interceptors.request.use(setToken);
+      withDPoP(api, keyPair);
+      if (order === 'after') api.interceptors.request.use(setToken);
+      const responses: number[] = [];
+      api.interceptors.response.use((response) => {
+        responses.push(response.status);
+        return response;
+      });
+      a.redirect = (seen) =>
+        seen.path === '/api/moved' ? { status: 307, location: `${b.url}/api/x` } : undefined;
+      const res = await api.get(`${a.url}/api/moved`);
+      expect(res.status).toBe(401); // B's own answer to a request without proof or token
+      expect(b.seen.map((s) => [s.path, s.dpop, s.authorization])).toEqual([
+        ['/api/x', false, undefined],
+      ]);
+      expect(a.seen.at(-1)).toMatchObject({
+        path: '/api/moved',
+        authorization: 'DPoP tok-a',
+        ath: await accessTokenHash('tok-a'),
+        outcome: 307,
+      });
+      expect(requests).toBe(1); // request interceptors run once per call, as with follow-redirects
+      expect(responses).toEqual([401]); // and response interceptors see the final response only
+    });
+  }
+
+  it("axios' fetch adapter (resolved by name) follows the same way: nothing crosses to B", async () => {
+    const api = axios.create({ adapter: 'fetch', validateStatus: () => true });
+    api.interceptors.request.use((config) => {
+      config.headers.Authorization = 'DPoP tok-a';
+      return config;
+    });
+    withDPoP(api, keyPair);
+    a.redirect = (seen) =>
+      seen.path === '/api/moved'
+        ? { status: 308, location: '/api/same' }
+        : seen.path === '/api/same'
+          ? { status: 307, location: `${b.url}/api/x` }
+          : undefined;
+    const res = await api.post(`${a.url}/api/moved`, 'payload');
+    expect(res.status).toBe(401);
+    expect(a.seen.slice(1).map((s) => [s.path, s.htu, s.body, s.authorization, s.outcome])).toEqual(
+      [
+        ['/api/moved', `${a.url}/api/moved`, 'payload', 'DPoP tok-a', 308],
+        ['/api/same', `${a.url}/api/same`, 'payload', 'DPoP tok-a', 307],
+      ],
+    );
+    expect(b.seen.map((s) => [s.method, s.body, s.dpop, s.authorization])).toEqual([
+      ['POST', 'payload', false, undefined],
+    ]);
+  });
+
+  it('response interceptors see one response for a redirected call, in either order, and no 3xx error', async () => {
+    const api = axios.create({ baseURL: a.url });
+    const calls: string[] = [];
+    const count = (name: string) => [
+      (response: any) => {
+        calls.push(`${name} ${response.status}`);
+        return response;
+      },
+      (error: any) => {
+        calls.push(`${name} error ${error?.response?.status}`);
+        throw error;
+      },
+    ];
+    api.interceptors.response.use(...count('before'));
+    withDPoP(api, keyPair);
+    api.interceptors.response.use(...count('after'));
+    a.redirect = (seen) =>
+      seen.path === '/api/old'
+        ? { status: 307, location: '/api/mid' }
+        : seen.path === '/api/mid'
+          ? { status: 302, location: '/api/new' }
+          : undefined;
+    const res = await api.get('/api/old', { accessToken: 'tok-a' } as never);
+    expect(res.status).toBe(200);
+    expect(res.config.url).toBe('/api/old'); // the caller's config, as axios gives it
+    expect(a.seen.map((s) => `${s.path} ${s.outcome}`)).toEqual([
+      '/api/old 401',
+      '/api/old 307',
+      '/api/mid 302',
+      '/api/new 200',
+    ]);
+    expect(calls).toEqual(['before 200', 'after 200']);
+  });
+
   it('307 to another origin: no DPoP, Authorization, Cookie or default params there; nothing learned from it', async () => {
     const store = new MemoryNonceStore();
     const api = axios.create({ params: { api_key: 'secret' }, validateStatus: () => true });

@@ -77,7 +77,7 @@ export interface IntrospectionOptions {
      *
      * The slots are shared fairly: a quarter is kept for tokens introspected active before
      * (returning users, whose cached result expired); a request that finds no slot waits in its
-     * source's line (at most 4 per source, `queueTimeout` ms), and freed slots go to the sources
+     * source's line (at most 4 per source, an IPv6 source by its /48, `queueTimeout` ms), and freed slots go to the sources
      * in turn, so one source flooding fresh garbage tokens gets one share of the calls, not all.
      */
     maxConcurrent?: number;
@@ -85,7 +85,7 @@ export interface IntrospectionOptions {
     queueTimeout?: number;
     /**
      * The source of a request, for the fair shares of `maxConcurrent`. Default: the peer address
-     * of the connection (IPv6 by /64). Behind a proxy, read the client address the proxy sets
+     * of the connection (IPv6 by /48). Behind a proxy, read the client address the proxy sets
      * (and only a header it always overwrites).
      */
     sourceOf?: (request: RequestLike) => string;

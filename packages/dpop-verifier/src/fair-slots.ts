@@ -49,7 +49,9 @@ export class FairSlots {
       this.#take(known);
       return true;
     }
-    if (this.#waiting >= this.#maxWaiting) return false;
+    // (known tokens have a line of their own: strangers' waiters never shut them out)
+    if (known ? this.#priority.length >= this.#maxWaiting : this.#waiting >= this.#maxWaiting)
+      return false;
     let line: Waiter[] | undefined;
     if (!known) {
       line = this.#lines.get(source);
@@ -59,9 +61,8 @@ export class FairSlots {
       const waiter: Waiter = { resolve, known, source, timer: undefined };
       waiter.timer = setTimeout(() => this.#expire(waiter), this.#maxWaitMs);
       (waiter.timer as { unref?: () => void }).unref?.();
-      this.#waiting++;
       if (known) this.#priority.push(waiter);
-      else if (line !== undefined) line.push(waiter);
+      else if ((this.#waiting++, line !== undefined)) line.push(waiter);
       else this.#lines.set(source, [waiter]);
     });
   }
@@ -103,7 +104,7 @@ export class FairSlots {
 
   #grant(waiter: Waiter): void {
     clearTimeout(waiter.timer);
-    this.#waiting--;
+    if (!waiter.known) this.#waiting--;
     this.#take(waiter.known);
     waiter.resolve(true);
   }
@@ -114,8 +115,10 @@ export class FairSlots {
     const at = line?.indexOf(waiter) ?? -1;
     if (at < 0) return;
     line!.splice(at, 1);
-    if (!waiter.known && line!.length === 0) this.#lines.delete(waiter.source);
-    this.#waiting--;
+    if (!waiter.known) {
+      if (line!.length === 0) this.#lines.delete(waiter.source);
+      this.#waiting--;
+    }
     waiter.resolve(false);
   }
 }
@@ -129,7 +132,8 @@ interface Waiter {
 
 /**
  * The source a request comes from, for fair shares: the peer address of its connection (an
- * IPv6 address by its /64, the block one subscriber gets), or `''` when the adapter has none.
+ * IPv6 address by its /48, the block one site gets: a /64 each costs an attacker nothing), or
+ * `''` when the adapter has none.
  * Behind a proxy every request has the proxy's address: pass `sourceOf` to read the client's
  * address from a header the proxy sets. @internal
  */
@@ -146,5 +150,5 @@ export function peerSource(request: { socket?: unknown }): string {
     while (groups.length + rest.length < 8) groups.push('0');
     groups.push(...rest);
   }
-  return `${groups.slice(0, 4).join(':')}::/64`;
+  return `${groups.slice(0, 3).join(':')}::/48`;
 }

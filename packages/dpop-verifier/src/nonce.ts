@@ -28,6 +28,12 @@ export interface NonceIssuer {
   check(nonce: string, now?: number, epoch?: string): Promise<NonceCheck>;
 }
 
+/**
+ * Marks popkit's own issuers, which bind nonces to the replay store's `epoch`: for any other
+ * issuer the verifier also applies the store's `since` rule to nonce-carrying proofs. @internal
+ */
+export const EPOCH_BOUND: unique symbol = Symbol('popkit.nonce.epoch-bound');
+
 /** Options of {@link createNonceIssuer}. */
 export interface NonceIssuerOptions {
   /**
@@ -101,7 +107,8 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
     return values;
   };
 
-  return {
+  const issuer: NonceIssuer & { [EPOCH_BOUND]: true } = {
+    [EPOCH_BOUND]: true,
     period,
     async current(now = Date.now(), epoch) {
       return (await valuesFor(Math.floor(now / periodMs), epoch))[0]!;
@@ -121,4 +128,5 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
       return { valid: true, current: found >= step, expiresAt: (found + window + 1) * periodMs };
     },
   };
+  return issuer;
 }

@@ -188,7 +188,7 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
           ? {}
           : { 'DPoP-Nonce': proof.nextNonce, 'Access-Control-Expose-Headers': 'DPoP-Nonce' },
       commit: (options) =>
-        (committed ??= prepared.commit(options).catch((e: unknown) => {
+        (committed ??= prepared.commit(clientAccount(options?.account)).catch((e: unknown) => {
           throw shaped(e);
         })),
     };
@@ -200,7 +200,7 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
   ): Promise<TokenRequestResult | undefined> => {
     const prepared = await prepare(request, context);
     if (prepared === undefined) return undefined;
-    await prepared.commit({ account: context.account });
+    await prepared.commit(clientAccount(context.account));
     const { commit: _, ...result } = prepared;
     return result;
   };
@@ -218,4 +218,11 @@ export async function verifyTokenRequest(
 ): Promise<TokenRequestResult> {
   const result = await createTokenRequestVerifier({ ...options, required: true })(request, options);
   return result!;
+}
+
+/** The authenticated client as the replay store's account (prefixed: never a token subject's). */
+function clientAccount(account: unknown): { account?: string } {
+  return typeof account === 'string' && account.length > 0
+    ? { account: `as-client:${account}` }
+    : {};
 }

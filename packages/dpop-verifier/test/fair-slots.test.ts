@@ -52,6 +52,20 @@ describe('FairSlots (introspection calls shared fairly)', () => {
     expect(order).toEqual(['known', 'stranger']);
   });
 
+  it("strangers' waiters never shut out known tokens: the priority line has its own bound", async () => {
+    const s = slots({ slots: 1, reserved: 0, perSource: 1, maxWaiting: 2, maxWaitMs: 1000 });
+    expect(s.acquire('a', false)).toBe(true);
+    const strangers = [s.acquire('b', false), s.acquire('c', false)];
+    expect(s.acquire('d', false)).toBe(false); // the strangers' line is full
+    const known = s.acquire('e', true);
+    expect(known).toBeInstanceOf(Promise);
+    s.release(false);
+    expect(await known).toBe(true);
+    s.release(true);
+    s.release(false);
+    expect(await Promise.all(strangers)).toEqual([true, true]);
+  });
+
   it('every waiter has a deadline, and the total line is bounded', async () => {
     const s = slots({ slots: 1, reserved: 0, perSource: 10, maxWaiting: 3, maxWaitMs: 50 });
     expect(s.acquire('a', false)).toBe(true);
@@ -69,10 +83,11 @@ describe('peerSource', () => {
     expect(peerSource({ socket: { remoteAddress: '203.0.113.7' } })).toBe('203.0.113.7');
     expect(peerSource({ socket: { remoteAddress: '::ffff:203.0.113.7' } })).toBe('203.0.113.7');
     expect(peerSource({ socket: { remoteAddress: '2001:db8:1:2:aaaa::1' } })).toBe(
-      '2001:db8:1:2::/64',
+      '2001:db8:1::/48',
     );
-    expect(peerSource({ socket: { remoteAddress: '2001:db8::1' } })).toBe('2001:db8:0:0::/64');
-    expect(peerSource({ socket: { remoteAddress: '::1' } })).toBe('0:0:0:0::/64');
+    expect(peerSource({ socket: { remoteAddress: '2001:db8:1:ffff::1' } })).toBe('2001:db8:1::/48');
+    expect(peerSource({ socket: { remoteAddress: '2001:db8::1' } })).toBe('2001:db8:0::/48');
+    expect(peerSource({ socket: { remoteAddress: '::1' } })).toBe('0:0:0::/48');
     expect(peerSource({})).toBe('');
   });
 });

@@ -195,16 +195,43 @@ describe('MemoryReplayStore', () => {
     times.sort((a, b) => b - a);
     // at most 16 blocks of 64 slots cleared per call: about 1,000 deletions, well under 1 ms
     // on this machine; the bound here leaves room for a loaded CI machine
-    expect(times[0]).toBeLessThan(25);
-    expect(times[10]).toBeLessThan(5);
+    // (the 99th percentile, and a generous worst case: a loaded machine delays some calls; a
+    // call clearing half the table would be slow however quiet the machine)
+    expect(times[Math.floor(times.length / 100)]).toBeLessThan(5);
+    expect(times[0]).toBeLessThan(100);
     expect(calls).toBeGreaterThan(half / (16 * 64)); // the work was spread
     expect(calls).toBeLessThan(100_000); // and done
   });
 
-  it('treats already-expired proofs as first use without storing them', () => {
-    const store = new MemoryReplayStore({ now: () => 10_000 });
-    expect(store.useOnce('old', 9_000)).toBe(true);
-    expect(store.size).toBe(0);
+  it('records a proof at the very edge of its window for a second: concurrent copies are refused', () => {
+    let now = 10_000;
+    const store = new MemoryReplayStore({ now: () => now });
+    expect(store.useOnce('edge', 10_000)).toBe(true);
+    expect(store.useOnce('edge', 10_000)).toBe(false);
+    now += 1000;
+    expect(store.useOnce('edge', 11_000)).toBe(true);
+    // a value a table word cannot hold is clamped, a non-number refused (fail closed)
+    expect(store.useOnce('far', Number.MAX_VALUE)).toBe(true);
+    expect(store.useOnce('far', Number.MAX_VALUE)).toBe(false);
+    expect(refusal(() => store.useOnce('nan', Number.NaN))).toBe('replay_store_error');
+  });
+
+  it('accounts flooding one after another never fill the store: a light newcomer is still served', () => {
+    let now = 1_000_000;
+    const store = new MemoryReplayStore({ maxEntries: 10_000, now: () => now });
+    // each of 10 attacker accounts in turn pushes as far as the store lets it, in one lifetime
+    // (with the max-min level alone, 4 such accounts filled the store and locked everyone out)
+    for (let a = 0; a < 10; a++) {
+      for (let i = 0; i < 10_000; i++) {
+        if (refusal(() => store.useOnce(`a${a}.${i}`, now + 60_000, `sub:attacker-${a}`))) break;
+      }
+      now += 100;
+    }
+    expect(store.size).toBeLessThan(9_500);
+    expect(store.stats().refusedFull).toBe(0);
+    // a legitimate newcomer needing 50 entries gets them all
+    for (let i = 0; i < 50; i++)
+      expect(store.useOnce(`victim${i}`, now + 60_000, 'sub:victim')).toBe(true);
   });
 
   it('stays within its byte budget: 20 bytes of table per entry of capacity, key records grown on demand', () => {

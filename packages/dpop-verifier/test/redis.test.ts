@@ -212,7 +212,7 @@ describe.skipIf(!available)('RedisReplayStore against a real redis-server', () =
     expect(await plain.useOnce('k2', Date.now() + 5000)).toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/no persistence.*appendonly/);
+    expect(warnings[0]).toMatch(/no AOF persistence.*appendonly/);
     // the window it warns of: a Redis restart without persistence forgets the entry
     const forgetful = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'popkit-aof-'));

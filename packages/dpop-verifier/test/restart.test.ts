@@ -90,3 +90,26 @@ describe('a restart does not reopen replays', () => {
     await expect(verify(proof, { method: 'GET', url: URL_ })).resolves.toBeDefined();
   });
 });
+
+describe('a restart with a nonce issuer of your own', () => {
+  it('an issuer that ignores the epoch still gets the since rule: a pre-restart proof is refused', async () => {
+    const key = await generateKeyPair();
+    // a stateless issuer of the app's own: one fixed nonce (it knows nothing of epochs)
+    const own = {
+      period: 60,
+      current: async () => 'N'.repeat(43),
+      check: async (nonce: string) => ({
+        valid: nonce === 'N'.repeat(43),
+        current: true,
+        expiresAt: Date.now() + 120_000,
+      }),
+    };
+    const proof = await createProof(key, { method: 'GET', url: URL_, nonce: 'N'.repeat(43) });
+    const before = createProofVerifier({ replay: new MemoryReplayStore(), nonces: own });
+    await expect(before(proof, { method: 'GET', url: URL_ })).resolves.toBeDefined();
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = createProofVerifier({ replay: new MemoryReplayStore(), nonces: own });
+    const e = await failure(after(proof, { method: 'GET', url: URL_ }));
+    expect([e.code, e.reason]).toEqual(['use_dpop_nonce', 'iat_before_restart']);
+  });
+});

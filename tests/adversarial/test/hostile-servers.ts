@@ -55,6 +55,12 @@ export interface HostileServerConfig {
   cors?: 'allow' | 'deny' | 'continue';
   /** An `onResult` (metrics) callback that throws on every call. */
   throwingOnResult?: boolean;
+  /**
+   * Certificate-bound tokens on `Bearer`, the certificate read from a TLS-terminating proxy's
+   * header (`certificateThumbprintSource({ from: 'headers', proxy, ...options })`); with the
+   * instant local hook, `cert.<x5t#S256>.…` is then an active token bound to that certificate.
+   */
+  certificate?: { proxy: string; options?: Record<string, unknown> };
 }
 
 /** One run of the application handler behind popkit. */
@@ -337,14 +343,23 @@ async function child(config: HostileServerConfig): Promise<void> {
         },
       }
     : (token: string) => {
-        const [kind, jkt] = token.split('.');
-        if (kind !== 'live' || !jkt) throw new Error('unknown token');
-        return { sub: 'user-1', cnf: { jkt } };
+        const [kind, bound] = token.split('.');
+        if (kind === 'cert' && bound) return { sub: 'service-1', cnf: { 'x5t#S256': bound } };
+        if (kind !== 'live' || !bound) throw new Error('unknown token');
+        return { sub: 'user-1', cnf: { jkt: bound } };
       };
+  const certificate = config.certificate
+    ? (await import('@popkit/mtls-binding/node')).certificateThumbprintSource({
+        from: 'headers',
+        proxy: config.certificate.proxy,
+        ...config.certificate.options,
+      } as never)
+    : undefined;
   const options = {
     accessToken,
     replay: new MemoryReplayStore({ maxEntries: 100_000 }),
     dangerouslyTrustRequestUrl: true, // 127.0.0.1 on an ephemeral port (tests only)
+    ...(certificate ? { certificate } : {}),
     onResult: () => {
       send({ type: 'result' });
       if (config.throwingOnResult) throw new Error('metrics backend down');

@@ -7,11 +7,16 @@
 import { createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
 import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostileServer, SlowIntrospection } from './hostile-servers.ts';
-import { assertAlive, startHostileServer, startSlowIntrospection } from './hostile-servers.ts';
+import type { Framework, HostileServer, SlowIntrospection } from './hostile-servers.ts';
+import {
+  FRAMEWORKS,
+  assertAlive,
+  startHostileServer,
+  startSlowIntrospection,
+} from './hostile-servers.ts';
 
 const USERS = 19;
-const SECONDS = 8;
+const SECONDS = 6;
 const ATTACK_CONCURRENCY = 48;
 
 /** GET over a keep-alive connection from `agent`'s local address; resolves the status. */
@@ -27,12 +32,12 @@ function get(url: string, headers: Record<string, string>, agent: Agent): Promis
   });
 }
 
-describe('introspection starvation', () => {
+describe.each(FRAMEWORKS as Framework[])('introspection starvation (%s)', (framework) => {
   let introspection: SlowIntrospection;
   let server: HostileServer;
   beforeAll(async () => {
     introspection = await startSlowIntrospection(250);
-    server = await startHostileServer({ framework: 'express5', introspection: introspection.url });
+    server = await startHostileServer({ framework, introspection: introspection.url });
   });
   afterAll(async () => {
     await server?.stop();
@@ -95,7 +100,7 @@ describe('introspection starvation', () => {
     const rate = (100 * served) / sent;
     const neverServed = users.filter((u) => u.served === 0).length;
     console.info(
-      `introspection starvation: users ${served}/${sent} served (${rate.toFixed(1)} %), ${neverServed} of ${USERS} never served; attacker sent ${attackerSent} (${(attackerSent / SECONDS).toFixed(0)}/s): ${JSON.stringify(attackerStatus)}; ${introspection.calls} introspection calls`,
+      `introspection starvation (${framework}): users ${served}/${sent} served (${rate.toFixed(1)} %), ${neverServed} of ${USERS} never served; attacker sent ${attackerSent} (${(attackerSent / SECONDS).toFixed(0)}/s): ${JSON.stringify(attackerStatus)}; ${introspection.calls} introspection calls`,
     );
     expect(rate).toBeGreaterThanOrEqual(95);
     expect(neverServed).toBe(0);

@@ -1,7 +1,8 @@
 /**
  * The contract of the internal `#crypto` module. `web.ts` implements it with WebCrypto (every
- * runtime); `node.ts` with `node:crypto` (3-6x faster on Node). Selected by the `node` export
- * condition in package.json `imports`.
+ * runtime); `node.ts` with `node:crypto` (3-6x faster on Node); `native.ts` (React Native) with
+ * WebCrypto where a polyfill installs it and a pure SHA-256 otherwise. Selected by the `node`
+ * and `react-native` conditions in package.json `imports`.
  * @internal
  */
 import type { DPoPAlgorithm } from '../algorithms.ts';
@@ -22,8 +23,11 @@ export declare function base64url(bytes: Uint8Array): string;
 /** base64url of the UTF-8 encoding of a string, without padding. */
 export declare function base64urlString(text: string): string;
 
-/** A fresh identifier with 128 bits from the CSPRNG, base64url. */
-export declare function randomId(): string;
+/**
+ * A fresh identifier with 128 bits from the CSPRNG, base64url; `undefined` when the runtime has
+ * no `crypto.getRandomValues` (the caller then asks the signer, or throws `ERR_DPOP_NO_RANDOM`).
+ */
+export declare function randomId(): string | undefined;
 
 /** Which implementation is loaded. */
-export declare const backend: 'node' | 'web';
+export declare const backend: 'node' | 'web' | 'react-native';

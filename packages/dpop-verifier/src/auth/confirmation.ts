@@ -73,8 +73,18 @@ export function checkCertificate(presented: unknown, x5t: string): void {
  * registration; a key costs nothing. @internal
  */
 export function accountOf(claims: TokenClaims): string | undefined {
-  const { sub, client_id: client } = claims as { sub?: unknown; client_id?: unknown };
-  if (typeof sub === 'string' && sub.length > 0) return `sub:${sub}`;
-  if (typeof client === 'string' && client.length > 0) return `client:${client}`;
+  const {
+    iss,
+    sub,
+    client_id: client,
+  } = claims as {
+    iss?: unknown;
+    sub?: unknown;
+    client_id?: unknown;
+  };
+  // (qualified by the issuer: a subject is unique per issuer, RFC 7519 §4.1.2)
+  const issuer = typeof iss === 'string' ? iss : '';
+  if (typeof sub === 'string' && sub.length > 0) return `sub:${issuer}\n${sub}`;
+  if (typeof client === 'string' && client.length > 0) return `client:${issuer}\n${client}`;
   return undefined;
 }

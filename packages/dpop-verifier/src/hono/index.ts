@@ -39,6 +39,48 @@ async function withFormBody(req: HonoRequest): Promise<RequestLike> {
 }
 
 /**
+ * The peer of the connection, as the runtime tells it (for the fair shares of introspection
+ * calls, `peerSource`): `@hono/node-server`'s socket, Bun's `requestIP`, Deno's `remoteAddr`,
+ * or Cloudflare's `CF-Connecting-IP` (set by Cloudflare itself on Workers, where `cf` is
+ * present). Undefined elsewhere (then all requests share one source).
+ */
+function peerOf(c: Context): { remoteAddress?: string } | undefined {
+  const env = c.env as
+    | {
+        incoming?: { socket?: { remoteAddress?: string } };
+        requestIP?: (request: Request) => { address?: string } | null;
+        remoteAddr?: { hostname?: string };
+      }
+    | undefined;
+  try {
+    if (env?.incoming?.socket) return env.incoming.socket;
+    if (typeof env?.requestIP === 'function') {
+      const address = env.requestIP(c.req.raw)?.address;
+      return address === undefined ? undefined : { remoteAddress: address };
+    }
+    if (typeof env?.remoteAddr?.hostname === 'string')
+      return { remoteAddress: env.remoteAddr.hostname };
+    if ((c.req.raw as { cf?: unknown }).cf !== undefined) {
+      const address = c.req.raw.headers.get('cf-connecting-ip');
+      return address === null ? undefined : { remoteAddress: address };
+    }
+  } catch {
+    // a runtime object that throws: no peer, one shared source
+  }
+  return undefined;
+}
+
+/** The request with the connection's peer, when the runtime tells it. */
+function withPeer(request: RequestLike, c: Context): RequestLike {
+  const socket = peerOf(c);
+  if (socket === undefined) return request;
+  const { method, url, headers, body } = request;
+  return body === undefined
+    ? { method, url, headers, socket }
+    : { method, url, headers, body, socket };
+}
+
+/**
  * Status of the answer to a request whose client left during its verification. Nobody reads
  * it; a logging or metrics middleware in front sees "client closed request" (nginx's 499), and
  * Hono gets the response every middleware must return.
@@ -114,7 +156,7 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): MiddlewareHandler
     }
     let result: AuthResult;
     try {
-      result = await auth.verify(request);
+      result = await auth.verify(withPeer(request, c));
     } catch (error) {
       if (closed(c)) return drop(c);
       if (!(error instanceof DPoPError)) throw asError(error);

@@ -106,7 +106,7 @@ function staleness(
   // accepted already: refused for one acceptance window after the start. (A nonce is bound
   // to the store's epoch instead.)
   const { replay } = policy;
-  if (!valid && replay !== false) {
+  if ((!valid || !policy.epochBound) && replay !== false) {
     const since = replay.since;
     // (a store whose start lies ahead of this verifier's clock runs on another clock: tests)
     // (iat is in whole seconds: "before" means before the second the store started)

@@ -4,6 +4,7 @@ import { DEFAULT_ALGORITHMS, isProofAlgorithm } from '../algorithms.ts';
 import { DPoPConfigError } from '../errors.ts';
 import { Lru } from '../lru.ts';
 import type { NonceIssuer } from '../nonce.ts';
+import { EPOCH_BOUND } from '../nonce.ts';
 import type { ReplayStore } from '../replay/types.ts';
 import type { VerifyProofOptions } from './types.ts';
 
@@ -38,6 +39,8 @@ export interface ProofPolicy {
   readonly requireNonce: boolean;
   readonly replay: ReplayStore | false;
   readonly nonces: NonceIssuer | undefined;
+  /** popkit's nonces are bound to the store's epoch; another issuer's get the `since` rule too. */
+  readonly epochBound: boolean;
   readonly now: () => number;
   /** Checked headers by segment (§4.3 checks 4, 5, 7). */
   readonly headers: Lru<string, HeaderEntry>;
@@ -110,6 +113,7 @@ export function compileProofPolicy(options: VerifyProofOptions): ProofPolicy {
     requireNonce,
     replay,
     nonces,
+    epochBound: (nonces as { [EPOCH_BOUND]?: boolean } | undefined)?.[EPOCH_BOUND] === true,
     now,
     headers: new Lru(Math.max(1, keyCacheSize)),
     keys: new Lru(Math.max(1, keyCacheSize)),

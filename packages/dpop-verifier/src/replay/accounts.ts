@@ -1,4 +1,4 @@
-import { fingerprint64, fp } from './fingerprint.ts';
+import { fingerprint64, fp, place } from './fingerprint.ts';
 import { ReplayStoreError } from './types.ts';
 
 /**
@@ -29,6 +29,8 @@ export class AccountTable {
   #size = 0;
   #k0 = 0;
   #k1 = 0;
+  #b0 = 0;
+  #b1 = 0;
   readonly #histCount = new Uint32Array(LEVELS);
   readonly #histSum = new Float64Array(LEVELS);
   #last: string | undefined;
@@ -44,10 +46,17 @@ export class AccountTable {
     this.#mask = this.#heads.length - 1;
   }
 
-  /** Sets the hash key (64 random bits). */
-  key(k0: number, k1: number): void {
+  /** Sets the keys: of the account hash, and of the bucket mix (64 random bits each). */
+  key(k0: number, k1: number, b0: number, b1: number): void {
     this.#k0 = k0;
     this.#k1 = k1;
+    this.#b0 = b0;
+    this.#b1 = b1;
+  }
+
+  /** The bucket of a fingerprint: a keyed mix of all its bits. */
+  #bucket(hi: number, lo: number, mask = this.#mask): number {
+    return place(hi, lo, this.#b0, this.#b1) & mask;
   }
 
   /** Accounts holding entries. */
@@ -92,7 +101,7 @@ export class AccountTable {
       r = this.#fresh++;
     }
     const table = this.#records;
-    const bucket = this.#lastLo & this.#mask;
+    const bucket = this.#bucket(this.#lastHi, this.#lastLo);
     const o = r * 4;
     table[o] = this.#lastHi;
     table[o + 1] = this.#lastLo;
@@ -123,7 +132,7 @@ export class AccountTable {
     this.#moved(c, c - 1);
     if (c !== 1) return;
     // Unlink from its bucket chain (bounded by the number of records).
-    const bucket = records[o + 1]! & this.#mask;
+    const bucket = this.#bucket(records[o]!, records[o + 1]!);
     let link = this.#heads[bucket]!;
     if (link === r + 1) {
       this.#heads[bucket] = records[o + 3]!;
@@ -178,7 +187,7 @@ export class AccountTable {
         const r = link - 1;
         if (steps > this.#fresh || r >= this.#fresh || seen[r]) throw corrupt('bucket chain');
         seen[r] = 1;
-        if ((records[r * 4 + 1]! & this.#mask) !== b || records[r * 4 + 2] === 0)
+        if (this.#bucket(records[r * 4]!, records[r * 4 + 1]!) !== b || records[r * 4 + 2] === 0)
           throw corrupt('record');
         live++;
         link = records[r * 4 + 3]!;
@@ -197,7 +206,7 @@ export class AccountTable {
 
   #lookup(hi: number, lo: number): number {
     const records = this.#records;
-    let link = this.#heads[lo & this.#mask]!;
+    let link = this.#heads[this.#bucket(hi, lo)]!;
     for (let steps = 0; link !== 0; steps++) {
       if (steps > this.#fresh) throw corrupt('bucket chain');
       const o = (link - 1) * 4;
@@ -244,7 +253,7 @@ export class AccountTable {
         records[o + 3] = free;
         free = r + 1;
       } else {
-        const bucket = old[o + 1]! & mask;
+        const bucket = this.#bucket(old[o]!, old[o + 1]!, mask);
         records[o + 3] = heads[bucket]!;
         heads[bucket] = r + 1;
       }

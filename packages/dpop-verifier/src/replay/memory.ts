@@ -1,5 +1,5 @@
 import { AccountTable, InvariantBroken, corrupt } from './accounts.ts';
-import { fingerprint64, fp } from './fingerprint.ts';
+import { fingerprint64, fp, place } from './fingerprint.ts';
 import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
 import type { MemoryReplayStoreOptions } from './memory-size.ts';
@@ -29,6 +29,8 @@ const SWEEP_UNDER_PRESSURE = 16 * BLOCK;
  * entry lingers about this long while calls keep coming (the work is spread over the calls).
  */
 const PASS_MS = 2_000;
+/** The latest expiry second a table word holds (0 marks an empty slot). */
+const MAX_EXPIRY = 0xfffffffe;
 /** Most blocks holding expired entries that one call clears (64 slots each). */
 const MAX_DIRTY_BLOCKS = 16;
 
@@ -73,6 +75,8 @@ export class MemoryReplayStore implements ReplayStore {
   readonly #now: () => number;
   readonly #capacity: number;
   readonly #soft: number;
+  /** Three quarters of the capacity: above it, the rest is shared by what is left. */
+  readonly #hard: number;
   readonly #slots: number;
   /** Per slot: fingerprint hi, lo; expiry second (0 = empty); account record index. */
   readonly #table: Uint32Array;
@@ -98,6 +102,7 @@ export class MemoryReplayStore implements ReplayStore {
     this.#now = now;
     this.#slots = slots;
     this.#soft = Math.floor(capacity / 2);
+    this.#hard = this.#soft + Math.floor((capacity - this.#soft) / 2);
     this.#table = new Uint32Array(slots * 4);
     this.#blockMin = new Uint32Array(Math.ceil(slots / BLOCK)).fill(NONE);
     this.#accounts = new AccountTable(capacity);
@@ -128,11 +133,15 @@ export class MemoryReplayStore implements ReplayStore {
    * Records `key` if it is not live: `true` on first use, `false` for a replay. Throws
    * {@link ReplayStoreError} when the proof cannot be recorded (see the fairness rule above).
    *
-   * @param key a digest of (jkt, jti).
+   * @param key a digest of (jkt, jti). A 43-character key whose first 12 characters are
+   *   base64url is taken as a base64url SHA-256 digest (its first 64 bits are its identity);
+   *   any other key is hashed in full.
    * @param expiresAt ms since the epoch when the proof stops being acceptable.
    * @param scope the account the proof is for: the unit of fairness.
    */
   useOnce(key: string, expiresAt: number, scope = ''): boolean {
+    if (typeof expiresAt !== 'number' || Number.isNaN(expiresAt))
+      throw new ReplayStoreError('replay_store_error', 'expiresAt must be a number of ms');
     try {
       return this.#useOnce(key, expiresAt, scope);
     } catch (e) {
@@ -164,7 +173,7 @@ export class MemoryReplayStore implements ReplayStore {
     const lo = fp.lo;
     const table = this.#table;
     const slots = this.#slots;
-    let i = this.#home(hi);
+    let i = this.#home(hi, lo);
     for (let probes = 0; ; probes++) {
       if (probes === slots) throw corrupt('no empty slot');
       const o = i * 4;
@@ -174,7 +183,7 @@ export class MemoryReplayStore implements ReplayStore {
         if (exp > nowSec) return false;
         // The same key, expired: forget it and look for a free slot afresh (once: it is gone).
         this.#delete(i);
-        i = this.#home(hi);
+        i = this.#home(hi, lo);
         while (table[i * 4 + 2] !== 0) {
           if (++probes > 2 * slots) throw corrupt('no empty slot');
           if (++i === slots) i = 0;
@@ -183,7 +192,6 @@ export class MemoryReplayStore implements ReplayStore {
       }
       if (++i === slots) i = 0;
     }
-    if (expiresAt <= nowMs) return true; // already outside every acceptance window
     // 3. The account, and the fairness rule: nothing below releases a record.
     const accounts = this.#accounts;
     let r = accounts.find(scope);
@@ -192,7 +200,14 @@ export class MemoryReplayStore implements ReplayStore {
         this.#refusedFull++;
         throw refusal('replay_store_full', 'the replay store is full');
       }
-      if ((r < 0 ? 0 : accounts.count(r)) >= accounts.level(this.#soft)) {
+      const held = r < 0 ? 0 : accounts.count(r);
+      if (
+        held >= accounts.level(this.#soft) ||
+        // the last quarter: each account may take only a share of what is left, so accounts
+        // flooding one after another never fill it (each leaves the others most of the rest)
+        (this.#used >= this.#hard &&
+          held * (accounts.size + (r < 0 ? 2 : 1)) >= this.#capacity - this.#used)
+      ) {
         this.#refusedShare++;
         throw refusal(
           'replay_over_share',
@@ -203,7 +218,9 @@ export class MemoryReplayStore implements ReplayStore {
     if (r < 0) r = accounts.add();
     accounts.increment(r);
     const o = i * 4;
-    const exp = Math.max(Math.ceil(expiresAt / 1000), 1);
+    // at least to the next second (a proof at the very edge of its window is still recorded,
+    // so concurrent copies of it are refused); at most what a table word holds
+    const exp = Math.min(Math.max(Math.ceil(expiresAt / 1000), nowSec + 1), MAX_EXPIRY);
     table[o] = hi;
     table[o + 1] = lo;
     table[o + 2] = exp;
@@ -246,10 +263,10 @@ export class MemoryReplayStore implements ReplayStore {
     };
   }
 
-  /** Draws the hash keys: 2 words for slots, 2 for accounts. */
+  /** Draws the keys: hashing and placing keys (2 + 2 words), and accounts' (2 + 2). */
   #draw(): Uint32Array {
-    const seeds = crypto.getRandomValues(new Uint32Array(4));
-    this.#accounts.key(seeds[2]!, seeds[3]!);
+    const seeds = crypto.getRandomValues(new Uint32Array(8));
+    this.#accounts.key(seeds[4]!, seeds[5]!, seeds[6]!, seeds[7]!);
     return seeds;
   }
 
@@ -293,9 +310,11 @@ export class MemoryReplayStore implements ReplayStore {
     this.#blockMin[b] = min;
   }
 
-  /** The home slot of a (keyed) fingerprint, for any table size. */
-  #home(hi: number): number {
-    return Math.floor((hi * this.#slots) / 4294967296);
+  /** The home slot of a fingerprint: a keyed mix of all its bits, for any table size. */
+  #home(hi: number, lo: number): number {
+    return Math.floor(
+      (place(hi, lo, this.#seeds![2]!, this.#seeds![3]!) * this.#slots) / 4294967296,
+    );
   }
 
   /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
@@ -311,7 +330,7 @@ export class MemoryReplayStore implements ReplayStore {
       if (++j === slots) j = 0;
       const o = j * 4;
       if (table[o + 2] === 0) break;
-      const home = this.#home(table[o]!);
+      const home = this.#home(table[o]!, table[o + 1]!);
       // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (stays) continue;
@@ -362,7 +381,11 @@ export class MemoryReplayStore implements ReplayStore {
       used++;
       if (exp < this.#blockMin[i >>> BLOCK_SHIFT]!) throw corrupt('block minimum');
       // no hole between the entry's home and its slot
-      for (let j = this.#home(table[i * 4]!); j !== i; j = j + 1 === slots ? 0 : j + 1)
+      for (
+        let j = this.#home(table[i * 4]!, table[i * 4 + 1]!);
+        j !== i;
+        j = j + 1 === slots ? 0 : j + 1
+      )
         if (table[j * 4 + 2] === 0) throw corrupt('hole in a probe chain');
       const r = table[i * 4 + 3]!;
       counts.set(r, (counts.get(r) ?? 0) + 1);

@@ -46,19 +46,21 @@ export interface RedisReplayStoreOptions {
   /** How often, in ms, the eviction policy is checked again. Default 60,000. */
   policyCheckInterval?: number;
   /**
-   * Where the one-time warning goes when Redis reports no persistence (no AOF and no
-   * replica): after such a Redis restarts, proofs accepted before it could be accepted again.
-   * Default `console.warn`. The message carries no key, token or proof.
+   * Where the one-time warning goes when Redis reports no AOF persistence: after such a Redis
+   * restarts, proofs accepted before it could be accepted again (a replica does not help: a
+   * master restarting empty empties its replicas). Not checked on cluster clients (check every
+   * node yourself). Default `console.warn`. The message carries no key, token or proof.
    */
   onWarning?: (message: string) => void;
 }
 
 /**
- * Whether `INFO persistence` and `INFO replication` show that replay entries survive a Redis
- * restart: AOF on, or at least one connected replica. @internal
+ * Whether `INFO persistence` shows that replay entries survive a Redis restart: AOF on. (A
+ * replica does not: a master without AOF that restarts comes back empty and empties its
+ * replicas; RDB snapshots lose what came after the last one.) @internal
  */
 export function persists(info: string): boolean {
-  return /^aof_enabled:1\s*$/m.test(info) || /^connected_slaves:[1-9]\d*\s*$/m.test(info);
+  return /^aof_enabled:1\s*$/m.test(info);
 }
 
 /** The only `maxmemory-policy` under which a replay entry cannot vanish before it expires. */
@@ -137,8 +139,7 @@ export class RedisReplayStore implements ReplayStore {
     const info = (client as { info?: unknown }).info;
     this.#readInfo =
       typeof info === 'function' && !('nodes' in client) && !('masters' in client)
-        ? async () =>
-            `${await (info as (s: string) => Promise<string>).call(client, 'persistence')}\n${await (info as (s: string) => Promise<string>).call(client, 'replication')}`
+        ? async () => (info as (s: string) => Promise<string>).call(client, 'persistence')
         : undefined;
     if (typeof prefix !== 'string') throw new DPoPConfigError('prefix', 'must be a string');
     if (!Number.isFinite(timeout) || timeout <= 0)
@@ -180,8 +181,11 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async useOnce(key: string, expiresAt: number): Promise<boolean> {
-    const ttl = Math.ceil(expiresAt - Date.now());
-    if (ttl <= 0) return true;
+    // at least a second: a proof at the very edge of its window is still recorded, so
+    // concurrent copies of it are refused
+    const ttl = Math.max(Math.ceil(expiresAt - Date.now()), 1000);
+    if (!Number.isFinite(ttl))
+      throw new ReplayStoreError('replay_store_error', 'expiresAt must be a finite number of ms');
     if (!this.#persistenceChecked) this.#checkPersistence();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -203,7 +207,7 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   /**
-   * Once: warns when Redis reports neither AOF nor a replica (a restart would forget every
+   * Once: warns when Redis reports no AOF (a restart would forget every
    * entry and reopen replays). Never blocks or fails a request; an unanswered INFO is ignored.
    */
   #checkPersistence(): void {
@@ -214,7 +218,7 @@ export class RedisReplayStore implements ReplayStore {
         if (persists(info)) return;
         try {
           this.#onWarning(
-            'popkit: Redis reports no persistence (aof_enabled:0, no replica): after a Redis restart, DPoP proofs accepted before it could be accepted again. Enable appendonly (appendfsync everysec) or run replicas.',
+            'popkit: Redis reports no AOF persistence (aof_enabled:0): after a Redis restart, DPoP proofs accepted before it could be accepted again. Enable appendonly (appendfsync everysec).',
           );
         } catch {
           // the warning is advice; a throwing logger changes nothing

@@ -5,12 +5,23 @@
 // only where a WebCrypto polyfill installs `crypto.subtle`.
 import { encodeBase64url, encodeBase64urlString, utf8 } from '../base64url.ts';
 import { sha256 } from './sha256.ts';
-import { signWithCryptoKey, randomId } from './web.ts';
+import type { DPoPAlgorithm } from '../algorithms.ts';
+import { randomId, signBytes } from './web.ts';
 
 /** Which implementation is loaded. @internal */
 export const backend = 'react-native' as const;
 
-export { randomId, signWithCryptoKey };
+export { randomId };
+
+/** @internal */
+export function signWithCryptoKey(
+  alg: DPoPAlgorithm,
+  key: CryptoKey,
+  signingInput: string,
+): Promise<Uint8Array> {
+  // a fresh copy: a WebCrypto polyfill may read its input after sign() returns
+  return signBytes(alg, key, utf8(signingInput));
+}
 
 /** @internal */
 export function sha256Base64url(text: string): string | Promise<string> {

@@ -73,7 +73,12 @@ export function place(hi: number, lo: number, k0: number, k1: number): number {
  * are written out over local variables: the store calls this on every `useOnce`.)
  */
 export function fingerprint64(key: string, k0: number, k1: number): void {
-  if (key.length === DIGEST_LENGTH && decodeDigest(key)) return;
+  // (small, so that the common case, a digest, is inlined where the store calls it)
+  if (key.length !== DIGEST_LENGTH || !decodeDigest(key)) sipHash(key, k0, k1);
+}
+
+/** HalfSipHash-1-3 of a narrow string into `fp` (wide ones go to {@link wideFingerprint}). */
+function sipHash(key: string, k0: number, k1: number): void {
   const n = key.length;
   let v0 = k0 | 0;
   let v1 = (k1 ^ 0xee) | 0;

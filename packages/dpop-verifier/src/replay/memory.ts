@@ -157,15 +157,17 @@ export class MemoryReplayStore implements ReplayStore {
     const nowMs = this.#now();
     const nowSec = Math.floor(nowMs / 1000);
     // 1. The sweep's share, first: it releases account records (see AccountTable).
-    const credit = this.#credit + (this.#used >= this.#soft ? SWEEP_UNDER_PRESSURE : SWEEP);
+    // (credit in slots, its fraction of a block carried over: a block at a time, no rounding up)
+    let credit = this.#credit + (this.#used >= this.#soft ? SWEEP_UNDER_PRESSURE : SWEEP);
     const blocks = this.#blockMin.length;
-    let owed = this.#owed + (credit >>> BLOCK_SHIFT);
-    this.#credit = credit & (BLOCK - 1);
     if (nowMs > this.#sweptAt) {
-      owed += Math.ceil((blocks * (nowMs - this.#sweptAt)) / PASS_MS);
+      const pass = blocks * BLOCK;
+      credit += Math.min(Math.ceil((pass * (nowMs - this.#sweptAt)) / PASS_MS), pass);
       this.#sweptAt = nowMs;
     }
-    this.#owed = this.#used === 0 ? 0 : this.#sweep(nowSec, Math.min(owed, blocks));
+    const owed = Math.min(this.#owed + (credit >>> BLOCK_SHIFT), blocks);
+    this.#credit = credit & (BLOCK - 1);
+    this.#owed = this.#used === 0 ? 0 : this.#sweep(nowSec, owed);
     // 2. The key.
     const seeds = (this.#seeds ??= this.#draw());
     fingerprint64(key, seeds[0]!, seeds[1]!);

@@ -146,15 +146,27 @@ const worker :Workerd.Worker = (
 );
 `,
     );
+    // its own process group: `.bin/workerd` is a shim that starts the real binary, and killing
+    // the shim alone left the binary running after every run
     child = spawn(bin('workerd'), ['serve', join(work, 'config.capnp')], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
     await waitForListening(port, child, 'workerd', () => output, 200);
   });
-  afterAll(() => {
-    child?.kill('SIGTERM');
+  afterAll(async () => {
+    if (child?.pid === undefined) return;
+    const exited = new Promise<void>((r) =>
+      child!.exitCode !== null || child!.signalCode !== null ? r() : child!.once('exit', () => r()),
+    );
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // the whole group: the shim and the binary
+    } catch {
+      // already gone
+    }
+    await exited;
   });
 
   it('serves @popkit/dpop-verifier/hono: proof accepted, nonce challenge, replay refused; the client signs in the worker', async () => {

@@ -92,6 +92,46 @@ describe('createDPoPAuth', () => {
     expect(other.reason).toBe('missing_authorization');
   });
 
+  it('answers a token sent in the query or a form body invalid_request, with or without Authorization (RFC 6750 §2)', async () => {
+    const k = await clientKey();
+    const token = await accessToken({ cnf: { jkt: k.jkt } });
+    const auth = createDPoPAuth(options());
+    const queryOnly = await failure(
+      auth.verify(request({}, { url: `${URL_}?a=1&access_token=${token}` })),
+    );
+    expect([queryOnly.status, queryOnly.code, queryOnly.reason]).toEqual([
+      400,
+      'invalid_request',
+      'token_in_query',
+    ]);
+    const proof = await createProof(k.keyPair, {
+      method: 'GET',
+      url: `${URL_}?access_token=${token}`,
+      accessToken: token,
+    });
+    const both = await failure(
+      auth.verify(
+        request(
+          { authorization: `DPoP ${token}`, dpop: proof },
+          { url: `${URL_}?access_token=${token}` },
+        ),
+      ),
+    );
+    expect([both.code, both.reason]).toEqual(['invalid_request', 'token_in_query']);
+    const formOnly = await failure(
+      auth.verify(
+        request(
+          { 'content-type': 'application/x-www-form-urlencoded' },
+          { method: 'POST', body: { access_token: token } },
+        ),
+      ),
+    );
+    expect([formOnly.code, formOnly.reason]).toEqual(['invalid_request', 'token_in_body']);
+    // a query without a token is still a bare challenge
+    const none = await failure(auth.verify(request({}, { url: `${URL_}?access=1` })));
+    expect(none.reason).toBe('missing_authorization');
+  });
+
   it('enforces one Authorization and one DPoP header, also when Node merged or dropped duplicates', async () => {
     const k = await clientKey();
     const token = await accessToken({ cnf: { jkt: k.jkt } });

@@ -23,7 +23,12 @@ export function readCredentials(run: AuthRun): void {
   if (request === null || typeof request !== 'object' || typeof request.method !== 'string')
     throw refuse('invalid_url', { description: 'The request is malformed' });
   const authorization = headerValues(request, 'authorization');
-  if (authorization.length === 0) throw refuse('missing_authorization');
+  if (authorization.length === 0) {
+    // A token sent only in the query or a form body is a malformed request (RFC 6750 §2,
+    // RFC 9449 §7), not a missing credential: answered `invalid_request` here as in the adapters.
+    tokenElsewhere(request, policy.bearerScheme ? 'Bearer' : 'DPoP');
+    throw refuse('missing_authorization');
+  }
   if (authorization.length > 1 || authorization[0]!.includes(','))
     throw refuse('multiple_authorization');
   const value = authorization[0]!;

@@ -4,6 +4,7 @@ import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
 import type { MemoryReplayStoreOptions } from './memory-size.ts';
 import { memorySize, refusal } from './memory-size.ts';
+import { BLOCK_SHIFT, verifyTables } from './memory-verify.ts';
 
 export type { MemoryReplayStoreOptions } from './memory-size.ts';
 
@@ -17,8 +18,7 @@ export const RAW: unique symbol = Symbol('popkit.replay.raw');
 export const SETTLE: unique symbol = Symbol('popkit.replay.settle');
 
 /** Slots per sweep block: the sweep reads one word to skip a block with nothing expired. */
-const BLOCK = 64;
-const BLOCK_SHIFT = 6;
+const BLOCK = 1 << BLOCK_SHIFT;
 /** A block's lowest expiry when it holds no entry. */
 const NONE = 0xffffffff;
 /** Slots of sweep credit per insert, and per call while above the soft limit. */
@@ -373,29 +373,14 @@ export class MemoryReplayStore implements ReplayStore {
 
   /** Checks every invariant (see memory-size.ts): O(table), for tests. @internal */
   [VERIFY](): void {
-    const table = this.#table;
-    const slots = this.#slots;
-    const counts = new Map<number, number>();
-    let used = 0;
-    for (let i = 0; i < slots; i++) {
-      const exp = table[i * 4 + 2]!;
-      if (exp === 0) continue;
-      used++;
-      if (exp < this.#blockMin[i >>> BLOCK_SHIFT]!) throw corrupt('block minimum');
-      // no hole between the entry's home and its slot
-      for (
-        let j = this.#home(table[i * 4]!, table[i * 4 + 1]!);
-        j !== i;
-        j = j + 1 === slots ? 0 : j + 1
-      )
-        if (table[j * 4 + 2] === 0) throw corrupt('hole in a probe chain');
-      const r = table[i * 4 + 3]!;
-      counts.set(r, (counts.get(r) ?? 0) + 1);
-    }
-    if (used !== this.#used) throw corrupt('used');
-    for (const [r, n] of counts) if (this.#accounts.count(r) !== n) throw corrupt('record count');
-    if (counts.size !== this.#accounts.size) throw corrupt('accounts');
-    this.#accounts.verify();
+    verifyTables({
+      table: this.#table,
+      slots: this.#slots,
+      blockMin: this.#blockMin,
+      used: this.#used,
+      accounts: this.#accounts,
+      home: (hi, lo) => this.#home(hi, lo),
+    });
   }
 
   /** Clears every expired entry now, however many (tests only: a full, unbounded sweep). @internal */

@@ -26,23 +26,41 @@ export type MtlsBindingReason =
 
 /**
  * A verification outcome of `@popkit/mtls-binding`: the access token cannot be used with the
- * certificate presented (or with none). `status` 401 and a ready `wwwAuthenticate` value.
- * Messages never contain a certificate, token or key.
+ * certificate presented (or with none). It has the shape of the verifier's `DPoPError`
+ * (`code`, `reason`, `status`, `headers` with `WWW-Authenticate` and `Cache-Control`, `body`,
+ * `toResponse()`), so one serialiser answers both. Messages never contain a certificate, token
+ * or key.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8705#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export class MtlsBindingError extends Error {
   readonly code: MtlsBindingErrorCode = 'invalid_token';
   readonly reason: MtlsBindingReason;
   readonly status = 401;
-  /** `Bearer error="invalid_token", error_description="…"`. */
+  /** `WWW-Authenticate` (`Bearer error="invalid_token", error_description="…"`) and `Cache-Control: no-store`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** No body: RFC 6750 §3 puts the error in the challenge. */
+  readonly body: undefined = undefined;
+  /** The `WWW-Authenticate` value alone. @deprecated use `headers['WWW-Authenticate']`. */
   readonly wwwAuthenticate: string;
 
   constructor(reason: MtlsBindingReason, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'MtlsBindingError';
     this.reason = reason;
-    this.wwwAuthenticate = `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`;
+    // RFC 6750 §3: quoted-string; `"` and `\` dropped, control characters too
+    const description = message.replace(/["\\\x00-\x1f\x7f]/g, '');
+    this.wwwAuthenticate = `Bearer error="invalid_token", error_description="${description}"`;
+    this.headers = Object.freeze({
+      'WWW-Authenticate': this.wwwAuthenticate,
+      'Cache-Control': 'no-store',
+    });
+  }
+
+  /** A Web `Response` for this error (Hono, Workers, Next.js middleware). */
+  toResponse(): Response {
+    return new Response(null, { status: this.status, headers: this.headers });
   }
 }
 

@@ -163,6 +163,17 @@ describe('verifyCertificateBinding', () => {
         /^Bearer error="invalid_token", error_description="/,
       );
       expect((error as MtlsBindingError).message).not.toContain(x5t);
+      // the verifier's DPoPError shape: one serialiser answers both
+      const e = error as MtlsBindingError;
+      expect(e.headers).toEqual({
+        'WWW-Authenticate': e.wwwAuthenticate,
+        'Cache-Control': 'no-store',
+      });
+      expect(e.body).toBeUndefined();
+      const response = e.toResponse();
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe(e.wwwAuthenticate);
+      expect(response.headers.get('cache-control')).toBe('no-store');
     };
     await check({ cnf: { 'x5t#S256': x5t } }, undefined, 'certificate_missing');
     await check({ cnf: { 'x5t#S256': x5t } }, null, 'certificate_missing');

@@ -1,8 +1,9 @@
 /**
- * Stable error codes raised by `@popkit/dpop-client`.
+ * Stable codes of {@link DPoPClientError}, the errors of `@popkit/dpop-client` at run time.
+ * A bad argument is a {@link DPoPArgumentError} instead (a `TypeError` with the Node-style
+ * `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`, spelled as in the verifier's and
+ * mtls-binding's argument errors).
  *
- * - `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`: a caller passed a bad argument
- *   (raised as a {@link DPoPClientError} whose `name` is `TypeError`-compatible via `cause`).
  * - `ERR_DPOP_KEY_UNSUPPORTED`: the key cannot sign DPoP proofs (wrong type, usage, size,
  *   algorithm, or a public key that cannot be exported and no `publicJwk`).
  * - `ERR_DPOP_SIGNER`: an external {@link DPoPSigner} failed or returned a malformed signature.
@@ -19,8 +20,6 @@
  *   used where the runtime has no `crypto.subtle`; use a `DPoPSigner`.
  */
 export type DPoPClientErrorCode =
-  | 'ERR_INVALID_ARG_TYPE'
-  | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_DPOP_KEY_UNSUPPORTED'
   | 'ERR_DPOP_SIGNER'
   | 'ERR_DPOP_BODY_NOT_REPLAYABLE'

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Refreshes the generated sections of README.md: the demo table (runs `pnpm demo`), the latest
-// benchmark (bench/results/latest.md), the interop matrix (tests/interop/results/matrix.md) and
-// the runtime table (tests/runtimes/results/runtimes.md).
+// Refreshes the generated sections of README.md: the demo table (runs `pnpm demo`), the interop
+// matrix (tests/interop/results/matrix.md) and the runtime table
+// (tests/runtimes/results/runtimes.md); and the latest benchmark (bench/results/latest.md) in
+// bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
@@ -9,13 +10,15 @@ const root = new URL('..', import.meta.url).pathname;
 const readmePath = `${root}README.md`;
 let readme = readFileSync(readmePath, 'utf8');
 
-function replace(name, body) {
+function replace(name, body, text = readme) {
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
-  const i = readme.indexOf(start);
-  const j = readme.indexOf(end);
-  if (i < 0 || j < 0) return;
-  readme = `${readme.slice(0, i + start.length)}\n${body.trim()}\n${readme.slice(j)}`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < 0) return text;
+  const next = `${text.slice(0, i + start.length)}\n${body.trim()}\n${text.slice(j)}`;
+  if (text === readme) readme = next;
+  return next;
 }
 
 if (!process.argv.includes('--no-demo')) {
@@ -28,8 +31,11 @@ if (!process.argv.includes('--no-demo')) {
   const tableStart = lines.findIndex((l) => l.startsWith('#    '));
   replace('demo', '```text\n' + lines.slice(tableStart).join('\n').trim() + '\n```');
 }
-if (existsSync(`${root}bench/results/latest.md`))
-  replace('bench', readFileSync(`${root}bench/results/latest.md`, 'utf8'));
+if (existsSync(`${root}bench/results/latest.md`)) {
+  const benchReadme = `${root}bench/README.md`;
+  const latest = readFileSync(`${root}bench/results/latest.md`, 'utf8');
+  writeFileSync(benchReadme, replace('bench', latest, readFileSync(benchReadme, 'utf8')));
+}
 // Tests write their tables to the ignored test-results/; this script (never a test) keeps the
 // tracked copies and the README in step with the latest run.
 for (const [section, fresh, tracked] of [

@@ -20,19 +20,6 @@ export type ProxyKind =
   | 'azure'
   | 'cloudflare';
 
-/** Default header per proxy (lower-case). */
-export const PROXY_HEADERS: Readonly<Record<ProxyKind, string>> = Object.freeze({
-  rfc9440: 'client-cert',
-  envoy: 'x-forwarded-client-cert',
-  nginx: 'ssl-client-cert',
-  haproxy: 'x-ssl-client-cert',
-  apache: 'ssl_client_cert',
-  traefik: 'x-forwarded-tls-client-cert',
-  'aws-alb': 'x-amzn-mtls-clientcert-leaf',
-  azure: 'x-arr-clientcert',
-  cloudflare: 'client-cert',
-});
-
 /** Options of {@link certificateFromHeaders}. */
 export interface CertificateFromHeadersOptions {
   /** The proxy in front of this server. Without it no header is trusted and the result is `undefined`. */
@@ -87,10 +74,10 @@ export function headerReader(options: CertificateFromHeadersOptions): HeaderRead
   if (options === null || typeof options !== 'object')
     throw new MtlsArgumentError('ERR_INVALID_ARG_TYPE', '"options" must be an object');
   const { proxy, header, chainHeader, element, details, maxLength } = options;
-  if (proxy !== undefined && !Object.hasOwn(PROXY_HEADERS, proxy)) {
+  if (proxy !== undefined && !Object.hasOwn(PROXY_FORMATS, proxy)) {
     throw new MtlsArgumentError(
       'ERR_INVALID_ARG_VALUE',
-      `"proxy" must be one of ${Object.keys(PROXY_HEADERS).join(', ')}`,
+      `"proxy" must be one of ${Object.keys(PROXY_FORMATS).join(', ')}`,
     );
   }
   for (const [name, value] of [
@@ -119,20 +106,22 @@ export function headerReader(options: CertificateFromHeadersOptions): HeaderRead
       `"maxLength" must be an integer from 1024 to ${MAX_HEADER_LENGTH}`,
     );
   if (proxy === undefined) return () => undefined;
-  const name = (header ?? PROXY_HEADERS[proxy]).toLowerCase();
+  const name = (header ?? PROXY_FORMATS[proxy].header).toLowerCase();
   const chainName = (chainHeader ?? 'client-cert-chain').toLowerCase();
   const limit = maxLength ?? DEFAULT_HEADER_LENGTH;
   if (proxy === 'envoy') {
     const plan = envoyPlan(element, details);
     return (headers) => {
-      const raw = one(headers, name, limit, true);
+      const raw = one(headers, name, limit, PROXY_FORMATS.envoy.list);
       return raw === undefined || ABSENT.has(raw) ? undefined : readEnvoyCertificate(raw, plan);
     };
   }
+  const format = PROXY_FORMATS[proxy];
+  const read = format.read!;
   return (headers) => {
-    const raw = one(headers, name, limit, proxy === 'traefik');
+    const raw = one(headers, name, limit, format.list);
     if (raw === undefined || ABSENT.has(raw)) return undefined;
-    return parse(proxy, raw, name, headers, chainName, limit);
+    return read(raw, { name, headers, chainName, maxLength: limit });
   };
 }
 
@@ -278,42 +267,74 @@ export function certificateFromHeaders(
   return headerReader(options)(headers);
 }
 
-/** The non-Envoy formats (Envoy's XFCC has its own reader, {@link readEnvoyCertificate}). */
-function parse(
-  proxy: Exclude<ProxyKind, 'envoy'>,
-  raw: string,
-  name: string,
-  headers: HeaderSource,
-  chainName: string,
-  maxLength: number,
-): PresentedCertificate {
-  switch (proxy) {
-    case 'rfc9440':
-    case 'cloudflare': {
-      if (proxy === 'cloudflare' && !raw.startsWith(':'))
-        return { leaf: der(unquote(raw), name), chain: [] };
-      const leaf = sfBinary(raw, name);
-      // RFC 9440 §2.2: the chain is a list and may arrive over several field lines.
-      const joined = values(headers, chainName).join(',');
-      if (joined.length > maxLength) throw proxyError(`the ${chainName} header is too large`);
-      const chain =
-        joined.trim() === ''
-          ? []
-          : list(joined, MAX_CHAIN, chainName, (item) => sfBinary(item, chainName));
-      return { leaf, chain };
-    }
-    case 'nginx':
-    case 'aws-alb':
-      return fromPem(urlDecode(raw, name), name);
-    case 'haproxy':
-    case 'azure':
-      return { leaf: der(unquote(raw), name), chain: [] };
-    case 'apache':
-      return loosePem(unquote(raw), name);
-    case 'traefik': {
+/** What a format's reader gets besides the header value. @internal */
+interface ReadContext {
+  readonly name: string;
+  readonly headers: HeaderSource;
+  readonly chainName: string;
+  readonly maxLength: number;
+}
+
+/**
+ * One entry per TLS-terminating proxy: its default header, whether that header may arrive as
+ * several field lines (joined by `,`), and its reader (linear and bounded). Envoy's XFCC has its
+ * own, configured reader ({@link readEnvoyCertificate}); a new format is one entry here and its
+ * name in {@link ProxyKind}. @internal
+ */
+interface ProxyFormat {
+  readonly header: string;
+  readonly list: boolean;
+  readonly read?: (raw: string, context: ReadContext) => PresentedCertificate;
+}
+
+function rfc9440(raw: string, { name, headers, chainName, maxLength }: ReadContext) {
+  const leaf = sfBinary(raw, name);
+  // RFC 9440 §2.2: the chain is a list and may arrive over several field lines.
+  const joined = values(headers, chainName).join(',');
+  if (joined.length > maxLength) throw proxyError(`the ${chainName} header is too large`);
+  const chain =
+    joined.trim() === '' ? [] : list(joined, MAX_CHAIN, chainName, (i) => sfBinary(i, chainName));
+  return { leaf, chain };
+}
+const base64Der = (raw: string, { name }: ReadContext) => ({
+  leaf: der(unquote(raw), name),
+  chain: [],
+});
+const escapedPem = (raw: string, { name }: ReadContext) => fromPem(urlDecode(raw, name), name);
+
+/** The registry of proxy formats. @internal */
+const PROXY_FORMATS: Readonly<Record<ProxyKind, ProxyFormat>> = {
+  rfc9440: { header: 'client-cert', list: false, read: rfc9440 },
+  envoy: { header: 'x-forwarded-client-cert', list: true },
+  nginx: { header: 'ssl-client-cert', list: false, read: escapedPem },
+  haproxy: { header: 'x-ssl-client-cert', list: false, read: base64Der },
+  apache: {
+    header: 'ssl_client_cert',
+    list: false,
+    read: (raw, { name }) => loosePem(unquote(raw), name),
+  },
+  traefik: {
+    header: 'x-forwarded-tls-client-cert',
+    list: true,
+    read: (raw, { name }) => {
       const decoded = raw.includes('%') ? urlDecode(raw, name) : raw;
       const all = list(decoded, MAX_CHAIN + 1, name, (item) => der(unquote(item.trim()), name));
       return { leaf: all[0]!, chain: all.slice(1) };
-    }
-  }
-}
+    },
+  },
+  'aws-alb': { header: 'x-amzn-mtls-clientcert-leaf', list: false, read: escapedPem },
+  azure: { header: 'x-arr-clientcert', list: false, read: base64Der },
+  // Cloudflare forwards RFC 9440 byte sequences, or plain base64 DER
+  cloudflare: {
+    header: 'client-cert',
+    list: false,
+    read: (raw, context) => (raw.startsWith(':') ? rfc9440(raw, context) : base64Der(raw, context)),
+  },
+};
+
+/** Default header per proxy (lower-case), from the registry. */
+export const PROXY_HEADERS: Readonly<Record<ProxyKind, string>> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(PROXY_FORMATS).map(([kind, format]) => [kind, format.header]),
+  ) as Record<ProxyKind, string>,
+);

@@ -18,7 +18,7 @@
  * @example
  * ```ts
  * import cors from 'cors';
- * app.use(cors({ origin: 'https://app.example.com', allowedHeaders: DPOP_CORS_ALLOW_HEADERS, exposedHeaders: DPOP_CORS_EXPOSE_HEADERS }));
+ * app.use(cors({ origin: 'https://app.example.com', allowedHeaders: [...DPOP_CORS_ALLOW_HEADERS], exposedHeaders: [...DPOP_CORS_EXPOSE_HEADERS] }));
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
  */

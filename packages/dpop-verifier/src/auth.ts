@@ -15,7 +15,7 @@ import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import { checkKeyBinding } from './proof/binding.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
 import type { ProofExpectation, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
-import { prepareProof, verifyProofNow } from './verify-proof.ts';
+import { prepareProof, checkAndRecordProof } from './verify-proof.ts';
 
 /**
  * Builds the resource-server side of DPoP and certificate-bound tokens (RFC 9449 §7, RFC 8705
@@ -30,7 +30,7 @@ import { prepareProof, verifyProofNow } from './verify-proof.ts';
  * - the proof: every RFC 9449 §4.3 check, `ath`, nonces, replay (see `createProofVerifier`).
  *
  * The steps run in this order, each only once the ones before it passed (see
- * `authenticateNow`): the credentials (cheap), the access token, its `cnf`, the certificate,
+ * `authenticate`): the credentials (cheap), the access token, its `cnf`, the certificate,
  * the proof. With a remote validator (introspection) the proof is checked first and recorded
  * last, so each outbound call needs a valid fresh proof.
  *
@@ -51,9 +51,9 @@ import { prepareProof, verifyProofNow } from './verify-proof.ts';
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function createDPoPAuth(options: DPoPAuthOptions): DPoPAuth {
-  const now = compileDPoPAuth(options);
-  const auth: DPoPAuth = { verify: (request) => settle(() => now(request)) };
-  compiled.set(auth, now);
+  const run = compileDPoPAuth(options);
+  const auth: DPoPAuth = { verify: (request) => settle(() => run(request)) };
+  compiled.set(auth, run);
   return auth;
 }
 
@@ -81,10 +81,7 @@ const REMOTE: readonly Step<AuthRun>[] = [
  * memory store a request with a known token is verified without a promise or a closure. Every
  * failure is mapped once, by {@link refused}. @internal
  */
-export function authenticateNow(
-  policy: AuthPolicy,
-  request: RequestLike,
-): MaybePromise<AuthResult> {
+export function authenticate(policy: AuthPolicy, request: RequestLike): MaybePromise<AuthResult> {
   const run = newRun(policy, request);
   let done: MaybePromise<AuthRun>;
   try {
@@ -100,23 +97,23 @@ export function authenticateNow(
   });
 }
 
-/** Validates the options once; the per-request check (see {@link authenticateNow}). @internal */
-export function compileDPoPAuth(options: DPoPAuthOptions): AuthenticateNow {
+/** Validates the options once; the per-request check (see {@link authenticate}). @internal */
+export function compileDPoPAuth(options: DPoPAuthOptions): Authenticate {
   const policy = compileAuthPolicy(options);
-  return (request) => authenticateNow(policy, request);
+  return (request) => authenticate(policy, request);
 }
 
 /** Authenticates one request, returning a promise only when a step needs one. @internal */
-export type AuthenticateNow = (request: RequestLike) => MaybePromise<AuthResult>;
+export type Authenticate = (request: RequestLike) => MaybePromise<AuthResult>;
 
-const compiled = new WeakMap<DPoPAuth, AuthenticateNow>();
+const compiled = new WeakMap<DPoPAuth, Authenticate>();
 
 /**
  * The synchronous-when-possible form of a verifier built by {@link createDPoPAuth} (adapters
  * call it so that a request verified without any asynchronous step continues at once), or
  * `undefined` for another `DPoPAuth` implementation. @internal
  */
-export function authenticateNowOf(auth: DPoPAuth): AuthenticateNow | undefined {
+export function authenticatorOf(auth: DPoPAuth): Authenticate | undefined {
   return compiled.get(auth);
 }
 
@@ -195,7 +192,7 @@ function proof(run: AuthRun): void | Promise<void> {
   run.phase = 'proof';
   const { policy, prepared } = run;
   if (prepared === undefined) {
-    const proven = verifyProofNow(
+    const proven = checkAndRecordProof(
       policy.proof,
       run.proof!,
       expectation(run, run.jkt),

@@ -122,7 +122,7 @@ export function checkProof(
 export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
   const policy = compileProofPolicy(options);
   const verify = (proof: string, expect: ProofExpectation): Promise<VerifiedProof> =>
-    settle(() => verifyProofNow(policy, proof, expect, undefined));
+    settle(() => checkAndRecordProof(policy, proof, expect, undefined));
   return Object.assign(verify, {
     prepare: (proof: string, expect: ProofExpectation) =>
       prepareProof(policy, proof, expect, undefined),
@@ -157,7 +157,7 @@ export function verifyProof(
 }
 
 /** Checks a proof and records it (§11.1); a promise only when a step needs one. @internal */
-export function verifyProofNow(
+export function checkAndRecordProof(
   policy: ProofPolicy,
   proof: string,
   expect: ProofExpectation,

@@ -2,8 +2,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createProof } from '@popkit/dpop-client';
 import express from 'express';
+import Fastify from 'fastify';
+import type { preHandlerHookHandler } from 'fastify';
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopAuth } from '../src/express/index.ts';
+import { dpopAuthHook } from '../src/fastify/index.ts';
+import type { DPoPAuthEnv } from '../src/hono/index.ts';
+import { dpopAuth as honoAuth } from '../src/hono/index.ts';
 import type { DPoPAuthOptions, ReplayStore } from '../src/index.ts';
 import { DPoPError, MemoryReplayStore, createDPoPAuth, createNonceIssuer } from '../src/index.ts';
 import { AUDIENCE, ISSUER, clientKey, testIssuer } from './helpers.ts';
@@ -67,6 +73,82 @@ describe('the synchronous path', () => {
     // later ones find it validated: no promise, no microtask
     expect(await call()).toEqual({ sync: true, sub: 'user-1' });
     expect(await call()).toEqual({ sync: true, sub: 'user-1' });
+  });
+
+  // The same for the two other adapters: the handler runs within the call of the layer in
+  // front of popkit when every step was synchronous, and only then.
+  const sequence = async (call: (proof: string, token: string) => Promise<unknown>) => {
+    const k = await clientKey();
+    const token = await as.mint({ cnf: { jkt: k.jkt } });
+    const once = async () =>
+      call(
+        await createProof(k.keyPair, {
+          method: 'GET',
+          url: `${PUBLIC}/orders`,
+          accessToken: token,
+        }),
+        token,
+      );
+    return [await once(), await once(), await once()];
+  };
+  const options = (): DPoPAuthOptions => ({
+    accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: as.jwks as never },
+    publicUrl: PUBLIC,
+    replay: new MemoryReplayStore(),
+  });
+
+  it('Fastify runs the handler within the hook chain once the token is known, and not before', async () => {
+    const app = Fastify();
+    const flag: preHandlerHookHandler = (request, _reply, done) => {
+      (request as { inCall?: boolean }).inCall = true;
+      done();
+      (request as { inCall?: boolean }).inCall = false;
+    };
+    app.get('/orders', { preHandler: [flag, dpopAuthHook(options())] }, async (request) => ({
+      sync: (request as { inCall?: boolean }).inCall,
+      sub: request.auth!.claims.sub,
+    }));
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const results = await sequence(async (proof, token) => {
+        const response = await fetch(`${base}/orders`, {
+          headers: { authorization: `DPoP ${token}`, dpop: proof },
+        });
+        expect(response.status).toBe(200);
+        return response.json();
+      });
+      expect(results).toEqual([
+        { sync: false, sub: 'user-1' },
+        { sync: true, sub: 'user-1' },
+        { sync: true, sub: 'user-1' },
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('Hono reaches the handler within the middleware call once the token is known, and not before', async () => {
+    const app = new Hono<DPoPAuthEnv & { Variables: { inCall: boolean } }>();
+    app.use(async (c, next) => {
+      c.set('inCall', true);
+      const rest = next();
+      c.set('inCall', false);
+      await rest;
+    });
+    app.use('/orders', honoAuth(options()));
+    app.get('/orders', (c) => c.json({ sync: c.get('inCall'), sub: c.get('auth').claims.sub }));
+    const results = await sequence(async (proof, token) => {
+      const response = await app.request(`${PUBLIC}/orders`, {
+        headers: { authorization: `DPoP ${token}`, dpop: proof },
+      });
+      expect(response.status).toBe(200);
+      return response.json();
+    });
+    expect(results).toEqual([
+      { sync: false, sub: 'user-1' },
+      { sync: true, sub: 'user-1' },
+      { sync: true, sub: 'user-1' },
+    ]);
   });
 
   it('the public verify() never throws synchronously: bad input is a rejected promise', async () => {

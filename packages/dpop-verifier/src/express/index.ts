@@ -3,13 +3,10 @@
  * @packageDocumentation
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { AuthenticateNow, AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
-import { authenticateNowOf, compileDPoPAuth } from '../auth.ts';
-import { PREFLIGHT_STATUS, abandon, asError, isOpen, isResult } from '../adapter-core.ts';
-import { exposeHeaders, isCorsPreflight, isCorsRequest } from '../cors.ts';
-import { DPoPError } from '../errors.ts';
-import type { MaybePromise } from '../maybe-async.ts';
-import { isPromiseLike } from '../maybe-async.ts';
+import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
+import type { Adapter } from '../adapter-core.ts';
+import { PREFLIGHT_STATUS, abandon, authenticator, handle, isOpen } from '../adapter-core.ts';
+import { exposeHeaders } from '../cors.ts';
 import type { RequestLike } from '../request.ts';
 
 declare global {
@@ -60,61 +57,59 @@ export function toRequestLike(req: Request): RequestLike {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
-  // A request verified without any asynchronous step (Node, the memory store, a known token)
-  // continues at once, without a promise or a microtask.
-  const authenticate: AuthenticateNow =
-    'verify' in options && typeof options.verify === 'function'
-      ? (authenticateNowOf(options) ?? ((request) => (options as DPoPAuth).verify(request)))
-      : compileDPoPAuth(options as DPoPAuthOptions);
+  const authenticate = authenticator(options);
   return (req: Request, res: Response, next: NextFunction) => {
-    // Answered before popkit ran (say, a timeout that fired while a body parser waited for the
-    // body): nothing left to write, and the handler must not run.
-    if (!isOpen(res)) return abandon(res);
-    const headers = req.headers;
-    if (
-      req.method === 'OPTIONS' &&
-      isCorsPreflight(
-        req.method,
-        headers.origin,
-        headers['access-control-request-method'],
-        headers.authorization,
-        headers.dpop,
-      )
-    ) {
-      return answerPreflight(res);
-    }
-    if (isCorsRequest(headers.origin)) {
-      res.setHeader(
-        'Access-Control-Expose-Headers',
-        exposeHeaders(res.getHeader('Access-Control-Expose-Headers')),
-      );
-    }
-    let result: MaybePromise<AuthResult>;
-    try {
-      result = authenticate(toRequestLike(req));
-    } catch (error) {
-      return refuse(res, next, error);
-    }
-    if (!isPromiseLike(result)) return accept(req, res, next, result);
-    result.then(
-      (accepted) => late(req, res, next, true, accepted),
-      (error: unknown) => late(req, res, next, false, error),
-    );
+    handle(EXPRESS, authenticate, { req, res, next });
   };
 }
 
-/**
- * Continues after an asynchronous verification, unless the response closed meanwhile (answered
- * by a timeout or an error handler, or the client left): then the request is dropped silently.
- * It runs in a promise callback nobody else handles, so nothing may be thrown from it.
- */
-function late(req: Request, res: Response, next: NextFunction, ok: boolean, value: unknown): void {
-  if (!isOpen(res)) return abandon(res);
-  try {
-    if (!ok) refuse(res, next, value);
-    else if (isResult(value)) accept(req, res, next, value as AuthResult);
-    else next(new TypeError('The verifier resolved without a result')); // fail closed
-  } catch {
+/** One Express request: what the adapter core calls {@link Adapter}'s context. */
+interface Call {
+  req: Request;
+  res: Response;
+  next: NextFunction;
+}
+
+/** Express (and plain `node:http` + `next`) mapped onto the adapter core. */
+const EXPRESS: Adapter<Call, void> = {
+  method: ({ req }) => req.method,
+  header: ({ req }, name) => req.headers[name],
+  request: ({ req }) => toRequestLike(req),
+  open: ({ res }) => isOpen(res),
+  drop: ({ res }) => abandon(res),
+  preflight({ res }) {
+    res.statusCode = PREFLIGHT_STATUS;
+    res.setHeader('Content-Length', '0');
+    res.end();
+  },
+  expose({ res }) {
+    res.setHeader(
+      'Access-Control-Expose-Headers',
+      exposeHeaders(res.getHeader('Access-Control-Expose-Headers')),
+    );
+  },
+  refuse({ res, next }, error) {
+    try {
+      res.statusCode = error.status;
+      const { headers } = error;
+      for (const name in headers) res.setHeader(name, headers[name]!);
+      res.end(error.body ?? undefined);
+    } catch (thrown) {
+      next(thrown); // a status or header Node refuses (from a custom DPoPAuth)
+    }
+  },
+  accept({ req, res, next }, result) {
+    req.auth = result;
+    const { headers } = result;
+    try {
+      for (const name in headers) res.setHeader(name, headers[name]!);
+    } catch (error) {
+      return next(error); // a header value Node refuses (from a custom DPoPAuth)
+    }
+    next();
+  },
+  fail: ({ next }, error) => next(error),
+  broken({ res }) {
     // Only a host whose `next` throws gets here (Express catches its handlers' errors).
     try {
       if (isOpen(res)) {
@@ -124,42 +119,7 @@ function late(req: Request, res: Response, next: NextFunction, ok: boolean, valu
     } catch {
       // nothing more can be done for this response
     }
-  }
-}
-
-/** Sets `req.auth` and the result's headers (`DPoP-Nonce` when due), then continues. */
-function accept(req: Request, res: Response, next: NextFunction, result: AuthResult): void {
-  req.auth = result;
-  const { headers } = result;
-  try {
-    for (const name in headers) res.setHeader(name, headers[name]!);
-  } catch (error) {
-    return next(error); // a header value Node refuses (from a custom DPoPAuth)
-  }
-  next();
-}
-
-/**
- * Answers a refusal with its status and headers; anything else goes to Express's error
- * handling, always as an `Error` (see {@link asError}).
- */
-function refuse(res: Response, next: NextFunction, error: unknown): void {
-  if (!(error instanceof DPoPError)) return next(asError(error));
-  try {
-    res.statusCode = error.status;
-    const { headers } = error;
-    for (const name in headers) res.setHeader(name, headers[name]!);
-    res.end(error.body ?? undefined);
-  } catch (thrown) {
-    next(thrown); // a status or header Node refuses (from a custom DPoPAuth)
-  }
-}
-
-/** Answers a real CORS preflight that no CORS middleware answered: 204, no grant of popkit's. */
-function answerPreflight(res: Response): void {
-  res.statusCode = PREFLIGHT_STATUS;
-  res.setHeader('Content-Length', '0');
-  res.end();
-}
+  },
+};
 
 export type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';

@@ -6,13 +6,13 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  preHandlerAsyncHookHandler,
+  HookHandlerDoneFunction,
+  preHandlerHookHandler,
 } from 'fastify';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
-import { createDPoPAuth } from '../auth.ts';
-import { PREFLIGHT_STATUS, abandon, asError, isOpen, isResult } from '../adapter-core.ts';
-import { exposeHeaders, isCorsPreflight, isCorsRequest } from '../cors.ts';
-import { DPoPError } from '../errors.ts';
+import type { Adapter } from '../adapter-core.ts';
+import { PREFLIGHT_STATUS, abandon, authenticator, handle, isOpen } from '../adapter-core.ts';
+import { exposeHeaders } from '../cors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,15 +21,11 @@ declare module 'fastify' {
   }
 }
 
-function toAuth(options: DPoPAuthOptions | DPoPAuth): DPoPAuth {
-  return 'verify' in options && typeof options.verify === 'function'
-    ? options
-    : createDPoPAuth(options as DPoPAuthOptions);
-}
-
 /**
  * A Fastify `preHandler` hook for chosen routes: `{ preHandler: dpopAuthHook(options) }`.
- * Options are validated when the hook is built.
+ * Options are validated when the hook is built. It is a callback hook, so a request verified
+ * without any asynchronous step (Node, the memory store, a known token) continues to its handler
+ * at once, without a promise or a microtask.
  *
  * A real CORS preflight that reaches it (`@fastify/cors` answers them in its `onRequest` hook,
  * unless its origin check said no or `preflightContinue` is set) is answered 204 with only the
@@ -37,53 +33,67 @@ function toAuth(options: DPoPAuthOptions | DPoPAuth): DPoPAuth {
  * by something else while the request was being verified (`handlerTimeout`, another hook) or
  * the client left, the hook writes nothing and the handler does not run.
  */
-export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerAsyncHookHandler {
-  const auth = toAuth(options);
-  return async function dpopPreHandler(request: FastifyRequest, reply: FastifyReply) {
-    if (!isOpen(reply.raw)) return stop(reply);
-    const headers = request.headers;
-    if (
-      request.method === 'OPTIONS' &&
-      isCorsPreflight(
-        request.method,
-        headers.origin,
-        headers['access-control-request-method'],
-        headers.authorization,
-        headers.dpop,
-      )
-    ) {
-      return reply.code(PREFLIGHT_STATUS).header('content-length', '0').send();
-    }
-    if (isCorsRequest(headers.origin)) {
-      reply.header(
-        'Access-Control-Expose-Headers',
-        exposeHeaders(reply.getHeader('Access-Control-Expose-Headers')),
-      );
-    }
-    let result: AuthResult;
-    try {
-      result = await auth.verify({
-        method: request.method,
-        url: request.url,
-        headers,
-        rawHeaders: request.raw.rawHeaders,
-        protocol: request.protocol,
-        socket: request.raw.socket,
-        body: request.body,
-      });
-    } catch (error) {
-      if (!isOpen(reply.raw)) return stop(reply);
-      if (!(error instanceof DPoPError)) throw asError(error);
-      reply.code(error.status).headers(error.headers);
-      return reply.send(error.body ?? '');
-    }
-    if (!isOpen(reply.raw)) return stop(reply);
-    if (!isResult(result)) throw new TypeError('The verifier resolved without a result');
-    request.auth = result;
-    const { headers: extra } = result;
-    for (const name in extra) reply.header(name, extra[name]);
+export function dpopAuthHook(options: DPoPAuthOptions | DPoPAuth): preHandlerHookHandler {
+  const authenticate = authenticator(options);
+  return function dpopPreHandler(request, reply, done) {
+    handle(FASTIFY, authenticate, { request, reply, done });
   };
 }
+
+/** One Fastify request: what the adapter core calls {@link Adapter}'s context. */
+interface Call {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  done: HookHandlerDoneFunction;
+}
+
+/** Fastify 5 mapped onto the adapter core. */
+const FASTIFY: Adapter<Call, void> = {
+  method: ({ request }) => request.method,
+  header: ({ request }, name) => request.headers[name],
+  request: ({ request }) => ({
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    rawHeaders: request.raw.rawHeaders,
+    protocol: request.protocol,
+    socket: request.raw.socket,
+    body: request.body,
+  }),
+  open: ({ reply }) => isOpen(reply.raw),
+  drop: ({ reply }) => stop(reply),
+  preflight({ reply }) {
+    reply.code(PREFLIGHT_STATUS).header('content-length', '0').send();
+  },
+  expose({ reply }) {
+    reply.header(
+      'Access-Control-Expose-Headers',
+      exposeHeaders(reply.getHeader('Access-Control-Expose-Headers')),
+    );
+  },
+  refuse({ reply }, error) {
+    reply.code(error.status).headers(error.headers);
+    reply.send(error.body ?? '');
+  },
+  accept({ request, reply, done }, result) {
+    request.auth = result;
+    const { headers } = result;
+    for (const name in headers) reply.header(name, headers[name]);
+    done();
+  },
+  fail: ({ done }, error) => done(error),
+  broken({ reply }) {
+    // Fastify's own `send`/`done` threw after an asynchronous verification: end the response.
+    try {
+      if (isOpen(reply.raw)) {
+        reply.raw.statusCode = 500;
+        reply.raw.end();
+      }
+    } catch {
+      // nothing more can be done for this response
+    }
+  },
+};
 
 /**
  * Ends popkit's part in a request whose response is no longer its own (see {@link abandon}). A

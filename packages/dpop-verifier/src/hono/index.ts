@@ -3,12 +3,13 @@
  * Deno, Bun).
  * @packageDocumentation
  */
-import type { Context, HonoRequest, MiddlewareHandler } from 'hono';
+import type { Context, HonoRequest, MiddlewareHandler, Next } from 'hono';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
-import { createDPoPAuth } from '../auth.ts';
-import { PREFLIGHT_STATUS, asError, isResult } from '../adapter-core.ts';
-import { exposeHeaders, isCorsPreflight, isCorsRequest } from '../cors.ts';
-import { DPoPError } from '../errors.ts';
+import type { Adapter } from '../adapter-core.ts';
+import { PREFLIGHT_STATUS, authenticator, handle } from '../adapter-core.ts';
+import { exposeHeaders } from '../cors.ts';
+import type { MaybePromise } from '../maybe-async.ts';
+import { isPromiseLike } from '../maybe-async.ts';
 import type { RequestLike } from '../request.ts';
 
 /** Hono environment with the `auth` variable this middleware sets. */
@@ -23,7 +24,7 @@ const MAX_FORM_BYTES = 65_536;
  * The request with its parsed form body, when it has a small urlencoded one. The text is read
  * through Hono's body cache, so handlers can still read the body afterwards.
  */
-async function withFormBody(req: HonoRequest): Promise<RequestLike> {
+function withFormBody(req: HonoRequest): MaybePromise<RequestLike> {
   const raw = req.raw;
   const type = raw.headers.get('content-type') ?? '';
   const length = Number(raw.headers.get('content-length') ?? NaN);
@@ -34,8 +35,15 @@ async function withFormBody(req: HonoRequest): Promise<RequestLike> {
   ) {
     return raw;
   }
-  const body = Object.fromEntries(new URLSearchParams(await req.text()));
-  return { method: raw.method, url: raw.url, headers: raw.headers, body };
+  return req.text().then(
+    (text) => {
+      const body = Object.fromEntries(new URLSearchParams(text));
+      return { method: raw.method, url: raw.url, headers: raw.headers, body };
+    },
+    // The body could not be read (the client left while sending it, most likely): nothing
+    // downstream can read it either, so the request is verified without it.
+    () => raw,
+  );
 }
 
 /**
@@ -125,62 +133,64 @@ function drop(c: Context): Response | undefined {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): MiddlewareHandler<DPoPAuthEnv> {
-  const auth =
-    'verify' in options && typeof options.verify === 'function'
-      ? options
-      : createDPoPAuth(options as DPoPAuthOptions);
-  return async (c, next) => {
-    const req = c.req;
-    if (
-      req.method === 'OPTIONS' &&
-      isCorsPreflight(
-        req.method,
-        req.header('origin'),
-        req.header('access-control-request-method'),
-        req.header('authorization'),
-        req.header('dpop'),
-      )
-    ) {
-      return c.body(null, PREFLIGHT_STATUS);
-    }
-    if (closed(c)) return drop(c);
-    const cors = isCorsRequest(req.header('origin'));
-    let request: RequestLike;
-    try {
-      request = await withFormBody(req);
-    } catch {
-      // The body could not be read (the client left while sending it, most likely): nothing
-      // downstream can read it either, so the request is verified without it.
-      if (closed(c)) return drop(c);
-      request = req.raw;
-    }
-    let result: AuthResult;
-    try {
-      result = await auth.verify(withPeer(request, c));
-    } catch (error) {
-      if (closed(c)) return drop(c);
-      if (!(error instanceof DPoPError)) throw asError(error);
-      const response = error.toResponse();
-      if (cors) response.headers.set('Access-Control-Expose-Headers', exposeHeaders(null));
-      return response;
-    }
-    if (closed(c)) return drop(c);
-    if (!isResult(result)) throw new TypeError('The verifier resolved without a result');
-    c.set('auth', result);
-    await next();
-    try {
-      for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
-      if (cors) {
-        c.header(
-          'Access-Control-Expose-Headers',
-          exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers')),
-        );
-      }
-    } catch {
-      // The response is already on its way (a timeout answered while the handler ran, and its
-      // body is being sent): it can no longer take headers, and the error must not replace it.
-    }
-  };
+  const authenticate = authenticator(options);
+  // A request verified without any asynchronous step (Bun or Node with node:crypto, the memory
+  // store, a known token) reaches `next()` within this call, without a microtask.
+  return ((c, next) => handle(HONO, authenticate, { c, next })) as MiddlewareHandler<DPoPAuthEnv>;
 }
+
+/** One Hono request: what the adapter core calls {@link Adapter}'s context. */
+interface Call {
+  c: Context<DPoPAuthEnv>;
+  next: Next;
+}
+
+/** What the middleware returns to Hono: a response, or nothing to keep the one it has. */
+type Answer = Response | undefined | Promise<Response | undefined>;
+
+/** Hono mapped onto the adapter core. */
+const HONO: Adapter<Call, Answer> = {
+  method: ({ c }) => c.req.method,
+  header: ({ c }, name) => c.req.header(name),
+  request({ c }) {
+    const request = withFormBody(c.req);
+    return isPromiseLike(request)
+      ? request.then((read) => withPeer(read, c))
+      : withPeer(request, c);
+  },
+  open: ({ c }) => !closed(c),
+  drop: ({ c }) => drop(c),
+  preflight: ({ c }) => c.body(null, PREFLIGHT_STATUS),
+  refuse(_call, error, cors) {
+    const response = error.toResponse();
+    if (cors) response.headers.set('Access-Control-Expose-Headers', exposeHeaders(null));
+    return response;
+  },
+  accept: ({ c, next }, result, cors) => {
+    c.set('auth', result);
+    return next().then(() => {
+      try {
+        for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
+        if (cors) {
+          c.header(
+            'Access-Control-Expose-Headers',
+            exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers')),
+          );
+        }
+      } catch {
+        // The response is already on its way (a timeout answered while the handler ran, and
+        // its body is being sent): it can no longer take headers, and the error must not
+        // replace it.
+      }
+      return undefined;
+    });
+  },
+  fail(_call, error) {
+    throw error; // to Hono's error handler (`app.onError`)
+  },
+  broken(_call, thrown) {
+    throw thrown; // Hono awaits the middleware: its error handler gets it
+  },
+};
 
 export type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';

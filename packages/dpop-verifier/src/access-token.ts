@@ -5,6 +5,8 @@ import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
 import { asClaims, tokenError } from './access-token/refusals.ts';
 import { introspectionValidator } from './access-token/introspection.ts';
 import { Lru } from './lru.ts';
+import type { OptionNames } from './options.ts';
+import { rejectUnknownOptions } from './options.ts';
 import type { MaybePromise } from './maybe-async.ts';
 import { isPromiseLike } from './maybe-async.ts';
 import type { RequestLike } from './request.ts';
@@ -98,6 +100,35 @@ export interface IntrospectionOptions {
     fetch?: (input: string, init: RequestInit) => Promise<Response>;
   };
 }
+
+/** The names of {@link JwtAccessTokenOptions}, for the unknown-option check. @internal */
+export const JWT_OPTION_NAMES = {
+  issuer: true,
+  audience: true,
+  jwks: true,
+  algorithms: true,
+  clockTolerance: true,
+  requireTyp: true,
+  cacheSize: true,
+} as const satisfies OptionNames<JwtAccessTokenOptions>;
+
+/** The names of `IntrospectionOptions['introspection']`, for the unknown-option check. @internal */
+export const INTROSPECTION_OPTION_NAMES = {
+  endpoint: true,
+  clientId: true,
+  clientSecret: true,
+  issuer: true,
+  audience: true,
+  clockTolerance: true,
+  cacheTtl: true,
+  negativeCacheTtl: true,
+  timeout: true,
+  maxConcurrent: true,
+  queueTimeout: true,
+  sourceOf: true,
+  precheck: true,
+  fetch: true,
+} as const satisfies OptionNames<IntrospectionOptions['introspection']>;
 
 /** How `createDPoPAuth` validates access tokens. */
 export type AccessTokenOption = AccessTokenValidator | JwtAccessTokenOptions | IntrospectionOptions;
@@ -217,6 +248,18 @@ export function createTokenValidator(option: AccessTokenOption): TokenValidator 
       'must be a validator function, JWT options or introspection options',
     );
   }
-  if ('introspection' in option) return introspectionValidator(option.introspection);
+  if ('introspection' in option) {
+    rejectUnknownOptions(option, { introspection: true }, 'introspection', 'accessToken.');
+    const { introspection } = option;
+    if (introspection !== null && typeof introspection === 'object')
+      rejectUnknownOptions(
+        introspection,
+        INTROSPECTION_OPTION_NAMES,
+        'introspection',
+        'accessToken.introspection.',
+      );
+    return introspectionValidator(introspection);
+  }
+  rejectUnknownOptions(option, JWT_OPTION_NAMES, 'JWT access tokens', 'accessToken.');
   return jwtValidator(option);
 }

@@ -12,8 +12,11 @@ import type { AuthPolicy, AuthRun } from './auth/types.ts';
 import type { DPoPError, DPoPRejectReason } from './errors.ts';
 import type { MaybePromise, Step } from './maybe-async.ts';
 import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
+import type { OptionNames } from './options.ts';
 import { checkKeyBinding } from './proof/binding.ts';
+import { PROOF_OPTION_NAMES } from './proof/types.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
+import { PUBLIC_URL_OPTION_NAMES } from './request.ts';
 import type { ProofExpectation, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { prepareProof, checkAndRecordProof } from './verify-proof.ts';
 
@@ -267,6 +270,20 @@ export interface DPoPAuthOptions
   /** Longest access token accepted. Default 16384. */
   maxTokenLength?: number;
 }
+
+/** The names of {@link DPoPAuthOptions}, for the unknown-option check. @internal */
+export const AUTH_OPTION_NAMES = {
+  ...PROOF_OPTION_NAMES,
+  ...PUBLIC_URL_OPTION_NAMES,
+  accessToken: true,
+  allowUnboundBearer: true,
+  allowBearer: true,
+  requireNonce: true,
+  certificate: true,
+  onResult: true,
+  realm: true,
+  maxTokenLength: true,
+} as const satisfies OptionNames<DPoPAuthOptions>;
 
 /** A request that passed authentication. */
 export interface AuthResult {

@@ -1,5 +1,7 @@
 import { hmacSha256Base64url } from '#crypto';
 import { DPoPConfigError } from './errors.ts';
+import type { OptionNames } from './options.ts';
+import { rejectUnknownOptions } from './options.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 
 /** The verdict on a nonce a client sent. */
@@ -47,6 +49,13 @@ export interface NonceIssuerOptions {
   window?: number;
 }
 
+/** The names of {@link NonceIssuerOptions}, for the unknown-option check. @internal */
+const NONCE_OPTION_NAMES = {
+  secret: true,
+  period: true,
+  window: true,
+} as const satisfies OptionNames<NonceIssuerOptions>;
+
 const encoder = new TextEncoder();
 const NONCE_LENGTH = 43;
 
@@ -76,6 +85,7 @@ function toSecret(value: Uint8Array | string, index: number): Uint8Array {
 export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
+  rejectUnknownOptions(options, NONCE_OPTION_NAMES, 'createNonceIssuer');
   const list = Array.isArray(options.secret)
     ? options.secret
     : [options.secret as Uint8Array | string];

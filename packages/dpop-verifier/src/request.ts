@@ -1,5 +1,6 @@
 import type { DPoPError } from './errors.ts';
 import { DPoPConfigError, refuse } from './errors.ts';
+import type { OptionNames } from './options.ts';
 
 /** Request headers: a Web `Headers` object or Node's `IncomingHttpHeaders`-style record. */
 export type HeadersLike =
@@ -74,6 +75,14 @@ export interface PublicUrlOptions {
    */
   dangerouslyTrustRequestUrl?: boolean;
 }
+
+/** The names of {@link PublicUrlOptions}, for the unknown-option check. @internal */
+export const PUBLIC_URL_OPTION_NAMES = {
+  publicUrl: true,
+  allowedHosts: true,
+  trustProxy: true,
+  dangerouslyTrustRequestUrl: true,
+} as const satisfies OptionNames<PublicUrlOptions>;
 
 /**
  * Refuses, when a verifier is built, to derive the expected `htu` from requests without any

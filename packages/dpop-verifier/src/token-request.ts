@@ -1,12 +1,16 @@
 import type { DPoPRejectReason } from './errors.ts';
 import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
+import type { OptionNames } from './options.ts';
+import { rejectUnknownOptions } from './options.ts';
 import { dpopHeader } from './proof/field.ts';
+import { compileProofPolicy } from './proof/policy.ts';
+import { PROOF_OPTION_NAMES } from './proof/types.ts';
 import type { RequestLike } from './request.ts';
 import type { PublicUrlOptions } from './request.ts';
 import { createUrlResolver, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
 import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
-import { createProofVerifier } from './verify-proof.ts';
+import { proofVerifierOf } from './verify-proof.ts';
 
 /** Options of {@link createTokenRequestVerifier}. */
 export interface TokenRequestOptions
@@ -20,6 +24,16 @@ export interface TokenRequestOptions
   /** When true (default), a request without a `DPoP` header is an error; else it resolves `undefined`. */
   required?: boolean;
 }
+
+/** The names of {@link TokenRequestOptions}, for the unknown-option check. @internal */
+export const TOKEN_REQUEST_OPTION_NAMES = {
+  ...PROOF_OPTION_NAMES,
+  allowedHosts: true,
+  trustProxy: true,
+  dangerouslyTrustRequestUrl: true,
+  tokenEndpoint: true,
+  required: true,
+} as const satisfies OptionNames<TokenRequestOptions>;
 
 /** Per-request inputs of a token request check. */
 export interface TokenRequestContext {
@@ -123,7 +137,9 @@ export interface TokenRequestVerifier {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export function createTokenRequestVerifier(options: TokenRequestOptions): TokenRequestVerifier {
-  const verifier = createProofVerifier(options);
+  if (options !== null && typeof options === 'object')
+    rejectUnknownOptions(options, TOKEN_REQUEST_OPTION_NAMES, 'createTokenRequestVerifier');
+  const verifier = proofVerifierOf(compileProofPolicy(options));
   const required = options.required ?? true;
   requireUrlTrust(
     {
@@ -216,7 +232,9 @@ export async function verifyTokenRequest(
   request: RequestLike,
   options: TokenRequestOptions & TokenRequestContext,
 ): Promise<TokenRequestResult> {
-  const result = await createTokenRequestVerifier({ ...options, required: true })(request, options);
+  const { dpopJkt: _jkt, boundJkt: _bound, account: _account, ...verifierOptions } = options;
+  const verify = createTokenRequestVerifier({ ...verifierOptions, required: true });
+  const result = await verify(request, options);
   return result!;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { normalizeHtu } from '@popkit/dpop-client';
 import { DPoPConfigError } from './errors.ts';
+import { rejectUnknownOptions } from './options.ts';
 import type { MaybePromise, Step } from './maybe-async.ts';
 import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import { checkAth, checkKeyBinding } from './proof/binding.ts';
@@ -18,6 +19,7 @@ import { checkHeader } from './proof/header.ts';
 import type { HeaderEntry, ProofPolicy } from './proof/policy.ts';
 import { compileProofPolicy } from './proof/policy.ts';
 import { recordProof } from './proof/replay.ts';
+import { PROOF_OPTION_NAMES } from './proof/types.ts';
 import { checkSignature } from './proof/signature.ts';
 import type {
   Checked,
@@ -120,7 +122,13 @@ export function checkProof(
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
 export function createProofVerifier(options: VerifyProofOptions): ProofVerifier {
-  const policy = compileProofPolicy(options);
+  if (options !== null && typeof options === 'object')
+    rejectUnknownOptions(options, PROOF_OPTION_NAMES, 'createProofVerifier');
+  return proofVerifierOf(compileProofPolicy(options));
+}
+
+/** The verifier of a compiled policy (whose options were checked by the caller). @internal */
+export function proofVerifierOf(policy: ProofPolicy): ProofVerifier {
   const verify = (proof: string, expect: ProofExpectation): Promise<VerifiedProof> =>
     settle(() => checkAndRecordProof(policy, proof, expect, undefined));
   return Object.assign(verify, {

@@ -5,7 +5,9 @@
 import { createTokenValidator } from '../access-token.ts';
 import { DEFAULT_ALGORITHMS } from '../algorithms.ts';
 import type { DPoPAuthOptions } from '../auth.ts';
+import { AUTH_OPTION_NAMES } from '../auth.ts';
 import { DPoPConfigError } from '../errors.ts';
+import { rejectUnknownOptions } from '../options.ts';
 import { compileProofPolicy } from '../proof/policy.ts';
 import { createUrlResolver, requireUrlTrust } from '../request.ts';
 import type { AuthPolicy } from './types.ts';
@@ -14,6 +16,7 @@ import type { AuthPolicy } from './types.ts';
 export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
+  rejectUnknownOptions(options, AUTH_OPTION_NAMES, 'createDPoPAuth');
   const { requireNonce, certificate, onResult, realm } = options;
   if (options.allowBearer !== undefined && options.allowUnboundBearer !== undefined)
     throw new DPoPConfigError('allowBearer', 'is the old name of "allowUnboundBearer": set one');

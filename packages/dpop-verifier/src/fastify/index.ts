@@ -124,10 +124,21 @@ export const dpopAuthPlugin: FastifyPluginAsync<DPoPAuthOptions | DPoPAuth> = as
   fastify,
   options,
 ) => {
-  const hook = dpopAuthHook(options);
+  const hook = dpopAuthHook(ownOptions(options));
   fastify.decorateRequest('auth', null);
   fastify.addHook('preHandler', hook);
 };
+/** Options `register` passes to every plugin beside its own (Fastify's, not popkit's). */
+const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'] as const;
+
+/** The plugin's options without Fastify's own `register` options (see {@link REGISTER_OPTIONS}). */
+function ownOptions(options: DPoPAuthOptions | DPoPAuth): DPoPAuthOptions | DPoPAuth {
+  if (!REGISTER_OPTIONS.some((name) => Object.hasOwn(options, name))) return options;
+  const own: Record<string, unknown> = { ...options };
+  for (const name of REGISTER_OPTIONS) delete own[name];
+  return own as unknown as DPoPAuthOptions | DPoPAuth;
+}
+
 // What fastify-plugin does: apply the hook to the scope that registers the plugin, not to a
 // child scope of its own (otherwise the routes next to it would not be protected).
 Object.assign(dpopAuthPlugin, {

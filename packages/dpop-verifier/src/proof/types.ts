@@ -1,5 +1,6 @@
 import type { ProofAlgorithm } from '../algorithms.ts';
 import type { NonceIssuer } from '../nonce.ts';
+import type { OptionNames } from '../options.ts';
 import type { ReplayStore } from '../replay/types.ts';
 
 /**
@@ -63,6 +64,22 @@ export interface VerifyProofOptions {
   /** Clock in ms since the epoch, for tests. Default `Date.now`. */
   now?: () => number;
 }
+
+/** The names of {@link VerifyProofOptions}, for the unknown-option check. @internal */
+export const PROOF_OPTION_NAMES = {
+  algorithms: true,
+  maxAge: true,
+  clockTolerance: true,
+  replay: true,
+  nonces: true,
+  nonceIatSkew: true,
+  requireNonce: true,
+  maxProofLength: true,
+  maxJtiLength: true,
+  maxRsaBits: true,
+  keyCacheSize: true,
+  now: true,
+} as const satisfies OptionNames<VerifyProofOptions>;
 
 /** A proof that passed every check. */
 export interface VerifiedProof {

@@ -4,6 +4,8 @@
  * @module
  */
 import { DPoPConfigError } from '../errors.ts';
+import type { OptionNames } from '../options.ts';
+import { rejectUnknownOptions } from '../options.ts';
 import { ReplayStoreError } from './types.ts';
 
 /*
@@ -42,6 +44,13 @@ export interface MemoryReplayStoreOptions {
   now?: () => number;
 }
 
+/** The names of {@link MemoryReplayStoreOptions}, for the unknown-option check. @internal */
+const MEMORY_STORE_OPTION_NAMES = {
+  maxBytes: true,
+  maxEntries: true,
+  now: true,
+} as const satisfies OptionNames<MemoryReplayStoreOptions>;
+
 /** Most table load at capacity (linear probing stays short: about 3 probes on average). */
 const MAX_LOAD = 0.8;
 /** Slots per sweep block (see memory.ts). */
@@ -72,6 +81,7 @@ export function memorySize(options: MemoryReplayStoreOptions): {
       'is gone: the store now shares its capacity fairly between accounts (see "Capacity and floods")',
     );
   }
+  rejectUnknownOptions(options, MEMORY_STORE_OPTION_NAMES, 'MemoryReplayStore');
   const { maxBytes, maxEntries, now = Date.now } = options;
   if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
   let capacity: number;

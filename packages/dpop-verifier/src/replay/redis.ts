@@ -6,6 +6,8 @@
 import type { ReplayStore } from './types.ts';
 import { ReplayStoreError } from './types.ts';
 import { DPoPConfigError } from '../errors.ts';
+import type { OptionNames } from '../options.ts';
+import { rejectUnknownOptions } from '../options.ts';
 
 /** An ioredis client or cluster (structural). */
 export interface IoredisLike {
@@ -53,6 +55,15 @@ export interface RedisReplayStoreOptions {
    */
   onWarning?: (message: string) => void;
 }
+
+/** The names of {@link RedisReplayStoreOptions}, for the unknown-option check. @internal */
+const REDIS_STORE_OPTION_NAMES = {
+  prefix: true,
+  timeout: true,
+  assumeNoEviction: true,
+  policyCheckInterval: true,
+  onWarning: true,
+} as const satisfies OptionNames<RedisReplayStoreOptions>;
 
 /**
  * Whether `INFO persistence` shows that replay entries survive a Redis restart: AOF on. (A
@@ -126,6 +137,9 @@ export class RedisReplayStore implements ReplayStore {
     ) {
       throw new DPoPConfigError('client', 'must be an ioredis or node-redis client');
     }
+    if (options === null || typeof options !== 'object')
+      throw new DPoPConfigError('options', 'must be an object');
+    rejectUnknownOptions(options, REDIS_STORE_OPTION_NAMES, 'RedisReplayStore');
     const {
       prefix = 'popkit:dpop:jti:',
       timeout = 250,

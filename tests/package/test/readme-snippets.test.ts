@@ -11,8 +11,9 @@
 //
 // Markers, in an HTML comment on the line(s) just before the fence (blank lines allowed):
 //
-//   <!-- snippet: no-check -->
+//   <!-- snippet: no-check (why) -->
 //     The block is not compiled. Only for genuine fragments (an options excerpt, a signature).
+//     A parenthesized note after the flags is ignored: say why.
 //   <!-- snippet: continues -->
 //     The block continues the previous checked block of the same file: both are one module,
 //     so its names and imports are in scope (a README that builds an example step by step).
@@ -65,9 +66,11 @@ function walkReadmes(dir: string, out: string[]): string[] {
 
 function markdownFiles(): string[] {
   const files = [join(ROOT, 'README.md'), join(ROOT, 'SECURITY.md'), join(ROOT, 'bench/README.md')];
-  for (const pkg of readdirSync(join(ROOT, 'packages'))) files.push(join(ROOT, 'packages', pkg, 'README.md'));
+  for (const pkg of readdirSync(join(ROOT, 'packages')))
+    files.push(join(ROOT, 'packages', pkg, 'README.md'));
   walkReadmes(join(ROOT, 'examples'), files);
-  for (const doc of readdirSync(join(ROOT, 'docs'))) if (doc.endsWith('.md')) files.push(join(ROOT, 'docs', doc));
+  for (const doc of readdirSync(join(ROOT, 'docs')))
+    if (doc.endsWith('.md')) files.push(join(ROOT, 'docs', doc));
   return [...new Set(files)].filter((f) => {
     try {
       return statSync(f).isFile();
@@ -91,7 +94,9 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
     let end = i + 1;
     const closing = new RegExp(`^\\s*${fence[0] === '`' ? '`' : '~'}{${fence.length},}\\s*$`);
     while (end < lines.length && !closing.test(lines[end]!)) end++;
-    const body = lines.slice(i + 1, end).map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l));
+    const body = lines
+      .slice(i + 1, end)
+      .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l));
     const fenceLine = i + 1;
     i = end;
     if (!TS_LANGS.has(lang.toLowerCase())) continue;
@@ -108,7 +113,11 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
       const comment = lines.slice(s, k + 1).join('\n');
       const m = /<!--\s*snippet:([^\n]*?)(?:-->|\n([\s\S]*?)-->)/.exec(comment);
       if (m) {
-        flags = m[1]!.trim().split(/[\s,]+/).filter(Boolean);
+        flags = m[1]!
+          .replace(/\(.*\)/, '')
+          .trim()
+          .split(/[\s,]+/)
+          .filter(Boolean);
         for (const f of flags) {
           if (!['no-check', 'continues', 'assumes'].includes(f)) {
             throw new Error(`${relative(ROOT, file)}:${s + 1}: unknown snippet flag "${f}"`);
@@ -133,7 +142,11 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
       throw new Error(`${relative(ROOT, file)}:${fenceLine}: "continues" with no snippet before`);
     }
     if (prelude.length) {
-      target.segments.push({ start: target.code.length, lines: prelude.length, mdLine: preludeLine });
+      target.segments.push({
+        start: target.code.length,
+        lines: prelude.length,
+        mdLine: preludeLine,
+      });
       target.code.push(...prelude);
     }
     target.segments.push({ start: target.code.length, lines: body.length, mdLine: fenceLine + 1 });
@@ -163,10 +176,7 @@ function workspaceDirs(): string[] {
 function compilerOptions(): ts.CompilerOptions {
   const base = ts.readConfigFile(join(ROOT, 'tsconfig.base.json'), ts.sys.readFile);
   if (base.error) throw new Error(ts.flattenDiagnosticMessageText(base.error.messageText, '\n'));
-  const { options, errors } = ts.convertCompilerOptionsFromJson(
-    base.config.compilerOptions,
-    ROOT,
-  );
+  const { options, errors } = ts.convertCompilerOptionsFromJson(base.config.compilerOptions, ROOT);
   if (errors.length) throw new Error(errors.map((e) => e.messageText).join('\n'));
   return {
     ...options,
@@ -258,7 +268,8 @@ describe('README snippets', () => {
         const where = relative(ROOT, d.file.fileName);
         return `${where}:${line + 1}:${character + 1} (reached from a snippet) TS${d.code}: ${message}`;
       }
-      const segment = snippet.segments.findLast((s) => s.start <= line) ?? snippet.segments[0]!;
+      const segment =
+        [...snippet.segments].reverse().find((s) => s.start <= line) ?? snippet.segments[0]!;
       const mdLine = segment.mdLine + Math.min(line - segment.start, segment.lines);
       const md = relative(ROOT, snippet.file);
       return `${md}:${mdLine}:${character + 1} (snippet at line ${snippet.fenceLine}) TS${d.code}: ${message}`;
@@ -266,6 +277,9 @@ describe('README snippets', () => {
     console.info(
       `readme-snippets: ${all.length} modules from ${files.length} files checked in ${Math.round(performance.now() - started)} ms`,
     );
-    expect(problems, `\n${problems.join('\n')}\n`).toEqual([]);
+    problems.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    expect(problems.length, `TypeScript errors in README snippets:\n${problems.join('\n')}\n`).toBe(
+      0,
+    );
   });
 });

@@ -26,7 +26,15 @@
 //
 // Flags combine on the first line (`<!-- snippet: continues assumes`). A failure names the
 // markdown file, the line of the snippet's fence and the markdown line of each diagnostic.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,12 +54,16 @@ interface Segment {
   mdLine: number;
   /** Markdown line (1-based) of the fence of the block the segment belongs to. */
   fence: number;
+  /** Indentation stripped from each line (a fence inside a list item). */
+  indent: number;
 }
 
 interface Snippet {
   file: string;
   /** Markdown line (1-based) of the opening fence. */
   fenceLine: number;
+  /** The generated module's extension: `.ts`, `.tsx`, `.mts` or `.cts`. */
+  extension: string;
   segments: Segment[];
   code: string[];
 }
@@ -83,7 +95,13 @@ function markdownFiles(): string[] {
 }
 
 const FENCE = /^(\s*)(`{3,}|~{3,})\s*([\w-]*)/;
-const TS_LANGS = new Set(['ts', 'typescript', 'tsx', 'mts', 'cts']);
+const EXTENSIONS: Record<string, string> = {
+  ts: '.ts',
+  typescript: '.ts',
+  tsx: '.tsx',
+  mts: '.mts',
+  cts: '.cts',
+};
 
 function extract(file: string): { snippets: Snippet[]; skipped: number } {
   const lines = readFileSync(file, 'utf8').split('\n');
@@ -101,7 +119,7 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
       .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l));
     const fenceLine = i + 1;
     i = end;
-    if (!TS_LANGS.has(lang.toLowerCase())) continue;
+    if (!Object.hasOwn(EXTENSIONS, lang.toLowerCase())) continue;
 
     // The marker: an HTML comment ending on the last non-blank line before the fence.
     let flags: string[] = [];
@@ -139,7 +157,7 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
     const target: Snippet =
       flags.includes('continues') && previous
         ? previous
-        : { file, fenceLine, segments: [], code: [] };
+        : { file, fenceLine, extension: EXTENSIONS[lang.toLowerCase()]!, segments: [], code: [] };
     if (flags.includes('continues') && !previous) {
       throw new Error(`${relative(ROOT, file)}:${fenceLine}: "continues" with no snippet before`);
     }
@@ -149,6 +167,7 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
         lines: prelude.length,
         mdLine: preludeLine,
         fence: fenceLine,
+        indent: 0,
       });
       target.code.push(...prelude);
     }
@@ -157,6 +176,7 @@ function extract(file: string): { snippets: Snippet[]; skipped: number } {
       lines: body.length,
       mdLine: fenceLine + 1,
       fence: fenceLine,
+      indent: indent.length,
     });
     target.code.push(...body);
     if (target !== previous) snippets.push(target);
@@ -194,12 +214,14 @@ function compilerOptions(): ts.CompilerOptions {
     // What a Node consumer (and tsconfig.examples.json) has: `import express from 'express'`.
     esModuleInterop: true,
     allowSyntheticDefaultImports: true,
+    jsx: ts.JsxEmit.Preserve,
     types: ['node'],
     typeRoots: [join(ROOT, 'node_modules/@types')],
   };
 }
 
-const work = mkdtempSync(join(tmpdir(), 'popkit-readme-snippets-'));
+// (real path: TypeScript reports file names resolved, e.g. macOS's /var is /private/var)
+const work = realpathSync(mkdtempSync(join(tmpdir(), 'popkit-readme-snippets-')));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('README snippets', () => {
@@ -225,7 +247,7 @@ describe('README snippets', () => {
     );
     const byPath = new Map<string, Snippet>();
     all.forEach((snippet, n) => {
-      const name = `${relative(ROOT, snippet.file).replace(/[/.]/g, '_')}_L${snippet.fenceLine}_${n}.ts`;
+      const name = `${relative(ROOT, snippet.file).replace(/[/.]/g, '_')}_L${snippet.fenceLine}_${n}${snippet.extension}`;
       const path = join(work, name);
       writeFileSync(path, [...snippet.code, 'export {};', ''].join('\n'));
       byPath.set(path, snippet);
@@ -288,7 +310,7 @@ describe('README snippets', () => {
         [...snippet.segments].reverse().find((s) => s.start <= line) ?? snippet.segments[0]!;
       const mdLine = segment.mdLine + Math.min(line - segment.start, segment.lines);
       const md = relative(ROOT, snippet.file);
-      return `${md}:${mdLine}:${character + 1} (snippet at line ${segment.fence}) TS${d.code}: ${message}`;
+      return `${md}:${mdLine}:${character + 1 + segment.indent} (snippet at line ${segment.fence}) TS${d.code}: ${message}`;
     });
     console.info(
       `readme-snippets: ${all.length} modules from ${files.length} files checked in ${Math.round(performance.now() - started)} ms`,

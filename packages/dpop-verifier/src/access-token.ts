@@ -1,7 +1,9 @@
 import { accessTokenSha256 } from './token-hash.ts';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
-import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { DPoPConfigError, DPoPError } from './errors.ts';
+import { remoteJwks } from './access-token/jwks.ts';
+import { jwksPolicy, jwksUrl, jwtRefusal } from './access-token/jwt.ts';
 import { asClaims, tokenError } from './access-token/refusals.ts';
 import { introspectionValidator } from './access-token/introspection.ts';
 import { Lru } from './lru.ts';
@@ -31,8 +33,38 @@ export type AccessTokenValidator = (
 export interface JwtAccessTokenOptions {
   issuer: string;
   audience: string | readonly string[];
-  /** The AS's JWKS: its URL (fetched and cached by jose), or the key set itself. */
+  /**
+   * The AS's JWKS: its URL (fetched and kept as the `jwks*` options say), the key set itself,
+   * or your own key resolver (jose's `JWTVerifyGetKey`: `(protectedHeader, token) => key`,
+   * for keys from a KMS, a file or another cache; a `DPoPError` it throws is answered as is).
+   */
   jwks: URL | string | JSONWebKeySet | JWTVerifyGetKey;
+  /** Ms before a JWKS fetch is aborted. Default 5000. */
+  jwksTimeout?: number;
+  /**
+   * Seconds after a successful JWKS fetch before it is refreshed, in the background (requests
+   * keep using the keys held meanwhile). Default 600.
+   */
+  jwksMaxAge?: number;
+  /**
+   * Least seconds between two JWKS fetches caused by tokens with an unknown `kid` (the issuer
+   * rotated its key, or someone sends made-up `kid`s): a new key is picked up on its first
+   * token, and a flood of unknown `kid`s costs the issuer one request per interval. Default 2.
+   */
+  jwksUnknownKeyInterval?: number;
+  /**
+   * Seconds past `jwksMaxAge` that the keys held keep validating tokens while the JWKS cannot be
+   * fetched (stale-if-error): an issuer outage is not an API outage. After it, tokens get 503
+   * `jwks_unavailable` until a fetch succeeds. Default 86400 (one day); 0 stops at `jwksMaxAge`.
+   */
+  jwksStaleIfError?: number;
+  /**
+   * Longest seconds between two fetches while the JWKS fails (the backoff doubles from 2 s up
+   * to this); requests needing a fetch meanwhile get 503 with `Retry-After`. Default 30.
+   */
+  jwksMaxBackoff?: number;
+  /** The `fetch` used for the JWKS (a proxy agent, tests). Default the global `fetch`. */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
   /** Allowed signing algorithms. Default RS256, PS256, ES256, EdDSA. */
   algorithms?: readonly string[];
   /** Seconds of leeway on `exp`/`nbf`. Default 5. */
@@ -110,6 +142,12 @@ export const JWT_OPTION_NAMES = {
   clockTolerance: true,
   requireTyp: true,
   cacheSize: true,
+  jwksTimeout: true,
+  jwksMaxAge: true,
+  jwksUnknownKeyInterval: true,
+  jwksStaleIfError: true,
+  jwksMaxBackoff: true,
+  fetch: true,
 } as const satisfies OptionNames<JwtAccessTokenOptions>;
 
 /** The names of `IntrospectionOptions['introspection']`, for the unknown-option check. @internal */
@@ -156,7 +194,7 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
   let getKey: JWTVerifyGetKey;
   if (typeof jwks === 'function') getKey = jwks;
   else if (jwks instanceof URL || typeof jwks === 'string')
-    getKey = createRemoteJWKSet(new URL(jwks));
+    getKey = remoteJwks(jwksUrl(jwks), jwksPolicy(options));
   else if (jwks !== null && typeof jwks === 'object' && Array.isArray((jwks as JSONWebKeySet).keys))
     getKey = createLocalJWKSet(jwks as JSONWebKeySet);
   else
@@ -190,19 +228,7 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
       });
       return claims;
     } catch (cause) {
-      if (
-        (cause as { code?: string })?.code === 'ERR_JWKS_TIMEOUT' ||
-        (cause as Error)?.name === 'TypeError'
-      ) {
-        // JWKS unreachable and no usable cached key: fail closed, as a server error.
-        throw refuse('token_invalid', {
-          code: 'server_error',
-          description: 'The access token cannot be validated right now',
-          cause,
-          headers: { 'Retry-After': '5' },
-        });
-      }
-      throw tokenError('The access token is invalid', cause);
+      throw jwtRefusal(cause);
     }
   };
   // A token validated before and still within exp/nbf is returned at once (no promise).

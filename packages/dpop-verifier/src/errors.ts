@@ -51,10 +51,22 @@ export type DPoPRejectReason =
   | 'replay_store_full'
   | 'replay_over_share'
   | 'replay_store_error'
-  // token binding
+  // the access token (RFC 6750 §3.1 `invalid_token`; RFC 9068 §4; RFC 7662 §2.2)
   | 'token_invalid'
+  | 'token_malformed'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'token_audience'
+  | 'token_issuer'
+  | 'token_type'
+  | 'token_algorithm'
+  | 'token_signature'
+  | 'token_unknown_key'
+  | 'token_inactive'
+  | 'jwks_unavailable'
   | 'introspection_busy'
   | 'introspection_unavailable'
+  // token binding
   | 'token_not_bound'
   | 'bearer_not_allowed'
   | 'downgrade'
@@ -184,6 +196,17 @@ export const REFUSALS: { readonly [R in DPoPRejectReason]: readonly [DPoPErrorCo
   replay_store_error: [SERVER, STORE_DOWN],
   // the access token and its binding (RFC 9449 §7, RFC 8705 §3)
   token_invalid: [TOKEN, 'The access token is invalid'],
+  token_malformed: [TOKEN, 'The access token is malformed'],
+  token_expired: [TOKEN, 'The access token expired'],
+  token_not_yet_valid: [TOKEN, 'The access token is not valid yet'],
+  token_audience: [TOKEN, 'The access token is not meant for this resource'],
+  token_issuer: [TOKEN, 'The access token has the wrong issuer'],
+  token_type: [TOKEN, 'The token is not an access token'],
+  token_algorithm: [TOKEN, 'The access token is signed with an algorithm that is not allowed'],
+  token_signature: [TOKEN, 'The access token signature is invalid'],
+  token_unknown_key: [TOKEN, 'The access token is signed by an unknown key'],
+  token_inactive: [TOKEN, 'The access token is not active'],
+  jwks_unavailable: [SERVER, 'The access token cannot be validated right now'],
   introspection_busy: [SERVER, 'The access token cannot be validated right now'],
   introspection_unavailable: [SERVER, 'The access token cannot be validated right now'],
   token_not_bound: [TOKEN, 'The access token is not bound to a DPoP key'],

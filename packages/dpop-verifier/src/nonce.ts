@@ -47,6 +47,14 @@ export interface NonceIssuerOptions {
   period?: number;
   /** Previous steps still accepted. Default 2, so a nonce lives 2-3 periods (2-3 min). */
   window?: number;
+  /**
+   * The server these nonces are for (its origin, say `https://api.example.com`), mixed into
+   * every nonce: a nonce is valid only at the issuer it came from (RFC 9449 §9). Set a
+   * different one on servers that share a secret (an authorization server and its APIs), or
+   * give each its own secret; without either, a nonce one of them issued is accepted by the
+   * others. Instances of one server share it.
+   */
+  audience?: string;
 }
 
 /** The names of {@link NonceIssuerOptions}, for the unknown-option check. @internal */
@@ -54,6 +62,7 @@ const NONCE_OPTION_NAMES = {
   secret: true,
   period: true,
   window: true,
+  audience: true,
 } as const satisfies OptionNames<NonceIssuerOptions>;
 
 const encoder = new TextEncoder();
@@ -99,6 +108,17 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
   if (!Number.isInteger(window) || window < 0 || window > 10)
     throw new DPoPConfigError('window', 'must be an integer from 0 to 10');
   const periodMs = period * 1000;
+  const { audience } = options;
+  if (
+    audience !== undefined &&
+    (typeof audience !== 'string' || audience.length === 0 || audience.length > 2048)
+  )
+    throw new DPoPConfigError('audience', 'must be a non-empty string');
+  // the HMAC input: "popkit-dpop-nonce:" [length ":" audience ":"] step [":" epoch]
+  const label =
+    audience === undefined
+      ? 'popkit-dpop-nonce:'
+      : `popkit-dpop-nonce:${audience.length}:${audience}:`;
   // "step" or "step:epoch" -> nonces for each secret (index 0 issues); bounded
   const cache = new Map<string, Promise<string[]>>();
 
@@ -106,7 +126,7 @@ export function createNonceIssuer(options: NonceIssuerOptions): NonceIssuer {
     const id = epoch === undefined ? `${step}` : `${step}:${epoch}`;
     let values = cache.get(id);
     if (values === undefined) {
-      values = Promise.all(secrets.map((s) => hmacSha256Base64url(s, `popkit-dpop-nonce:${id}`)));
+      values = Promise.all(secrets.map((s) => hmacSha256Base64url(s, `${label}${id}`)));
       cache.set(id, values);
       // oldest first: drop what is older than the window (and anything past a hard cap)
       for (const old of cache.keys()) {

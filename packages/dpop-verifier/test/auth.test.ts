@@ -266,7 +266,14 @@ describe('createDPoPAuth', () => {
       .setAudience(AUDIENCE)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
       .sign(signingKey);
-    for (const token of [wrongAud, noTyp, expired, 'abc.def.ghi', 'opaque-token']) {
+    const reasons = new Map([
+      [wrongAud, 'token_audience'],
+      [noTyp, 'token_type'],
+      [expired, 'token_expired'],
+      ['abc.def.ghi', 'token_malformed'],
+      ['opaque-token', 'token_malformed'],
+    ]);
+    for (const [token, reason] of reasons) {
       const e = await failure(
         auth.verify(
           request({
@@ -275,7 +282,7 @@ describe('createDPoPAuth', () => {
           }),
         ),
       );
-      expect([e.code, e.reason]).toEqual(['invalid_token', 'token_invalid']);
+      expect([e.code, e.reason]).toEqual(['invalid_token', reason]);
       expect(e.message).not.toContain(token.slice(0, 16));
       expect(e.headers['WWW-Authenticate']).toMatch(/^DPoP error="invalid_token"/);
     }
@@ -629,6 +636,15 @@ describe('createDPoPAuth', () => {
     };
     let close: () => Promise<void>;
     const active = new Map<string, object>();
+    // tokens answered with a body that is not an RFC 7662 JSON object
+    const rawAnswers = new Map<string, string | Buffer>([
+      ['raw-html', '<html>Service Unavailable</html>'],
+      ['raw-array', '[{"active":true}]'],
+      ['raw-string', '"active"'],
+      ['raw-empty', ''],
+      ['raw-huge', JSON.stringify({ active: false, pad: 'x'.repeat(100_000) })],
+      ['raw-utf8', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])],
+    ]);
     beforeAll(async () => {
       const server = createServer(async (req, res) => {
         calls++;
@@ -640,6 +656,8 @@ describe('createDPoPAuth', () => {
           res.writeHead(401).end();
           return;
         }
+        const raw = rawAnswers.get(token);
+        if (raw !== undefined) return void res.writeHead(200).end(raw);
         res
           .writeHead(200, { 'content-type': 'application/json' })
           .end(JSON.stringify(active.get(token) ?? { active: false }));
@@ -667,6 +685,32 @@ describe('createDPoPAuth', () => {
       });
     const nowSec = () => Math.floor(Date.now() / 1000);
 
+    it('an answer that is not a JSON object (or too large) is a broken server: 503, not a refusal of the token', async () => {
+      const k = await clientKey();
+      const auth = introspected();
+      for (const token of rawAnswers.keys()) {
+        const send = async () =>
+          auth.verify(
+            request({
+              authorization: `DPoP ${token}`,
+              dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+            }),
+          );
+        calls = 0;
+        for (let i = 0; i < 2; i++) {
+          const e = await failure(send());
+          expect([token, e.status, e.code, e.reason]).toEqual([
+            token,
+            503,
+            'server_error',
+            'introspection_unavailable',
+          ]);
+          expect(e.headers['Retry-After']).toBe('5');
+        }
+        expect([token, calls]).toEqual([token, 2]); // not remembered as a refused token
+      }
+    });
+
     it('accepts active bound tokens, caches them briefly, rejects inactive ones', async () => {
       const k = await clientKey();
       active.set('opaque-1', {
@@ -690,7 +734,7 @@ describe('createDPoPAuth', () => {
       expect((await go('opaque-1')).claims.sub).toBe('u');
       await go('opaque-1');
       expect(calls).toBe(1);
-      expect((await failure(go('opaque-2'))).reason).toBe('token_invalid');
+      expect((await failure(go('opaque-2'))).reason).toBe('token_inactive');
       const down = createDPoPAuth({
         accessToken: {
           introspection: {
@@ -740,6 +784,15 @@ describe('createDPoPAuth', () => {
         ['expired', { ...good, exp: nowSec() - 60 }],
         ['refresh', { ...good, token_type: 'refresh_token' }],
       ];
+      const reasons: Record<string, string> = {
+        'wrong-iss': 'token_issuer',
+        'no-iss': 'token_issuer',
+        'wrong-aud': 'token_audience',
+        'no-aud': 'token_audience',
+        'future-nbf': 'token_not_yet_valid',
+        expired: 'token_expired',
+        refresh: 'token_type',
+      };
       const auth = introspected();
       for (const [token, body] of cases) {
         active.set(token, body);
@@ -752,8 +805,9 @@ describe('createDPoPAuth', () => {
           );
         calls = 0;
         const e = await failure(send());
-        expect([token, e.code, e.reason]).toEqual([token, 'invalid_token', 'token_invalid']);
-        await failure(send()); // the refusal is remembered: no second call
+        expect([token, e.code, e.reason]).toEqual([token, 'invalid_token', reasons[token]]);
+        // the refusal is remembered, with its reason: no second call
+        expect((await failure(send())).reason).toBe(reasons[token]);
         expect([token, calls]).toEqual([token, 1]);
       }
       // explicit opt-outs accept tokens without iss / aud

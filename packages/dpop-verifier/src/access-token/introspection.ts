@@ -3,14 +3,20 @@
  * @module
  */
 import type { IntrospectionOptions, TokenClaims, TokenValidator } from '../access-token.ts';
+import type { DPoPRejectReason } from '../errors.ts';
 import { DPoPConfigError, refuse } from '../errors.ts';
 import { FairSlots, peerSource } from '../fair-slots.ts';
 import { Lru } from '../lru.ts';
 import type { RequestLike } from '../request.ts';
 import { accessTokenSha256 } from '../token-hash.ts';
-import { asClaims, tokenError } from './refusals.ts';
+import { readJsonObject } from './http-body.ts';
+import { safeCause } from './jwks.ts';
+import { tokenError } from './refusals.ts';
 
 /** `token_type` values of access tokens (RFC 7662 §2.2 uses RFC 6749 §7.1 token types). */
+/** Largest introspection response read (RFC 7662 §2.2: a small JSON object). */
+const MAX_INTROSPECTION_BYTES = 64 * 1024;
+
 const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop', 'access_token', 'n_a']);
 
 /** The introspection options once validated (throws {@link DPoPConfigError}). */
@@ -98,25 +104,28 @@ function introspectionSettings(options: IntrospectionOptions['introspection']) {
 type Settings = ReturnType<typeof introspectionSettings>;
 
 /** Why introspected claims are not an acceptable access token here (RFC 7662 §2.2), if so. */
-function problem(settings: Settings, body: TokenClaims, nowSec: number): string | undefined {
+function problem(
+  settings: Settings,
+  body: TokenClaims,
+  nowSec: number,
+): DPoPRejectReason | undefined {
   const { leeway, issuer, audiences } = settings;
-  if (body.active !== true) return 'The access token is not active';
-  if (body.exp !== undefined && (typeof body.exp !== 'number' || body.exp + leeway <= nowSec))
-    return 'The access token has expired';
+  if (body.active !== true) return 'token_inactive';
+  if (body.exp !== undefined && typeof body.exp !== 'number') return 'token_malformed';
+  if (body.exp !== undefined && body.exp + leeway <= nowSec) return 'token_expired';
   if (body.nbf !== undefined && (typeof body.nbf !== 'number' || body.nbf - leeway > nowSec))
-    return 'The access token is not valid yet';
+    return 'token_not_yet_valid';
   const type = body.token_type;
   if (
     type !== undefined &&
     (typeof type !== 'string' || !ACCESS_TOKEN_TYPES.has(type.toLowerCase()))
   )
-    return 'The token is not an access token';
-  if (issuer !== false && body.iss !== issuer) return 'The access token has the wrong issuer';
+    return 'token_type';
+  if (issuer !== false && body.iss !== issuer) return 'token_issuer';
   if (audiences !== undefined) {
     const aud = body.aud;
     const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-    if (!list.some((a) => audiences.includes(a as string)))
-      return 'The access token is not meant for this resource';
+    if (!list.some((a) => audiences.includes(a as string))) return 'token_audience';
   }
   return undefined;
 }
@@ -124,7 +133,7 @@ function problem(settings: Settings, body: TokenClaims, nowSec: number): string 
 function unavailable(reason: 'introspection_busy' | 'introspection_unavailable', cause?: unknown) {
   return refuse(reason, {
     headers: { 'Retry-After': reason === 'introspection_busy' ? '1' : '5' },
-    ...(cause === undefined ? {} : { cause }),
+    ...(cause === undefined ? {} : { cause: safeCause(cause) }),
   });
 }
 
@@ -169,7 +178,8 @@ export function introspectionValidator(
     ttl > 0 ? new Lru<string, { claims: TokenClaims; until: number }>(10_000) : undefined;
   // Tokens introspected active before, until their exp: served first when their cache expired.
   const known = new Lru<string, number>(50_000);
-  const refused = negativeTtl > 0 ? new Lru<string, number>(10_000) : undefined;
+  const refused =
+    negativeTtl > 0 ? new Lru<string, { until: number; why: DPoPRejectReason }>(10_000) : undefined;
 
   const introspect = async (token: string, id: string, now: number): Promise<TokenClaims> => {
     let response: Response;
@@ -191,11 +201,17 @@ export function introspectionValidator(
       await response.body?.cancel().catch(() => undefined);
       throw unavailable('introspection_unavailable');
     }
-    const body = asClaims(await response.json().catch(() => null));
+    let body: TokenClaims;
+    try {
+      // RFC 7662 §2.2: a JSON object. Anything else is a broken server, not a bad token.
+      body = (await readJsonObject(response, MAX_INTROSPECTION_BYTES)) as TokenClaims;
+    } catch (cause) {
+      throw unavailable('introspection_unavailable', cause);
+    }
     const why = problem(settings, body, now / 1000);
     if (why !== undefined) {
-      refused?.set(id, now + negativeTtl);
-      throw tokenError(why);
+      refused?.set(id, { until: now + negativeTtl, why });
+      throw refuse(why);
     }
     const expires = typeof body.exp === 'number' ? body.exp * 1000 : now + 3600_000;
     known.set(id, expires);
@@ -209,9 +225,8 @@ export function introspectionValidator(
   const answered = (id: string, now: number): Promise<TokenClaims> | TokenClaims | undefined => {
     const hit = cache?.get(id);
     if (hit !== undefined && hit.until > now) return hit.claims;
-    const refusedUntil = refused?.get(id);
-    if (refusedUntil !== undefined && refusedUntil > now)
-      throw tokenError('The access token is not active');
+    const refusal = refused?.get(id);
+    if (refusal !== undefined && refusal.until > now) throw refuse(refusal.why);
     return inFlight.get(id);
   };
   const validate: TokenValidator = async (token, request, tokenHash) => {

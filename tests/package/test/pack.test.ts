@@ -113,6 +113,26 @@ describe('pnpm pack, then npm install in a fresh consumer', () => {
         author: expect.any(String),
         publishConfig: expect.objectContaining({ access: 'public' }),
       });
+      // what consumers run, and nothing else: no TypeScript sources (the source maps carry
+      // them inline, so a stack trace or a debugger still shows the original)
+      expect(
+        files.filter(
+          (f) => !/^package\/(dist\/.*|LICENSE|CHANGELOG\.md|README\.md|package\.json)$/.test(f),
+        ),
+        name,
+      ).toEqual([]);
+      expect(
+        files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
+        name,
+      ).toBe(false);
+      const map = JSON.parse(
+        run('tar', ['-xzOf', tarballs[name]!, 'package/dist/index.js.map']),
+      ) as {
+        sources: string[];
+        sourcesContent?: string[];
+      };
+      expect(map.sourcesContent?.length, name).toBe(map.sources.length);
+      expect(map.sourcesContent?.[0], name).toMatch(/export/);
       // declaration files import .js, never .ts (TypeScript < 5 could not read them)
       const dts = run('tar', ['-xzOf', tarballs[name]!, 'package/dist/index.d.ts']);
       expect(dts, name).not.toMatch(/from '\.{1,2}\/[^']+\.ts'/);

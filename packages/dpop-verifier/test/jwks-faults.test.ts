@@ -179,6 +179,9 @@ describe('JWKS faults: an issuer outage is a 503, never a 401, and costs the iss
       statuses.set(`${status} ${reason}`, (statuses.get(`${status} ${reason}`) ?? 0) + 1);
       await sleep(20);
     }
+    console.log(
+      `unknown-kid flood against a failing JWKS: ${n} requests in 6 s, ${issuer.requests} reached the issuer`,
+    );
     // fetch at 0 s (fails: backoff 2 s), at >= 2 s (backoff 4 s), next not before 6 s
     expect(issuer.requests).toBeGreaterThanOrEqual(1);
     expect(issuer.requests).toBeLessThanOrEqual(3);
@@ -223,6 +226,9 @@ describe('JWKS faults: an issuer outage is a 503, never a 401, and costs the iss
       if (status !== 200) await sleep(100);
     }
     expect(status).toBe(200);
+    console.log(
+      `stale-if-error: first refusal ${failedAt![0]} ms after the outage began (maxAge 1 s + staleIfError 3 s); recovered ${Date.now() - recoveredAt} ms after the issuer was back and its backoff over`,
+    );
     expect(Date.now() - recoveredAt).toBeLessThan(1500);
   });
 

@@ -3,7 +3,15 @@ import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { createProof } from '@popkit/dpop-client';
+import { serve } from '@hono/node-server';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { dpopAuth as expressAuth } from '../src/express/index.ts';
+import { dpopAuthPlugin } from '../src/fastify/index.ts';
+import type { DPoPAuthEnv } from '../src/hono/index.ts';
+import { dpopAuth as honoAuth } from '../src/hono/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthOutcome, DPoPAuthOptions, JwtAccessTokenOptions } from '../src/index.ts';
 import { DPoPError, MemoryReplayStore, createDPoPAuth } from '../src/index.ts';
@@ -312,6 +320,69 @@ describe('precise reasons, one challenge text per reason, no claims in a logged 
     expect(printed).toContain('ERR_JWT_EXPIRED'); // the cause keeps jose's code
     for (const leak of [secretClaim, token.split('.')[1]!.slice(0, 20), 'user-1', k.jkt]) {
       expect(printed).not.toContain(leak);
+    }
+  });
+});
+
+describe('the same outage through Express, Fastify and Hono on 127.0.0.1', () => {
+  it('answers 503 with Retry-After and no challenge, then 200 once the issuer is back', async () => {
+    const issuer = await startIssuer();
+    issuers.push(issuer);
+    issuer.mode = '500';
+    const options = (): DPoPAuthOptions => ({
+      accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: issuer.url, jwksMaxBackoff: 1 },
+      dangerouslyTrustRequestUrl: true, // servers on ephemeral 127.0.0.1 ports (tests only)
+      replay: new MemoryReplayStore({ maxEntries: 1000 }),
+    });
+    const e = express();
+    e.use(expressAuth(options()));
+    e.get('/orders', (_req, res) => res.json({ ok: true }));
+    const f = Fastify();
+    await f.register(dpopAuthPlugin, options());
+    f.get('/orders', async () => ({ ok: true }));
+    const h = new Hono<DPoPAuthEnv>();
+    h.use('/orders', honoAuth(options()));
+    h.get('/orders', (c) => c.json({ ok: true }));
+    const expressServer = e.listen(0, '127.0.0.1');
+    await new Promise((r) => expressServer.once('listening', r));
+    const fastifyBase = await f.listen({ port: 0, host: '127.0.0.1' });
+    const honoServer = serve({ fetch: h.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((r) => honoServer.once('listening', r));
+    const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+    const bases = {
+      express: `http://127.0.0.1:${port(expressServer)}`,
+      fastify: fastifyBase,
+      hono: `http://127.0.0.1:${port(honoServer)}`,
+    };
+    try {
+      const token = await issuer.mint({ cnf: { jkt: k.jkt } });
+      const get = async (base: string) =>
+        fetch(`${base}/orders`, {
+          headers: {
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(k.keyPair, {
+              method: 'GET',
+              url: `${base}/orders`,
+              accessToken: token,
+            }),
+          },
+        });
+      for (const [name, base] of Object.entries(bases)) {
+        const response = await get(base);
+        expect([name, response.status]).toEqual([name, 503]);
+        expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect(response.headers.get('www-authenticate')).toBeNull();
+        expect(response.headers.get('cache-control')).toBe('no-store');
+      }
+      issuer.mode = 'ok';
+      await sleep(1100);
+      for (const [name, base] of Object.entries(bases)) {
+        expect([name, (await get(base)).status]).toEqual([name, 200]);
+      }
+    } finally {
+      await new Promise((r) => expressServer.close(r));
+      await f.close();
+      await new Promise((r) => honoServer.close(r));
     }
   });
 });

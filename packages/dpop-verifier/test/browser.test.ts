@@ -99,6 +99,36 @@ describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromi
     });
   });
 
+  it('verifies many proofs in flight at once (the signing-input buffer is reused between calls)', async () => {
+    const outcome = await page.evaluate(async () => {
+      const m = (window as any).popkit;
+      const key = await m.generateKeyPair('ES256');
+      const verify = m.createProofVerifier({ replay: new m.MemoryReplayStore() });
+      const base = 'https://api.example.com/orders';
+      // different lengths and contents, started in the same tick; every third one tampered
+      const proofs: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const url = `${base}/${'x'.repeat(i)}`;
+        const proof: string = await m.createProof(key, { method: 'GET', url });
+        proofs.push(
+          i % 3 === 2 ? proof.slice(0, -4) + (proof.endsWith('AAAA') ? 'BBBB' : 'AAAA') : proof,
+        );
+      }
+      const results = await Promise.all(
+        proofs.map((proof, i) =>
+          verify(proof, { method: 'GET', url: `${base}/${'x'.repeat(i)}` }).then(
+            () => 'ok',
+            (e: any) => e.reason,
+          ),
+        ),
+      );
+      return results;
+    });
+    expect(outcome).toEqual(
+      Array.from({ length: 60 }, (_, i) => (i % 3 === 2 ? 'signature' : 'ok')),
+    );
+  });
+
   it("caches imported WebCrypto keys per algorithm: an RS256 proof cannot break the same key's PS256 proofs", async () => {
     const outcome = await page.evaluate(async () => {
       const m = (window as any).popkit;

@@ -58,6 +58,29 @@ for (const alg of SUPPORTED_ALGORITHMS) {
   });
 }
 
+await check('many proofs verified in flight at once, every third tampered', async () => {
+  const key = await generateKeyPair('ES256');
+  const verifyAny = createProofVerifier({ replay: new MemoryReplayStore({ maxEntries: 1000 }) });
+  const at = (i: number) => `${url}/${'x'.repeat(i)}`;
+  const proofs: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    const proof = await createProof(key, { method: 'GET', url: at(i) });
+    proofs.push(
+      i % 3 === 2 ? proof.slice(0, -4) + (proof.endsWith('AAAA') ? 'BBBB' : 'AAAA') : proof,
+    );
+  }
+  const results = await Promise.all(
+    proofs.map((proof, i) =>
+      verifyAny(proof, { method: 'GET', url: at(i) }).then(
+        () => 'ok',
+        (e: unknown) => (e instanceof DPoPError ? e.reason : 'crash'),
+      ),
+    ),
+  );
+  const wrong = results.filter((r, i) => r !== (i % 3 === 2 ? 'signature' : 'ok'));
+  assert(wrong.length === 0, `concurrent verification gave ${results.join(',')}`);
+});
+
 await check('nonce issuer: current is valid, garbage is not', async () => {
   const current = await nonces.current();
   assert((await nonces.check(current)).valid, 'current nonce refused');

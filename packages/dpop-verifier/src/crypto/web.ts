@@ -48,7 +48,7 @@ export function decodeBase64urlText(segment: string): string {
   return decoder.decode(decodeBase64url(segment));
 }
 
-function params(alg: ProofAlgorithm): { importParams: Algorithm; verifyParams: Algorithm } {
+function paramsOf(alg: ProofAlgorithm): { importParams: Algorithm; verifyParams: Algorithm } {
   const bits = alg.slice(2);
   const hash = `SHA-${bits === '384' || bits === '512' ? bits : '256'}`;
   switch (alg) {
@@ -76,6 +76,29 @@ function params(alg: ProofAlgorithm): { importParams: Algorithm; verifyParams: A
   }
 }
 
+/** The WebCrypto parameters per algorithm, built once (a verify allocates none). */
+const PARAMS = new Map<string, { importParams: Algorithm; verifyParams: Algorithm }>();
+function params(alg: ProofAlgorithm): { importParams: Algorithm; verifyParams: Algorithm } {
+  let found = PARAMS.get(alg);
+  if (found === undefined) {
+    found = paramsOf(alg);
+    PARAMS.set(alg, found);
+  }
+  return found;
+}
+
+/**
+ * The signing input as bytes, in one buffer reused across calls: `crypto.subtle.verify` copies
+ * its data argument when it is called (WebCrypto: "get a copy of the bytes held by"), so the
+ * next call may overwrite it. The input is ASCII (base64url and a dot).
+ */
+let scratch = new Uint8Array(4096);
+function signingBytes(input: string): Uint8Array {
+  if (input.length > scratch.length) scratch = new Uint8Array(input.length * 2);
+  const { written } = encoder.encodeInto(input, scratch);
+  return scratch.subarray(0, written);
+}
+
 /** @internal */
 export function importPublicJwk(
   alg: ProofAlgorithm,
@@ -101,7 +124,7 @@ export function verifySignature(
     params(alg).verifyParams,
     key as CryptoKey,
     signature as BufferSource,
-    encoder.encode(signingInput) as BufferSource,
+    signingBytes(signingInput) as BufferSource,
   );
 }
 

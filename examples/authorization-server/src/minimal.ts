@@ -8,14 +8,17 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ReplayStore } from '@popkit/dpop-verifier';
 import {
+  DPOP_CORS_ALLOW_HEADERS,
+  DPOP_CORS_EXPOSE_HEADERS,
   DPoPError,
   MemoryReplayStore,
   createNonceIssuer,
   createTokenRequestVerifier,
+  mergeExposeHeaders,
 } from '@popkit/dpop-verifier';
 import { toRequestLike } from '@popkit/dpop-verifier/express';
 import express from 'express';
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Response } from 'express';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import type { GrantStore } from './grants.ts';
 import { createMemoryGrantStore, newOpaqueValue } from './grants.ts';
@@ -30,6 +33,8 @@ export interface MinimalAuthorizationServerOptions {
   replay?: ReplayStore;
   /** Where codes and refresh tokens live. Default: in memory. */
   grants?: GrantStore;
+  /** Lifetime of the access tokens issued, in seconds. Default 300. */
+  accessTokenTtl?: number;
 }
 
 /** What the authorization endpoint approved, for {@link MinimalAuthorizationServer.authorize}. */
@@ -57,6 +62,19 @@ export interface MinimalAuthorizationServer {
 const CODE_TTL = 60_000;
 const REFRESH_TTL = 24 * 3600_000;
 
+/**
+ * Sets popkit's token-endpoint headers (`TokenRequestResult.headers`, `DPoPError.headers`) on
+ * the response, merging `Access-Control-Expose-Headers` into the list already there (set by the
+ * CORS middleware) instead of replacing it: `res.set(headers)` would drop the app's own names.
+ */
+function applyDPoPHeaders(res: Response, headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'access-control-expose-headers')
+      res.setHeader(name, mergeExposeHeaders(res.getHeader(name), value));
+    else res.setHeader(name, value);
+  }
+}
+
 /** Starts the minimal AS on http://127.0.0.1:<port>. */
 export async function startMinimalAuthorizationServer(
   options: MinimalAuthorizationServerOptions,
@@ -66,6 +84,7 @@ export async function startMinimalAuthorizationServer(
     keys: [{ ...(await exportJWK(publicKey)), kid: 'minimal-1', alg: 'ES256', use: 'sig' }],
   };
   const grants = options.grants ?? createMemoryGrantStore();
+  const ttl = options.accessTokenTtl ?? 300;
   const app = express();
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -107,8 +126,34 @@ export async function startMinimalAuthorizationServer(
       .setSubject(subject)
       .setIssuedAt()
       .setJti(randomBytes(16).toString('base64url'))
-      .setExpirationTime('5m')
+      .setExpirationTime(`${ttl}s`)
       .sign(privateKey);
+  const spaOrigins = new Set(
+    (options.publicClient?.redirectUris ?? []).map((uri) => new URL(uri).origin),
+  );
+
+  // CORS for the public client (a browser app on the origins of its redirect URIs): a preflight
+  // may send Authorization and DPoP, and every answer exposes popkit's list (the nonce, errors,
+  // and Date for a browser whose clock is off) next to the endpoint's own names.
+  app.use('/token', (req, res, next) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || !spaOrigins.has(origin)) return next();
+    res.set('Access-Control-Allow-Origin', origin);
+    res.vary('Origin');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      res.set('Access-Control-Allow-Methods', 'POST');
+      res.set('Access-Control-Allow-Headers', DPOP_CORS_ALLOW_HEADERS.join(', '));
+      res.set('Access-Control-Max-Age', '600');
+      return void res.status(204).end();
+    }
+    // (a request id for support tickets: a name of the app's own, kept next to popkit's)
+    res.set('X-Request-Id', randomBytes(8).toString('hex'));
+    res.set(
+      'Access-Control-Expose-Headers',
+      mergeExposeHeaders('X-Request-Id', DPOP_CORS_EXPOSE_HEADERS),
+    );
+    next();
+  });
 
   app.get('/jwks', (_req, res) => res.json(jwks));
   app.post('/token', express.urlencoded({ extended: false }), async (req, res) => {
@@ -140,7 +185,7 @@ export async function startMinimalAuthorizationServer(
         dpopJkt: code?.dpopJkt,
         boundJkt: refresh?.jkt,
       });
-      res.set(dpop?.headers ?? {}); // a fresh DPoP-Nonce, when due, on every answer
+      applyDPoPHeaders(res, dpop?.headers ?? {}); // a fresh DPoP-Nonce, when due, on every answer
 
       const client = authenticateClient(req.headers.authorization, param('client_id'));
       if (!client) return refuse(401, 'invalid_client', 'Client authentication failed');
@@ -160,7 +205,7 @@ export async function startMinimalAuthorizationServer(
         return void res.json({
           access_token: accessToken,
           token_type: dpop ? 'DPoP' : 'Bearer',
-          expires_in: 300,
+          expires_in: ttl,
         });
       }
       if (grantType !== 'authorization_code' && grantType !== 'refresh_token')
@@ -204,7 +249,7 @@ export async function startMinimalAuthorizationServer(
             code.subject,
           ),
           token_type: 'DPoP',
-          expires_in: 300,
+          expires_in: ttl,
           refresh_token: refreshToken,
           scope: code.scope,
         });
@@ -235,7 +280,7 @@ export async function startMinimalAuthorizationServer(
           refresh.subject,
         ),
         token_type: 'DPoP',
-        expires_in: 300,
+        expires_in: ttl,
         refresh_token: next,
         scope: refresh.scope,
       });
@@ -243,7 +288,8 @@ export async function startMinimalAuthorizationServer(
       if (!(error instanceof DPoPError)) throw error;
       // 400 {"error":"invalid_dpop_proof" | "use_dpop_nonce"} with DPoP-Nonce (RFC 9449 §5, §8),
       // or 503 with Retry-After when the replay store cannot answer
-      return void res.status(error.status).set(error.headers).send(error.body);
+      applyDPoPHeaders(res, error.headers);
+      return void res.status(error.status).send(error.body);
     }
   });
   // Anything else thrown: a JSON answer that says nothing about the request.

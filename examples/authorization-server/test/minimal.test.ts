@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createDPoPFetch, createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,5 +67,76 @@ describe('minimal token endpoint built on createTokenRequestVerifier', () => {
       body: 'grant_type=client_credentials',
     });
     expect(((await bearer.json()) as { token_type: string }).token_type).toBe('Bearer');
+  });
+});
+
+describe('minimal token endpoint: CORS for the public client', () => {
+  const app = 'http://127.0.0.1:5173';
+  let spa: MinimalAuthorizationServer;
+  beforeAll(async () => {
+    spa = await startMinimalAuthorizationServer({
+      client: { id: 'svc', secret: 'secret' },
+      audience: 'https://api.example',
+      publicClient: { id: 'spa', redirectUris: [`${app}/`] },
+    });
+  });
+  afterAll(() => spa.close());
+
+  it('a preflight allows DPoP; refusals and tokens expose the nonce and Date next to its own list', async () => {
+    const preflight = await fetch(`${spa.issuer}/token`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: app,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'dpop, content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toBe(
+      'Authorization, DPoP, Content-Type',
+    );
+    const key = await generateKeyPair();
+    const verifier = 'v'.repeat(43);
+    const code = await spa.authorize({
+      clientId: 'spa',
+      redirectUri: `${app}/`,
+      codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
+      codeChallengeMethod: 'S256',
+      dpopJkt: await thumbprint(key),
+      subject: 'alice',
+    });
+    const seen: Response[] = [];
+    const dpopFetch = createDPoPFetch(key, {
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        seen.push(res.clone());
+        return res;
+      },
+    });
+    const res = await dpopFetch(`${spa.issuer}/token`, {
+      method: 'POST',
+      headers: { origin: app },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: `${app}/`,
+        code_verifier: verifier,
+        client_id: 'spa',
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(seen.map((r) => r.status)).toEqual([400, 200]); // use_dpop_nonce, then the token
+    for (const r of seen) {
+      expect(r.headers.get('access-control-allow-origin')).toBe(app);
+      expect(r.headers.get('access-control-expose-headers')).toBe(
+        'X-Request-Id, DPoP-Nonce, WWW-Authenticate, Date',
+      );
+    }
+    // another origin gets no CORS grant
+    const other = await fetch(`${spa.issuer}/token`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 });

@@ -28,7 +28,10 @@ $('persisted').textContent = persisted
   : '(memory only: IndexedDB unavailable)';
 const dpopFetch = createDPoPFetch(keyPair, {
   onEvent: (e) => {
-    if (e.type === 'retry') log(`${e.origin} asked for a new DPoP nonce: retried once`);
+    if (e.type === 'retry') log(`${e.origin}: retried once (${e.reason})`);
+    // learned from the Date of a refused proof: this device's clock is off
+    if (e.type === 'clock-offset')
+      log(`${e.origin}: server clock ${e.offset} s from this device's`);
   },
 });
 

@@ -18,6 +18,10 @@
  *   `expo-crypto`). popkit never falls back to `Math.random`.
  * - `ERR_DPOP_NO_WEBCRYPTO`: a `CryptoKeyPair` (or SHA-256 outside the `react-native` build) was
  *   used where the runtime has no `crypto.subtle`; use a `DPoPSigner`.
+ * - `ERR_DPOP_TOKEN_EXPIRED`: `createDPoPFetch` got a 401 `invalid_token` for an access token
+ *   that has expired (the challenge says so, or the JWT's `exp` has passed by the server's
+ *   clock) and no new token came from `onTokenExpired` (none configured, or it returned
+ *   nothing, or the new one was refused as expired too). `response` is the 401.
  */
 export type DPoPClientErrorCode =
   | 'ERR_DPOP_KEY_UNSUPPORTED'
@@ -26,7 +30,8 @@ export type DPoPClientErrorCode =
   | 'ERR_DPOP_REDIRECT'
   | 'ERR_DPOP_STORAGE'
   | 'ERR_DPOP_NO_RANDOM'
-  | 'ERR_DPOP_NO_WEBCRYPTO';
+  | 'ERR_DPOP_NO_WEBCRYPTO'
+  | 'ERR_DPOP_TOKEN_EXPIRED';
 
 /**
  * The one error class of `@popkit/dpop-client`. Match on `code`, never on `message`.
@@ -35,8 +40,9 @@ export type DPoPClientErrorCode =
 export class DPoPClientError extends Error {
   readonly code: DPoPClientErrorCode;
   /**
-   * The server response, for `ERR_DPOP_BODY_NOT_REPLAYABLE` and `ERR_DPOP_REDIRECT` from
-   * `createDPoPFetch` (the response that was not retried or not followed; its body is unread).
+   * The server response, for `ERR_DPOP_BODY_NOT_REPLAYABLE`, `ERR_DPOP_REDIRECT` and
+   * `ERR_DPOP_TOKEN_EXPIRED` from `createDPoPFetch` (the response that was not retried or not
+   * followed; its body is unread).
    */
   readonly response?: Response;
 

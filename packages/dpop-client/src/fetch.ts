@@ -14,6 +14,15 @@ import {
 import type { DPoPSessionOptions, ResponseView } from './session.ts';
 import { DPoPSession, boundedJsonError } from './session.ts';
 import type { DPoPKey } from './signer.ts';
+import { parseHttpDate } from './http-date.ts';
+import type { OnTokenExpired } from './token-expiry.ts';
+import {
+  TokenRefresher,
+  invalidTokenChallenge,
+  jwtExp,
+  saysExpired,
+  tokenExpired,
+} from './token-expiry.ts';
 
 /** `RequestInit` plus the access token to send as `Authorization: DPoP <token>`. */
 export interface DPoPRequestInit extends RequestInit {
@@ -34,6 +43,17 @@ export type FetchLike = (input: string | URL | Request, init?: RequestInit) => P
 export interface DPoPFetchOptions extends DPoPSessionOptions {
   /** The fetch to wrap. Default: `globalThis.fetch` at call time. */
   fetch?: FetchLike;
+  /**
+   * Called when a request that carried an access token is refused with `401` and
+   * `error="invalid_token"` (RFC 6750 §3.1, in the DPoP or a Bearer challenge): return a new
+   * access token bound to the same key (after a refresh-token grant, say) and the request is
+   * sent once more with it and a new proof; return nothing to give up. At most one call per
+   * request; requests refused with the same token share one call in flight (so a rotating
+   * refresh token is used once). Without it, or when it returns nothing, a refusal known to be
+   * an expiry ({@link TokenExpiredContext.expired}) throws a {@link DPoPClientError}
+   * `ERR_DPOP_TOKEN_EXPIRED`; any other `invalid_token` 401 is returned as is.
+   */
+  onTokenExpired?: OnTokenExpired;
 }
 
 const AUTH_DPOP = /^dpop[ \t]+(\S+)[ \t]*$/i;
@@ -74,6 +94,9 @@ function isRequest(value: unknown): value is Request {
  *   browser follows redirects (`redirect: 'manual'` is unreadable there; see the README);
  * - state learned only from the origin that answered a request carrying its proof: a nonce or
  *   `Date` from any other origin (a redirect target) is ignored;
+ * - an expired access token: a 401 `invalid_token` calls `options.onTokenExpired` once for a new
+ *   token (shared by concurrent requests) and sends the request again with it; an expiry no
+ *   hook fixes throws `ERR_DPOP_TOKEN_EXPIRED`;
  * - never loops: a second `use_dpop_nonce`, or one with the nonce just sent, is returned as is;
  * - `init.signal` (or the `Request`'s) is honoured on every attempt.
  *
@@ -91,6 +114,10 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
   const custom = options.fetch;
   if (custom !== undefined && typeof custom !== 'function')
     throw invalidType('options.fetch', 'a function');
+  const hook = options.onTokenExpired;
+  if (hook !== undefined && typeof hook !== 'function')
+    throw invalidType('options.onTokenExpired', 'a function');
+  const refresher = hook === undefined ? undefined : new TokenRefresher(hook);
 
   return async function dpopFetch(input, init = {}) {
     const fetchImpl: FetchLike = custom ?? globalThis.fetch;
@@ -133,6 +160,7 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
     const signal = rest.signal ?? base?.signal;
     let signed = true; // false once the chain has left the origin
     let retried = false;
+    let refreshed = false;
     let hops = 0;
 
     for (;;) {
@@ -153,8 +181,10 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
       // Learn only from the origin the proof was for: a runtime that follows redirects itself
       // (a browser) may hand back another origin's response. (Not `response.url` alone: a
       // custom fetch may send the request elsewhere, e.g. through a gateway.)
+      const own =
+        attempt !== undefined && (!response.redirected || response.url.startsWith(`${origin}/`));
       const reason =
-        attempt && (!response.redirected || response.url.startsWith(`${origin}/`))
+        attempt && own
           ? await session.inspect(
               origin,
               {
@@ -181,6 +211,39 @@ export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): D
         retried = true;
         await response.body?.cancel().catch(() => {});
         continue;
+      }
+
+      // 401 invalid_token to a request with an access token (RFC 6750 §3.1): expired?
+      const refusal =
+        own && accessToken !== undefined && response.status === 401
+          ? invalidTokenChallenge(response.headers.get('www-authenticate'))
+          : undefined;
+      if (refusal !== undefined && accessToken !== undefined) {
+        const exp = jwtExp(accessToken);
+        const serverNow =
+          parseHttpDate(response.headers.get('date')) ?? Date.now() + session.offset(origin) * 1000;
+        const expired =
+          saysExpired(refusal.description) || (exp !== undefined && exp * 1000 <= serverNow);
+        if (refresher && !refreshed && replayable) {
+          refreshed = true;
+          const next = await refresher.refresh({
+            origin,
+            url,
+            accessToken,
+            expired,
+            ...refusal,
+          });
+          if (next !== undefined) {
+            signal?.throwIfAborted();
+            accessToken = next;
+            headers.set('authorization', `DPoP ${next}`);
+            retried = false; // a new request: its own nonce retry
+            session.emit({ type: 'retry', origin, reason: 'token_refreshed' });
+            await response.body?.cancel().catch(() => {});
+            continue;
+          }
+        }
+        if (expired) throw tokenExpired(response);
       }
 
       if (!follow) return response;

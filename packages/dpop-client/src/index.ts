@@ -22,3 +22,4 @@ export type { ProofOptions, ProofRequest } from './proof.ts';
 export type { DPoPFetchEvent, DPoPSessionOptions } from './session.ts';
 export { derToJoseSignature } from './signer.ts';
 export type { DPoPKey, DPoPSigner } from './signer.ts';
+export type { OnTokenExpired, TokenExpiredContext } from './token-expiry.ts';

@@ -1,5 +1,6 @@
 import { dpopChallengeError } from './challenge.ts';
 import { invalidType, invalidValue } from './errors.ts';
+import { parseHttpDate } from './http-date.ts';
 import type { NonceStore } from './nonce-store.ts';
 import { LruMap, MemoryNonceStore } from './nonce-store.ts';
 import { createProof, isValidNonce } from './proof.ts';
@@ -8,7 +9,11 @@ import type { DPoPKey } from './signer.ts';
 /** Something a {@link createDPoPFetch} wrapper did, for logs and metrics. Never holds secrets. */
 export type DPoPFetchEvent =
   | { type: 'nonce'; origin: string }
-  | { type: 'retry'; origin: string; reason: 'use_dpop_nonce' | 'clock_offset' }
+  | {
+      type: 'retry';
+      origin: string;
+      reason: 'use_dpop_nonce' | 'clock_offset' | 'token_refreshed';
+    }
   | { type: 'clock-offset'; origin: string; offset: number }
   | { type: 'redirect'; origin: string; to: string }
   | { type: 'not-retried'; origin: string; reason: 'same_nonce' | 'body_not_replayable' };
@@ -140,10 +145,18 @@ export class DPoPSession {
     const offsetChanged = this.#learnOffset(origin, response.header('date'), sent.offset);
     if (error === 'use_dpop_nonce') {
       if (newNonce !== undefined) return 'use_dpop_nonce';
+      // The nonce was right but the proof's iat was not (a server that answers a stale iat
+      // with use_dpop_nonce and its current nonce, as popkit's does): the clock is the fix.
+      if (offsetChanged) return 'clock_offset';
       this.#emit({ type: 'not-retried', origin, reason: 'same_nonce' });
       return undefined;
     }
     return offsetChanged ? 'clock_offset' : undefined;
+  }
+
+  /** The clock offset (seconds) applied to proofs for `origin`. */
+  offset(origin: string): number {
+    return this.#offsets.get(origin) ?? 0;
   }
 
   emit(event: DPoPFetchEvent): void {
@@ -160,8 +173,8 @@ export class DPoPSession {
 
   #learnOffset(origin: string, date: string | null | undefined, used: number): boolean {
     if (!this.#learnClock || !date) return false;
-    const server = Date.parse(date);
-    if (!Number.isFinite(server)) return false;
+    const server = parseHttpDate(date);
+    if (server === undefined) return false;
     let offset = Math.round((server - Date.now()) / 1000);
     if (Math.abs(offset) > MAX_OFFSET) return false;
     if (Math.abs(offset) < CLOCK_SLACK) offset = 0;

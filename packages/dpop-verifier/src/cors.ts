@@ -3,8 +3,11 @@
  *
  * A browser lets JavaScript read a cross-origin response header only when the response lists it
  * in `Access-Control-Expose-Headers`: without `DPoP-Nonce` and `WWW-Authenticate` there, an SPA
- * cannot see the server's nonce or the error, and fails at its first `use_dpop_nonce`. And a
- * preflight must allow the `Authorization` and `DPoP` request headers.
+ * cannot see the server's nonce or the error, and fails at its first `use_dpop_nonce`; without
+ * `Date` it cannot learn the server's clock, and a browser whose clock is minutes off has every
+ * proof refused (`iat` too old or in the future) with no way to correct it. (`Date` is not a
+ * CORS-safelisted response header.) And a preflight must allow the `Authorization` and `DPoP`
+ * request headers.
  *
  * popkit's adapters add the expose list to every response to a CORS request (one that carries
  * `Origin`: the Fetch standard's definition, and what every cross-origin `fetch` sends). A real
@@ -25,6 +28,7 @@
 export const DPOP_CORS_EXPOSE_HEADERS: readonly string[] = Object.freeze([
   'DPoP-Nonce',
   'WWW-Authenticate',
+  'Date',
 ]);
 
 /** Request headers a DPoP client sends, to allow in CORS preflights. */
@@ -34,24 +38,66 @@ export const DPOP_CORS_ALLOW_HEADERS: readonly string[] = Object.freeze([
   'Content-Type',
 ]);
 
-const EXPOSE = DPOP_CORS_EXPOSE_HEADERS.join(', ');
+/** `DPOP_CORS_EXPOSE_HEADERS` as one header value. @internal */
+export const DPOP_CORS_EXPOSE_VALUE = DPOP_CORS_EXPOSE_HEADERS.join(', ');
 
-/**
- * Merges the DPoP expose list into an existing `Access-Control-Expose-Headers` value: a string,
- * or whatever else a framework's `getHeader` returns (Node and Fastify keep a list set as an
- * array, and numbers, as they were given). @internal
- */
-export function exposeHeaders(value: unknown): string {
-  const existing = Array.isArray(value)
+function listOf(value: unknown): string {
+  return Array.isArray(value)
     ? value.join(', ')
     : typeof value === 'string' || typeof value === 'number'
       ? String(value)
       : '';
-  if (existing.trim() === '') return EXPOSE;
-  if (existing.trim() === '*') return existing; // already exposes everything (no credentials)
-  const have = new Set(existing.split(',').map((h) => h.trim().toLowerCase()));
-  const missing = DPOP_CORS_EXPOSE_HEADERS.filter((h) => !have.has(h.toLowerCase()));
-  return missing.length === 0 ? existing : `${existing}, ${missing.join(', ')}`;
+}
+
+/**
+ * Merges header names into an existing `Access-Control-Expose-Headers` value, never dropping
+ * one: what your CORS middleware (or your own code) already exposes stays, the names it lacks
+ * are appended once (compared case-insensitively), and `*` stays `*`. `existing` is a string, or
+ * whatever a framework's `getHeader` returns (Node and Fastify keep a list set as an array, and
+ * numbers, as given); anything else counts as absent. `added` defaults to
+ * {@link DPOP_CORS_EXPOSE_HEADERS}; a string is read as a comma-separated list.
+ *
+ * Use it where you apply popkit's token-endpoint headers (`TokenRequestResult.headers`,
+ * `DPoPError.headers`) yourself: setting them as they are would replace the expose list.
+ *
+ * @example
+ * ```ts
+ * const { 'Access-Control-Expose-Headers': expose, ...rest } = dpop.headers;
+ * res.set(rest);
+ * res.set('Access-Control-Expose-Headers', mergeExposeHeaders(res.get('Access-Control-Expose-Headers'), expose));
+ * ```
+ */
+export function mergeExposeHeaders(
+  existing: unknown,
+  added: string | readonly string[] = DPOP_CORS_EXPOSE_HEADERS,
+): string {
+  let current = listOf(existing);
+  const wanted = (typeof added === 'string' ? added.split(',') : [...added])
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  const names = current
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  if (names.length === 0) current = '';
+  if (names.length === 1 && names[0] === '*') return current; // exposes everything (no credentials)
+  const have = new Set(names.map((h) => h.toLowerCase()));
+  const missing: string[] = [];
+  for (const h of wanted) {
+    if (have.has(h.toLowerCase())) continue;
+    have.add(h.toLowerCase());
+    missing.push(h);
+  }
+  if (missing.length === 0) return current;
+  return current === '' ? missing.join(', ') : `${current}, ${missing.join(', ')}`;
+}
+
+/**
+ * Merges the DPoP expose list into an existing `Access-Control-Expose-Headers` value (see
+ * {@link mergeExposeHeaders}). @internal
+ */
+export function exposeHeaders(value: unknown): string {
+  return mergeExposeHeaders(value, DPOP_CORS_EXPOSE_HEADERS);
 }
 
 /**

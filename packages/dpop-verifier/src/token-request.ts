@@ -1,3 +1,4 @@
+import { DPOP_CORS_EXPOSE_VALUE } from './cors.ts';
 import type { DPoPRejectReason } from './errors.ts';
 import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
 import type { OptionNames } from './options.ts';
@@ -52,7 +53,14 @@ export interface TokenRequestContext {
 export interface TokenRequestResult {
   jkt: string;
   proof: VerifiedProof;
-  /** Headers to add to the token response (a fresh `DPoP-Nonce` when due). */
+  /**
+   * Headers to add to the token response: a fresh `DPoP-Nonce` when due, with
+   * `Access-Control-Expose-Headers` listing {@link DPOP_CORS_EXPOSE_HEADERS} (`DPoP-Nonce`,
+   * `WWW-Authenticate`, `Date`) so a browser client can read them. Merge that one into the
+   * response's existing list with {@link mergeExposeHeaders} rather than setting it: set as it
+   * is, it would replace what your CORS middleware exposes. (`DPoPError.headers` of the token
+   * endpoint's refusals carry the same list.)
+   */
   headers: Record<string, string>;
 }
 
@@ -67,8 +75,9 @@ function asTokenEndpointError(error: DPoPError): DPoPError {
     headers: {
       'Content-Type': 'application/json',
       'Cache-Control': 'no-store',
-      'Access-Control-Expose-Headers': 'DPoP-Nonce',
       ...error.headers,
+      // the full list: a browser client reads the nonce, and `Date` to correct its clock
+      'Access-Control-Expose-Headers': DPOP_CORS_EXPOSE_VALUE,
     },
     body: JSON.stringify({ error: code, error_description: error.message }),
     cause: error,
@@ -202,7 +211,10 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
       headers:
         proof.nextNonce === undefined
           ? {}
-          : { 'DPoP-Nonce': proof.nextNonce, 'Access-Control-Expose-Headers': 'DPoP-Nonce' },
+          : {
+              'DPoP-Nonce': proof.nextNonce,
+              'Access-Control-Expose-Headers': DPOP_CORS_EXPOSE_VALUE,
+            },
       commit: (options) =>
         (committed ??= prepared.commit(clientAccount(options?.account)).catch((e: unknown) => {
           throw shaped(e);

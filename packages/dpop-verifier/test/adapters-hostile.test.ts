@@ -542,13 +542,13 @@ describe('hono: a form body that cannot be read', () => {
 
 describe('an expose list set before popkit as an array (Node and Fastify keep it so)', () => {
   it('exposeHeaders merges strings, arrays and numbers; anything else is replaced', () => {
-    expect(exposeHeaders(['X-A', 'X-B'])).toBe('X-A, X-B, DPoP-Nonce, WWW-Authenticate');
-    expect(exposeHeaders(['X-A', 'dpop-nonce'])).toBe('X-A, dpop-nonce, WWW-Authenticate');
-    expect(exposeHeaders('X-A')).toBe('X-A, DPoP-Nonce, WWW-Authenticate');
-    expect(exposeHeaders(7)).toBe('7, DPoP-Nonce, WWW-Authenticate');
-    expect(exposeHeaders(undefined)).toBe('DPoP-Nonce, WWW-Authenticate');
-    expect(exposeHeaders({})).toBe('DPoP-Nonce, WWW-Authenticate');
-    expect(exposeHeaders([])).toBe('DPoP-Nonce, WWW-Authenticate');
+    expect(exposeHeaders(['X-A', 'X-B'])).toBe('X-A, X-B, DPoP-Nonce, WWW-Authenticate, Date');
+    expect(exposeHeaders(['X-A', 'dpop-nonce'])).toBe('X-A, dpop-nonce, WWW-Authenticate, Date');
+    expect(exposeHeaders('X-A')).toBe('X-A, DPoP-Nonce, WWW-Authenticate, Date');
+    expect(exposeHeaders(7)).toBe('7, DPoP-Nonce, WWW-Authenticate, Date');
+    expect(exposeHeaders(undefined)).toBe('DPoP-Nonce, WWW-Authenticate, Date');
+    expect(exposeHeaders({})).toBe('DPoP-Nonce, WWW-Authenticate, Date');
+    expect(exposeHeaders([])).toBe('DPoP-Nonce, WWW-Authenticate, Date');
   });
 
   for (const framework of ['express 5', 'fastify'] as const) {
@@ -578,7 +578,7 @@ describe('an expose list set before popkit as an array (Node and Fastify keep it
         const res = await fetch(`${url}/x`, { headers: { origin: ORIGIN } });
         expect(res.status).toBe(401);
         expect(res.headers.get('access-control-expose-headers')).toBe(
-          'X-A, X-B, DPoP-Nonce, WWW-Authenticate',
+          'X-A, X-B, DPoP-Nonce, WWW-Authenticate, Date',
         );
       } finally {
         await close();

@@ -81,7 +81,9 @@ async function scenario(base: string, normalisesPaths = false) {
   const crossOk = await dpopFetch(`${base}/api/me`, { accessToken: token, headers: origin });
   expect(crossOk.status).toBe(200);
   for (const res of [crossBare, crossOk]) {
-    expect(res.headers.get('access-control-expose-headers')).toBe('DPoP-Nonce, WWW-Authenticate');
+    expect(res.headers.get('access-control-expose-headers')).toBe(
+      'DPoP-Nonce, WWW-Authenticate, Date',
+    );
   }
 
   const noNonce = await fetch(`${base}/api/me`, {

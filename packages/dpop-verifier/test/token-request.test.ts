@@ -5,6 +5,7 @@ import {
   MemoryReplayStore,
   createNonceIssuer,
   createTokenRequestVerifier,
+  mergeExposeHeaders,
   verifyTokenRequest,
 } from '../src/index.ts';
 import { clientKey } from './helpers.ts';
@@ -93,6 +94,62 @@ describe('verifyTokenRequest (authorization servers)', () => {
       (await check(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL, nonce }))))!
         .jkt,
     ).toBe(k.jkt);
+  });
+
+  it('refusals and nonce-carrying results expose DPoP-Nonce, WWW-Authenticate and Date (clock-offset learning)', async () => {
+    const k = await clientKey();
+    const nonces = createNonceIssuer({ secret: 'as-secret-'.padEnd(32, '!') });
+    const replay = new MemoryReplayStore();
+    const check = createTokenRequestVerifier({ tokenEndpoint: TOKEN_URL, replay, nonces });
+    const full = 'DPoP-Nonce, WWW-Authenticate, Date';
+    const missing = await failure(
+      check(post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL }))),
+    );
+    expect(missing.headers['Access-Control-Expose-Headers']).toBe(full);
+    const nonce = missing.headers['DPoP-Nonce']!;
+    // a browser 10 minutes slow, past nonceIatSkew: refused, and told where to read the time
+    const stale = await failure(
+      check(
+        post(
+          await createProof(
+            k.keyPair,
+            { method: 'POST', url: TOKEN_URL, nonce },
+            { clockOffset: -600 },
+          ),
+        ),
+      ),
+    );
+    expect([stale.code, stale.reason]).toEqual(['use_dpop_nonce', 'iat_too_old']);
+    expect(stale.headers['Access-Control-Expose-Headers']).toBe(full);
+    const bad = await failure(check(post('not-a-proof')));
+    expect([bad.code, bad.headers['Access-Control-Expose-Headers']]).toEqual([
+      'invalid_dpop_proof',
+      full,
+    ]);
+    // the prepared result of a proof with a nonce about to rotate carries the same list
+    const rotating = createNonceIssuer({ secret: 'as-secret-'.padEnd(32, '!'), period: 1 });
+    const soon = createTokenRequestVerifier({ tokenEndpoint: TOKEN_URL, replay, nonces: rotating });
+    const old = await rotating.current(Date.now() - 1500, replay.epoch);
+    const prepared = await soon.prepare(
+      post(await createProof(k.keyPair, { method: 'POST', url: TOKEN_URL, nonce: old })),
+    );
+    expect(prepared!.headers).toEqual({
+      'DPoP-Nonce': expect.any(String),
+      'Access-Control-Expose-Headers': full,
+    });
+  });
+
+  it('mergeExposeHeaders keeps the existing list, appends what is missing once, keeps *', () => {
+    expect(mergeExposeHeaders(undefined)).toBe('DPoP-Nonce, WWW-Authenticate, Date');
+    expect(mergeExposeHeaders('X-Request-Id', 'DPoP-Nonce, WWW-Authenticate, Date')).toBe(
+      'X-Request-Id, DPoP-Nonce, WWW-Authenticate, Date',
+    );
+    expect(mergeExposeHeaders(['X-A', 'date'], ['DPoP-Nonce', 'Date', 'dpop-nonce'])).toBe(
+      'X-A, date, DPoP-Nonce',
+    );
+    expect(mergeExposeHeaders('*')).toBe('*');
+    expect(mergeExposeHeaders(' , ', ' ,Date,, ')).toBe('Date');
+    expect(mergeExposeHeaders({}, [])).toBe('');
   });
 
   it('two-phase: prepare records nothing; commit records once; mismatches and failed grants never burn a jti', async () => {

@@ -51,6 +51,16 @@ export interface ServerControl {
   cors: boolean;
   /** Reject a proof whose `htu` is not this server's URL of the request (default true). */
   checkHtu: boolean;
+  /**
+   * How a stale `iat` is refused: `invalid_dpop_proof` (default), or `use_dpop_nonce` with the
+   * current nonce (popkit's verifier with server nonces does that).
+   */
+  staleIat: 'invalid_dpop_proof' | 'use_dpop_nonce';
+  /**
+   * After the proof and nonce verified: a `WWW-Authenticate` value refuses the access token
+   * with 401 (an expired token), `undefined` lets the request through.
+   */
+  refuseToken: (seen: Seen) => string | undefined;
   close(): Promise<void>;
 }
 
@@ -79,6 +89,8 @@ export async function startDPoPServer(): Promise<ServerControl> {
     extraHeaders: {},
     cors: false,
     checkHtu: true,
+    staleIat: 'invalid_dpop_proof',
+    refuseToken: () => undefined,
     close: async () => {},
   };
   const server = createServer(async (req, res) => {
@@ -140,7 +152,8 @@ export async function startDPoPServer(): Promise<ServerControl> {
         res.writeHead(400, { ...headers, 'content-type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify({ error, error_description: 'see spec' }));
       } else {
-        res.writeHead(401, { ...headers, 'www-authenticate': control.challenge(error!) });
+        const challenge = error!.startsWith('token:') ? error!.slice(6) : control.challenge(error!);
+        res.writeHead(401, { ...headers, 'www-authenticate': challenge });
         res.end();
       }
     };
@@ -163,12 +176,14 @@ export async function startDPoPServer(): Promise<ServerControl> {
       if (control.checkHtu && payload.htu !== `${control.url}${path}`)
         return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
       if (Math.abs((payload.iat as number) - now) > 60)
-        return reply(isToken ? 400 : 401, 'invalid_dpop_proof');
+        return reply(isToken ? 400 : 401, control.staleIat);
       if (control.alwaysDemand) {
         control.rotate();
         return reply(isToken ? 400 : 401, 'use_dpop_nonce');
       }
       if (payload.nonce !== control.nonce) return reply(isToken ? 400 : 401, 'use_dpop_nonce');
+      const refused = isToken ? undefined : control.refuseToken(seen);
+      if (refused !== undefined) return reply(401, `token:${refused}`);
       return reply(200);
     } catch {
       return reply(isToken ? 400 : 401, 'invalid_dpop_proof');

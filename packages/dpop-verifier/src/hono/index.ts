@@ -161,9 +161,19 @@ const HONO: Adapter<Call, Answer> = {
   open: ({ c }) => !closed(c),
   drop: ({ c }) => drop(c),
   preflight: ({ c }) => c.body(null, PREFLIGHT_STATUS),
-  refuse(_call, error, cors) {
+  refuse({ c }, error, cors) {
     const response = error.toResponse();
-    if (cors) response.headers.set('Access-Control-Expose-Headers', exposeHeaders(null));
+    if (cors) {
+      // Merged with what `hono/cors` already set on `c.res`: Hono copies `c.res`'s headers over
+      // the Response returned here, so the merged list goes on both.
+      const expose = exposeHeaders(c.res.headers.get('Access-Control-Expose-Headers'));
+      response.headers.set('Access-Control-Expose-Headers', expose);
+      try {
+        c.res.headers.set('Access-Control-Expose-Headers', expose);
+      } catch {
+        // an immutable c.res (set by an earlier middleware): the returned Response has the list
+      }
+    }
     return response;
   },
   accept: ({ c, next }, result, cors) => {

@@ -1,3 +1,4 @@
+import { unknownOption } from './options.ts';
 /**
  * Stable codes of {@link DPoPClientError}, the errors of `@popkit/dpop-client` at run time.
  * A bad argument is a {@link DPoPArgumentError} instead (a `TypeError` with the Node-style
@@ -66,6 +67,23 @@ export class DPoPArgumentError extends TypeError {
     this.name = 'TypeError';
     this.code = code;
   }
+}
+
+/**
+ * Throws for the first option name of `options` its factory does not know, naming the closest
+ * known one (a misspelt option would otherwise be ignored silently). @internal
+ */
+export function rejectUnknownOptions(
+  options: object,
+  known: Readonly<Record<string, true>>,
+  where: string,
+): void {
+  const found = unknownOption(options, known);
+  if (found === undefined) return;
+  throw invalidValue(
+    `options.${found.name}`,
+    `is not an option of ${where}${found.near === undefined ? '' : `: did you mean "options.${found.near}"?`}`,
+  );
 }
 
 /** @internal */

@@ -1,5 +1,6 @@
 import type { DPoPClientError } from './errors.ts';
-import { invalidType } from './errors.ts';
+import { invalidType, rejectUnknownOptions } from './errors.ts';
+import type { OptionNames } from './options.ts';
 import { normalizeMethod, wireOrigin } from './htu.ts';
 import {
   BODY_HEADERS,
@@ -12,7 +13,7 @@ import {
   redirectError,
 } from './redirect.ts';
 import type { DPoPSessionOptions, ResponseView } from './session.ts';
-import { DPoPSession, boundedJsonError } from './session.ts';
+import { DPoPSession, SESSION_OPTION_NAMES, boundedJsonError } from './session.ts';
 import type { DPoPKey } from './signer.ts';
 import { parseHttpDate } from './http-date.ts';
 import type { OnTokenExpired } from './token-expiry.ts';
@@ -55,6 +56,13 @@ export interface DPoPFetchOptions extends DPoPSessionOptions {
    */
   onTokenExpired?: OnTokenExpired;
 }
+
+/** The names of {@link DPoPFetchOptions}, for the unknown-option check. @internal */
+const FETCH_OPTION_NAMES = {
+  ...SESSION_OPTION_NAMES,
+  fetch: true,
+  onTokenExpired: true,
+} as const satisfies OptionNames<DPoPFetchOptions>;
 
 const AUTH_DPOP = /^dpop[ \t]+(\S+)[ \t]*$/i;
 
@@ -110,6 +118,8 @@ function isRequest(value: unknown): value is Request {
  * @see https://fetch.spec.whatwg.org/#http-redirect-fetch
  */
 export function createDPoPFetch(key: DPoPKey, options: DPoPFetchOptions = {}): DPoPFetch {
+  if (options !== null && typeof options === 'object')
+    rejectUnknownOptions(options, FETCH_OPTION_NAMES, 'createDPoPFetch');
   const session = new DPoPSession(key, options);
   const custom = options.fetch;
   if (custom !== undefined && typeof custom !== 'function')

@@ -1,7 +1,8 @@
 import { base64urlString, sha256Base64url, signWithCryptoKey } from '#crypto';
 import type { DPoPAlgorithm } from './algorithms.ts';
 import { EC_SIGNATURE_BYTES, algorithmOfKey, isAlgorithm, keyGenParams } from './algorithms.ts';
-import { DPoPClientError, invalidType, invalidValue } from './errors.ts';
+import { DPoPClientError, invalidType, invalidValue, rejectUnknownOptions } from './errors.ts';
+import type { OptionNames } from './options.ts';
 import type { PublicJwk } from './jwk.ts';
 import { canonicalJwk, toPublicJwk } from './jwk.ts';
 import type { DPoPKey, DPoPSigner } from './signer.ts';
@@ -16,6 +17,12 @@ export interface GenerateKeyPairOptions {
   /** RSA modulus in bits (>= 2048). Default 2048. */
   modulusLength?: number;
 }
+
+/** The names of {@link GenerateKeyPairOptions}, for the unknown-option check. @internal */
+const KEY_OPTION_NAMES = {
+  extractable: true,
+  modulusLength: true,
+} as const satisfies OptionNames<GenerateKeyPairOptions>;
 
 /**
  * Generates a DPoP key pair with WebCrypto. The private key is non-extractable by default, so
@@ -36,6 +43,8 @@ export async function generateKeyPair(
   options: GenerateKeyPairOptions = {},
 ): Promise<CryptoKeyPair> {
   if (!isAlgorithm(alg)) throw invalidValue('alg', 'is not a supported DPoP algorithm');
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object');
+  rejectUnknownOptions(options, KEY_OPTION_NAMES, 'generateKeyPair');
   const { extractable = false, modulusLength = 2048 } = options;
   if (typeof extractable !== 'boolean') throw invalidType('options.extractable', 'a boolean');
   if (!Number.isInteger(modulusLength) || modulusLength < 2048 || modulusLength > 16384) {

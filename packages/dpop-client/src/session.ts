@@ -1,5 +1,6 @@
 import { dpopChallengeError } from './challenge.ts';
 import { invalidType, invalidValue } from './errors.ts';
+import type { OptionNames } from './options.ts';
 import { parseHttpDate } from './http-date.ts';
 import type { NonceStore } from './nonce-store.ts';
 import { LruMap, MemoryNonceStore } from './nonce-store.ts';
@@ -33,6 +34,14 @@ export interface DPoPSessionOptions {
    */
   learnClockOffset?: boolean;
 }
+
+/** The names of {@link DPoPSessionOptions}, for the unknown-option check. @internal */
+export const SESSION_OPTION_NAMES = {
+  nonceStore: true,
+  ed25519Alg: true,
+  onEvent: true,
+  learnClockOffset: true,
+} as const satisfies OptionNames<DPoPSessionOptions>;
 
 /** Offsets under this many seconds are treated as "in sync" (Date has 1 s resolution). */
 const CLOCK_SLACK = 5;

@@ -4,25 +4,19 @@
  * would otherwise be ignored silently, and the verifier would run with the default the
  * developer meant to change. Every factory checks its options bag (and the nested bags it
  * owns) against the names its options type declares, when it is built, and names the
- * closest known option.
+ * closest known option (the matching is shared with the client: `@popkit/dpop-client/internal`).
  * @module
  */
+import { unknownOption } from '@popkit/dpop-client/internal';
 import { DPoPConfigError } from './errors.ts';
 
-/**
- * The option names of an options type, each `true`: declared beside the type with
- * `satisfies OptionNames<Options>`, so that adding an option to the type without listing it
- * (or listing one the type lacks) does not compile. @internal
- */
-export type OptionNames<T> = { readonly [K in keyof T]-?: true };
-
-/** Longest option name quoted back in an error (names come from the developer's code). */
-const MAX_QUOTED = 64;
+export type { OptionNames } from '@popkit/dpop-client/internal';
+export { closest, editDistance } from '@popkit/dpop-client/internal';
 
 /**
  * Throws a {@link DPoPConfigError} for the first own enumerable key of `options` that is not
- * in `known`, naming the closest known option when one is near (see {@link closest}).
- * `path` prefixes nested bags (`accessToken.`); `where` names the factory. @internal
+ * in `known`, naming the closest known option when one is near. `path` prefixes nested bags
+ * (`accessToken.`); `where` names the factory. @internal
  */
 export function rejectUnknownOptions(
   options: object,
@@ -30,70 +24,10 @@ export function rejectUnknownOptions(
   where: string,
   path = '',
 ): void {
-  for (const name of Object.keys(options)) {
-    if (Object.hasOwn(known, name)) continue;
-    const quoted = quote(name);
-    const near = closest(name, Object.keys(known));
-    throw new DPoPConfigError(
-      `${path}${quoted}`,
-      `is not an option of ${where}${near === undefined ? '' : `: did you mean "${path}${near}"?`}`,
-    );
-  }
-}
-
-/** The name as it may appear in a message: printable, bounded. */
-function quote(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  const printable = name.replace(/[\u0000-\u001f\u007f-\u009f"\\]/g, '?');
-  return printable.length > MAX_QUOTED ? `${printable.slice(0, MAX_QUOTED)}…` : printable;
-}
-
-/**
- * The known name nearest to `name` (case-insensitive optimal string alignment distance: an
- * insertion, deletion, substitution or swap of two neighbours counts 1), when it is at most
- * `max(2, length / 3)` away, the longer name's length; ties go to the first in `known`.
- * @internal
- */
-export function closest(name: string, known: readonly string[]): string | undefined {
-  if (name.length > MAX_QUOTED * 2) return undefined; // nothing sensible is that long
-  const lower = name.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const near = Math.max(2, Math.floor(Math.max(name.length, candidate.length) / 3));
-    const limit = Math.min(near + 1, bestDistance);
-    const distance = editDistance(lower, candidate.toLowerCase(), limit);
-    if (distance < limit) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-/**
- * Optimal string alignment distance between `a` and `b`, or any value >= `limit` once it is
- * known to reach it (rows are abandoned early). O(|a| * |b|) time, O(|b|) memory per row.
- * @internal
- */
-export function editDistance(a: string, b: string, limit = Infinity): number {
-  if (Math.abs(a.length - b.length) >= limit) return limit;
-  let before = new Array<number>(b.length + 1).fill(0); // row i - 2
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j); // row i - 1
-  let current = new Array<number>(b.length + 1).fill(0);
-  for (let i = 1; i <= a.length; i++) {
-    current[0] = i;
-    let rowMin = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        d = Math.min(d, before[j - 2]! + 1);
-      current[j] = d;
-      if (d < rowMin) rowMin = d;
-    }
-    if (rowMin >= limit) return limit;
-    [before, previous, current] = [previous, current, before];
-  }
-  return previous[b.length]!;
+  const found = unknownOption(options, known);
+  if (found === undefined) return;
+  throw new DPoPConfigError(
+    `${path}${found.name}`,
+    `is not an option of ${where}${found.near === undefined ? '' : `: did you mean "${path}${found.near}"?`}`,
+  );
 }

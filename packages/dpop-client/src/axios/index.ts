@@ -4,7 +4,7 @@
  * `axios` only to resolve a default adapter by name for an instance without `getAdapter`.
  * @packageDocumentation
  */
-import { invalidType } from '../errors.ts';
+import { invalidType, rejectUnknownOptions } from '../errors.ts';
 import { normalizeMethod, wireOrigin } from '../htu.ts';
 import {
   BODY_HEADERS,
@@ -16,7 +16,7 @@ import {
 } from '../redirect.ts';
 import type { Hop } from '../redirect.ts';
 import type { DPoPSessionOptions } from '../session.ts';
-import { DPoPSession } from '../session.ts';
+import { DPoPSession, SESSION_OPTION_NAMES } from '../session.ts';
 import type { DPoPKey } from '../signer.ts';
 
 /** The part of an axios instance this adapter uses (structural, so no axios import is needed). */
@@ -198,6 +198,8 @@ export function withDPoP(
   ) {
     throw invalidType('instance', 'an axios instance');
   }
+  if (options !== null && typeof options === 'object')
+    rejectUnknownOptions(options, SESSION_OPTION_NAMES, 'withDPoP');
   const session = new DPoPSession(key, options);
 
   /** One call, below the interceptors: `config` is what axios hands its adapter. */

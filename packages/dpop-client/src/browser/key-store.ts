@@ -1,5 +1,6 @@
 import type { DPoPAlgorithm } from '../algorithms.ts';
-import { DPoPClientError, invalidType, invalidValue } from '../errors.ts';
+import { DPoPClientError, invalidType, invalidValue, rejectUnknownOptions } from '../errors.ts';
+import type { OptionNames } from '../options.ts';
 import { generateKeyPair, thumbprint } from '../keys.ts';
 
 /** Result of {@link loadOrCreateKeyPair}. */
@@ -21,6 +22,12 @@ export interface LoadKeyPairOptions {
   /** IndexedDB database name. Default `popkit-dpop`. */
   database?: string;
 }
+
+/** The names of {@link LoadKeyPairOptions}, for the unknown-option check. @internal */
+const LOAD_OPTION_NAMES = {
+  alg: true,
+  database: true,
+} as const satisfies OptionNames<LoadKeyPairOptions>;
 
 const STORE = 'keys';
 const DEFAULT_DB = 'popkit-dpop';
@@ -92,6 +99,8 @@ export async function loadOrCreateKeyPair(
   options: LoadKeyPairOptions = {},
 ): Promise<StoredKeyPair> {
   checkName(name);
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object');
+  rejectUnknownOptions(options, LOAD_OPTION_NAMES, 'loadOrCreateKeyPair');
   const database = options.database ?? DEFAULT_DB;
   const alg = options.alg ?? 'ES256';
   return withLock(name, async () => {

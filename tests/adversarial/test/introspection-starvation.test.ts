@@ -74,6 +74,7 @@ describe.each(FRAMEWORKS as Framework[])('introspection starvation (%s)', (frame
           agent: new Agent({ keepAlive: true, localAddress: `127.0.0.${10 + i}` }),
           sent: 0,
           served: 0,
+          statuses: {} as Record<number, number>,
         };
       }),
     );
@@ -87,6 +88,7 @@ describe.each(FRAMEWORKS as Framework[])('introspection starvation (%s)', (frame
         const status = await get(url, { authorization: `DPoP ${token}`, dpop: proof }, u.agent);
         u.sent++;
         if (status === 200) u.served++;
+        else u.statuses[status] = (u.statuses[status] ?? 0) + 1;
       }
     };
     await Promise.all([
@@ -99,8 +101,12 @@ describe.each(FRAMEWORKS as Framework[])('introspection starvation (%s)', (frame
     const served = users.reduce((a, u) => a + u.served, 0);
     const rate = (100 * served) / sent;
     const neverServed = users.filter((u) => u.served === 0).length;
+    const refusedUsers: Record<number, number> = {};
+    for (const u of users)
+      for (const [status, n] of Object.entries(u.statuses))
+        refusedUsers[Number(status)] = (refusedUsers[Number(status)] ?? 0) + n;
     console.info(
-      `introspection starvation (${framework}): users ${served}/${sent} served (${rate.toFixed(1)} %), ${neverServed} of ${USERS} never served; attacker sent ${attackerSent} (${(attackerSent / SECONDS).toFixed(0)}/s): ${JSON.stringify(attackerStatus)}; ${introspection.calls} introspection calls`,
+      `introspection starvation (${framework}): users ${served}/${sent} served (${rate.toFixed(1)} %, refused: ${JSON.stringify(refusedUsers)}), ${neverServed} of ${USERS} never served; attacker sent ${attackerSent} (${(attackerSent / SECONDS).toFixed(0)}/s): ${JSON.stringify(attackerStatus)}; ${introspection.calls} introspection calls`,
     );
     expect(rate).toBeGreaterThanOrEqual(95);
     expect(neverServed).toBe(0);

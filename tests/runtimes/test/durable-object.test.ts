@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
 import { freePort } from '@popkit/example-shared/redis';
+import type { ReplayStore } from '@popkit/dpop-verifier';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForListening } from '../../../test-support/binaries.ts';
+import { remoteStore } from './remote-store.ts';
 
 const here = fileURLToPath(new URL('..', import.meta.url));
 const WORKERD = join(here, 'node_modules', '.bin', 'workerd');
@@ -39,6 +41,11 @@ async function use(
 const count = async (): Promise<number> =>
   ((await (await fetch(`${base.a}/count`)).json()) as { keys: number }).keys;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Two ReplayStore instances sharing one state (for the shared contract suite): a and b. */
+export function makeStores(): [ReplayStore, ReplayStore] {
+  return [remoteStore(() => `${base.a}/use`), remoteStore(() => `${base.b}/use`)];
+}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'popkit-do-'));
@@ -134,10 +141,14 @@ describe('DurableObjectReplayStore under workerd: two Workers, one namespace', (
     for (let round = 0; round < ROUNDS; round++) {
       const keys = Array.from({ length: KEYS }, (_, i) => `race-${round}-${i}-${Math.random()}`);
       const expiresAt = Date.now() + 60_000;
+      const [a, b] = makeStores();
       const answers = await Promise.all(
         keys.flatMap((key) =>
           Array.from({ length: 8 }, (_, j) =>
-            use(j % 2 === 0 ? 'a' : 'b', key, expiresAt).then((a) => ({ key, ...a })),
+            Promise.resolve((j % 2 === 0 ? a : b).useOnce(key, expiresAt)).then(
+              (first) => ({ key, first }),
+              (e: Error) => ({ key, first: undefined, error: e.message }),
+            ),
           ),
         ),
       );

@@ -122,7 +122,7 @@ export class DenoKvReplayStore implements ReplayStore {
         { cause: e },
       );
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 

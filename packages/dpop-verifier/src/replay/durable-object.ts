@@ -311,7 +311,7 @@ export class DurableObjectReplayStore implements ReplayStore {
         { cause: e },
       );
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 }

@@ -201,7 +201,7 @@ describe.skipIf(!available)('React Native (Hermes, Metro bundle, hardware signer
       join(out, 'react-native.md'),
       `| React Native (Hermes) | ${version} (hermes-engine-cli) | pure SHA-256 / (verified in Node) (the \`react-native\` condition) | ` +
         `Metro bundle (@react-native/babel-preset) of an app using createDPoPFetch, createProof, thumbprint, with React Native's URL polyfill, no crypto.subtle, react-native-get-random-values, a DER hardware signer: ${ok} proofs for ${URLS.length} URL spellings verified in Node with wire-exact htu; nonce retry; ERR_DPOP_NO_RANDOM without the polyfill | ` +
-        `pass | app bundle ${(bundleBytes / 1024).toFixed(1)} KiB min, ${(gzipBytes / 1024).toFixed(1)} KiB gzip |\n`,
+        `pass | app bundle ${(bundleBytes / 1024).toFixed(1)} KiB min, ${(gzipBytes / 1024).toFixed(1)} KiB gzip | n/a: a client |\n`,
     );
   });
 });

@@ -42,6 +42,12 @@ export interface MemoryReplayStoreOptions {
   maxEntries?: number;
   /** Clock in ms, for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * This store is the only one accepting these proofs, on a runtime that runs many isolates
+   * (Cloudflare Workers, Deno Deploy, Vercel and Netlify edge functions): silences the warning
+   * logged once there. Default false.
+   */
+  singleInstance?: boolean;
 }
 
 /** The names of {@link MemoryReplayStoreOptions}, for the unknown-option check. @internal */
@@ -49,6 +55,7 @@ const MEMORY_STORE_OPTION_NAMES = {
   maxBytes: true,
   maxEntries: true,
   now: true,
+  singleInstance: true,
 } as const satisfies OptionNames<MemoryReplayStoreOptions>;
 
 /** Most table load at capacity (linear probing stays short: about 3 probes on average). */
@@ -72,6 +79,7 @@ export function memorySize(options: MemoryReplayStoreOptions): {
   capacity: number;
   slots: number;
   now: () => number;
+  singleInstance: boolean;
 } {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
@@ -82,8 +90,10 @@ export function memorySize(options: MemoryReplayStoreOptions): {
     );
   }
   rejectUnknownOptions(options, MEMORY_STORE_OPTION_NAMES, 'MemoryReplayStore');
-  const { maxBytes, maxEntries, now = Date.now } = options;
+  const { maxBytes, maxEntries, now = Date.now, singleInstance = false } = options;
   if (typeof now !== 'function') throw new DPoPConfigError('now', 'must be a function');
+  if (typeof singleInstance !== 'boolean')
+    throw new DPoPConfigError('singleInstance', 'must be a boolean');
   let capacity: number;
   if (maxEntries !== undefined) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_CAPACITY)
@@ -97,7 +107,7 @@ export function memorySize(options: MemoryReplayStoreOptions): {
     capacity = Math.min(MAX_CAPACITY, Math.floor(bytes / BYTES_PER_ENTRY));
   }
   const slots = Math.max(MIN_SLOTS, Math.ceil(capacity / MAX_LOAD));
-  return { capacity, slots, now };
+  return { capacity, slots, now, singleInstance };
 }
 
 /**

@@ -5,6 +5,7 @@ import { ReplayStoreError } from './types.ts';
 import type { MemoryReplayStoreOptions } from './memory-size.ts';
 import { memorySize, refusal } from './memory-size.ts';
 import { BLOCK_SHIFT, verifyTables } from './memory-verify.ts';
+import { warnIfManyIsolates } from './many-isolates.ts';
 
 export type { MemoryReplayStoreOptions } from './memory-size.ts';
 
@@ -67,7 +68,10 @@ const MAX_DIRTY_BLOCKS = 16;
  * `epoch` (random per store) let the verifier refuse what it may have forgotten: proofs whose
  * `iat` predates `since`, and nonces issued for another epoch.
  *
- * For several server instances use `RedisReplayStore`.
+ * For several server instances use a shared store: `RedisReplayStore`, `DurableObjectReplayStore`
+ * (Cloudflare Workers), `DenoKvReplayStore` (Deno Deploy). On a runtime that runs many isolates
+ * (Workers, Deno Deploy, Vercel and Netlify edge) the store logs one warning saying so, unless
+ * built with `{ singleInstance: true }`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
  */
@@ -97,7 +101,8 @@ export class MemoryReplayStore implements ReplayStore {
   #resets = 0;
 
   constructor(options: MemoryReplayStoreOptions = {}) {
-    const { capacity, slots, now } = memorySize(options);
+    const { capacity, slots, now, singleInstance } = memorySize(options);
+    if (!singleInstance) warnIfManyIsolates();
     this.#capacity = capacity;
     this.#now = now;
     this.#slots = slots;

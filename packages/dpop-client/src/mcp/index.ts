@@ -74,8 +74,9 @@ const WELL_KNOWN = /\/\.well-known\//;
  * - discovery (`/.well-known/…`) and dynamic registration requests are sent untouched;
  * - a DPoP-only 401/403 challenge is also shown to the SDK as `Bearer` (see `sdkChallenge`).
  *
- * Put it last (nearest the network): `applyMiddlewares(withOAuth(provider, url), withDPoP(key))`,
- * or alone as the transport's `fetch`.
+ * Alone as the transport's `fetch`, or innermost (nearest the network, so it sees the
+ * `Authorization` header the others set): with `applyMiddlewares`, whose first middleware is the
+ * innermost, `applyMiddlewares(withDPoP(key), withOAuth(provider, url))`.
  *
  * @example
  * ```ts

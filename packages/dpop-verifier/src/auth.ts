@@ -11,6 +11,7 @@ import { compileAuthPolicy } from './auth/policy.ts';
 import type { AuthPolicy, AuthRun } from './auth/types.ts';
 import type { DPoPError, DPoPRejectReason } from './errors.ts';
 import { refuse } from './errors.ts';
+import { tokenScopes } from './auth/scopes.ts';
 import type { MaybePromise, Step } from './maybe-async.ts';
 import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import type { OptionNames } from './options.ts';
@@ -234,17 +235,6 @@ function scopes(run: AuthRun): void {
 }
 
 /**
- * The scopes of a token's claims: `scope` (RFC 9068 §2.2.3, RFC 7662 §2.2: space-separated),
- * else `scp` (a string or an array, as some authorization servers write it).
- */
-export function tokenScopes(claims: TokenClaims): string[] {
-  const value = claims.scope ?? claims.scp;
-  if (typeof value === 'string') return value.split(' ').filter(Boolean);
-  if (Array.isArray(value)) return value.filter((s): s is string => typeof s === 'string');
-  return [];
-}
-
-/**
  * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
  * presented with this request, or `undefined` when there is none. `@popkit/mtls-binding`
  * provides it from a TLS socket or a trusted proxy header.
@@ -341,6 +331,15 @@ export interface AuthResult {
   proof?: VerifiedProof;
   /** Headers to add to the response (`DPoP-Nonce` when the client should move to a new one). */
   headers: Record<string, string>;
+  /**
+   * The token's client: `client_id`, else `azp`, else `''`. With `scopes` and `expiresAt`, the
+   * members of the MCP SDK's `AuthInfo`, so a result can be handed to its transports as is.
+   */
+  clientId: string;
+  /** The token's scopes: its `scope` claim (space-separated), else `scp`. */
+  scopes: string[];
+  /** The token's `exp` (seconds since the epoch), when it has one. */
+  expiresAt?: number;
 }
 
 /** A resource-server verifier built by {@link createDPoPAuth}. */

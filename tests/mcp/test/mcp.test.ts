@@ -91,7 +91,7 @@ const mcpHandler: RequestHandler = async (req, res) => {
   });
   await server.connect(transport);
   // (req carries the SDK's AuthInfo on `auth`; popkit's result is on `req.dpop`)
-  await transport.handleRequest(req as IncomingMessage & { auth?: AuthInfo }, res, req.body);
+  await transport.handleRequest(req, res, req.body);
 };
 
 beforeAll(async () => {

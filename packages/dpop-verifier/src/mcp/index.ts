@@ -11,9 +11,11 @@
  *   metadata document.
  *
  * Typings: this module declares only `req.dpop`. It never declares `req.auth`, so it cannot
- * collide with the SDK's declaration (`auth?: AuthInfo`, from its bearer middleware). Do not
- * use `@popkit/dpop-verifier/express` in the same TypeScript program: its `req.auth` is
- * popkit's `AuthResult`, which the SDK's transport does not accept.
+ * collide with the SDK's declaration (`auth?: AuthInfo`, from its bearer middleware), and
+ * `transport.handleRequest(req, res, req.body)` compiles. (In a program that also imports
+ * `@popkit/dpop-verifier/express`, `req.auth` is typed as popkit's `AuthResult`, which has
+ * `AuthInfo`'s `token`, `clientId`, `scopes` and `expiresAt`, so the transport accepts it too;
+ * after `requireDPoPAuth` read popkit's result from `req.dpop`.)
  *
  * @packageDocumentation
  */
@@ -24,7 +26,6 @@ import { PREFLIGHT_STATUS, abandon, authenticator, handle, isOpen } from '../ada
 import { DEFAULT_ALGORITHMS } from '../algorithms.ts';
 import type { ProofAlgorithm } from '../algorithms.ts';
 import type { AuthResult, DPoPAuthOptions } from '../auth.ts';
-import { tokenScopes } from '../auth.ts';
 import { wwwAuthenticate } from '../challenge.ts';
 import type { ChallengeConfig } from '../challenge.ts';
 import { exposeHeaders } from '../cors.ts';
@@ -194,9 +195,8 @@ function asUrl(value: string): URL | undefined {
  * (no `exp`, another resource).
  */
 function authInfoOf(result: AuthResult, expected: URL | undefined): AuthInfo | DPoPError {
-  const { claims } = result;
-  const exp = claims.exp;
-  if (typeof exp !== 'number' || !Number.isFinite(exp))
+  const { claims, expiresAt } = result;
+  if (expiresAt === undefined)
     return refuse('token_malformed', { description: 'The access token has no expiration time' });
   const aud = audiences(claims.aud);
   let resource: URL | undefined;
@@ -207,21 +207,15 @@ function authInfoOf(result: AuthResult, expected: URL | undefined): AuthInfo | D
   } else if (aud.length === 1) {
     resource = asUrl(aud[0]!);
   }
-  const clientId =
-    typeof claims.client_id === 'string'
-      ? claims.client_id
-      : typeof claims.azp === 'string'
-        ? claims.azp
-        : '';
   const extra: Record<string, unknown> = { scheme: result.scheme };
   if (result.jkt !== undefined) extra.jkt = result.jkt;
   if (typeof claims.sub === 'string') extra.sub = claims.sub;
   if (typeof claims.iss === 'string') extra.iss = claims.iss;
   return {
     token: result.token,
-    clientId,
-    scopes: tokenScopes(claims),
-    expiresAt: exp,
+    clientId: result.clientId,
+    scopes: result.scopes,
+    expiresAt,
     ...(resource === undefined ? {} : { resource }),
     extra,
   };

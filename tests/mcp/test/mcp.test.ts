@@ -17,9 +17,15 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
 import { thumbprint } from '@popkit/dpop-client';
-import { withDPoP } from '@popkit/dpop-client/mcp';
+import { dpopClientMetadata, withDPoP, withDpopJkt } from '@popkit/dpop-client/mcp';
 import { loadOrCreateKeyFile } from '@popkit/dpop-client/mcp/node';
 import type { AuthOutcome } from '@popkit/dpop-verifier';
 import { MemoryReplayStore, createNonceIssuer } from '@popkit/dpop-verifier';
@@ -31,6 +37,7 @@ import type { RequestHandler } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLIENT = { id: 'mcp-cli', secret: randomBytes(16).toString('hex') };
+const PUBLIC_CLIENT = { id: 'mcp-desktop', redirectUris: ['http://127.0.0.1:7777/callback'] };
 
 /** One request as it left the client (below withDPoP) and its answer. */
 interface Wire {
@@ -101,7 +108,11 @@ beforeAll(async () => {
   rs = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => rs.once('listening', resolve));
   origin = `http://127.0.0.1:${(rs.address() as AddressInfo).port}`;
-  as = await startMinimalAuthorizationServer({ client: CLIENT, audience: `${origin}/mcp` });
+  as = await startMinimalAuthorizationServer({
+    client: CLIENT,
+    publicClient: PUBLIC_CLIENT,
+    audience: `${origin}/mcp`,
+  });
 
   const common = {
     accessToken: { issuer: as.issuer, audience: `${origin}/mcp`, jwks: as.jwks },
@@ -356,5 +367,129 @@ describe('MCP with the official SDK and DPoP', () => {
     await response.body?.cancel();
     expect(scheme(wire.at(-1)!)).toBe('DPoP');
     expect(wire.filter(isTokenRequest).at(-1)!.status).toBe(200);
+  });
+});
+
+/**
+ * A public desktop/CLI client of the SDK (authorization code + PKCE), its tokens in a file:
+ * what `redirectToAuthorization` gets is "opened" by approving it at the example AS, which
+ * binds the code to the `dpop_jkt` that `withDpopJkt` added.
+ */
+class DesktopProvider implements OAuthClientProvider {
+  authorizationUrl: URL | undefined;
+  #verifier = '';
+  constructor(
+    readonly keyPair: CryptoKeyPair,
+    readonly tokenFile: string,
+  ) {}
+  get redirectUrl() {
+    return PUBLIC_CLIENT.redirectUris[0]!;
+  }
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: 'popkit desktop',
+      redirect_uris: PUBLIC_CLIENT.redirectUris,
+      token_endpoint_auth_method: 'none',
+      ...dpopClientMetadata(),
+    };
+  }
+  clientInformation(): OAuthClientInformationMixed {
+    return { client_id: PUBLIC_CLIENT.id, issuer: as.issuer } as OAuthClientInformationMixed;
+  }
+  tokens(): OAuthTokens | undefined {
+    try {
+      return JSON.parse(readFileSync(this.tokenFile, 'utf8')) as OAuthTokens;
+    } catch {
+      return undefined;
+    }
+  }
+  saveTokens(tokens: OAuthTokens) {
+    writeFileSync(this.tokenFile, JSON.stringify(tokens), { mode: 0o600 });
+  }
+  async redirectToAuthorization(url: URL) {
+    this.authorizationUrl = await withDpopJkt(url, this.keyPair);
+  }
+  saveCodeVerifier(verifier: string) {
+    this.#verifier = verifier;
+  }
+  codeVerifier() {
+    return this.#verifier;
+  }
+}
+
+describe('MCP with the SDK: authorization code, dpop_jkt, a bound refresh token across a restart', () => {
+  const keyFile = () => join(dir, 'desktop', 'dpop-key.json');
+  const tokenFile = () => join(dir, 'desktop', 'tokens.json');
+
+  async function desktop(keyPath: string) {
+    const { keyPair, jkt } = await loadOrCreateKeyFile(keyPath);
+    const provider = new DesktopProvider(keyPair, tokenFile());
+    const wire: Wire[] = [];
+    const transport = () =>
+      new StreamableHTTPClientTransport(new URL(`${origin}/mcp`), {
+        authProvider: provider,
+        fetch: applyMiddlewares(recorder(wire), withDPoP(keyPair, { provider }))(fetch),
+      });
+    return { keyPair, jkt, provider, wire, transport };
+  }
+
+  it('logs in with a code bound to the key, then calls a tool', async () => {
+    const d = await desktop(keyFile());
+    const first = d.transport();
+    const client = new Client({ name: 'popkit-desktop', version: '1.0.0' });
+    await expect(client.connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+    const url = d.provider.authorizationUrl!;
+    expect(url.searchParams.get('dpop_jkt')).toBe(d.jkt);
+    // the user logs in and consents; the AS redirects back with a code bound to dpop_jkt
+    const code = await as.authorize({
+      clientId: PUBLIC_CLIENT.id,
+      redirectUri: url.searchParams.get('redirect_uri')!,
+      codeChallenge: url.searchParams.get('code_challenge')!,
+      codeChallengeMethod: 'S256',
+      dpopJkt: url.searchParams.get('dpop_jkt')!,
+      subject: 'alice',
+      scope: 'orders:read',
+    });
+    await first.finishAuth(code);
+    expect(d.provider.tokens()).toMatchObject({ token_type: 'DPoP' });
+    expect(d.provider.tokens()?.refresh_token).toBeTruthy();
+    const connected = new Client({ name: 'popkit-desktop', version: '1.0.0' });
+    await connected.connect(d.transport());
+    expect(await whoami(connected)).toEqual({
+      clientId: PUBLIC_CLIENT.id,
+      scopes: ['orders:read'],
+      jkt: d.jkt,
+    });
+    await connected.close();
+  });
+
+  it('after a restart the same key redeems the bound refresh token', async () => {
+    // the access token is gone (expired, revoked): only the refresh token can help
+    const stored = JSON.parse(readFileSync(tokenFile(), 'utf8')) as OAuthTokens;
+    writeFileSync(tokenFile(), JSON.stringify({ ...stored, access_token: 'expired.token.x' }));
+    const d = await desktop(keyFile());
+    const client = new Client({ name: 'popkit-desktop', version: '1.0.0' });
+    await client.connect(d.transport());
+    expect(await whoami(client)).toMatchObject({ clientId: PUBLIC_CLIENT.id, jkt: d.jkt });
+    const refresh = d.wire.filter(
+      (w) => isTokenRequest(w) && w.body?.includes('grant_type=refresh_token'),
+    );
+    expect(refresh.map((w) => w.status)).toContain(200);
+    expect(d.provider.tokens()?.refresh_token).not.toBe(stored.refresh_token); // rotated
+    await client.close();
+  });
+
+  it('with a new key the bound refresh token is refused and the user must log in again', async () => {
+    const stored = JSON.parse(readFileSync(tokenFile(), 'utf8')) as OAuthTokens;
+    writeFileSync(tokenFile(), JSON.stringify({ ...stored, access_token: 'expired.token.y' }));
+    const d = await desktop(join(dir, 'desktop-new-key', 'dpop-key.json'));
+    const client = new Client({ name: 'popkit-desktop', version: '1.0.0' });
+    await expect(client.connect(d.transport())).rejects.toBeInstanceOf(UnauthorizedError);
+    const refresh = d.wire.filter(
+      (w) => isTokenRequest(w) && w.body?.includes('grant_type=refresh_token'),
+    );
+    expect(refresh.length).toBeGreaterThan(0);
+    expect(refresh.every((w) => w.status === 400)).toBe(true);
+    expect(d.provider.authorizationUrl?.searchParams.get('dpop_jkt')).toBe(d.jkt);
   });
 });

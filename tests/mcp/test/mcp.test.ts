@@ -4,7 +4,7 @@
 // withDPoP, and tokens from the example authorization server (client credentials, DPoP-bound,
 // nonces at its token endpoint). Nothing is mocked: every request crosses a real socket.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ const mcpHandler: RequestHandler = async (req, res) => {
     void server.close();
   });
   await server.connect(transport);
-  // (req carries the SDK's AuthInfo on `auth`; popkit's result is on `req.dpop`)
+  // (req.auth is the SDK's AuthInfo, set by requireDPoPAuth; popkit's result is on req.dpop)
   await transport.handleRequest(req, res, req.body);
 };
 

@@ -19,6 +19,7 @@ function walk(dir, out = []) {
 // Node-only modules inside otherwise browser-facing packages.
 const NODE_ONLY = [
   /packages\/dpop-client\/src\/crypto\/node\.ts$/,
+  /packages\/dpop-client\/src\/mcp\/node-key-store\.ts$/,
   /packages\/dpop-verifier\/src\/crypto\/node\.ts$/,
   /packages\/dpop-verifier\/src\/(express|fastify|redis)\//,
   /packages\/dpop-verifier\/src\/replay\/redis\.ts$/,

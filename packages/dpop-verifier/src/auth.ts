@@ -10,6 +10,8 @@ import { readCredentials } from './auth/credentials.ts';
 import { compileAuthPolicy } from './auth/policy.ts';
 import type { AuthPolicy, AuthRun } from './auth/types.ts';
 import type { DPoPError, DPoPRejectReason } from './errors.ts';
+import { refuse } from './errors.ts';
+import { tokenScopes } from './auth/scopes.ts';
 import type { MaybePromise, Step } from './maybe-async.ts';
 import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import type { OptionNames } from './options.ts';
@@ -67,6 +69,7 @@ const LOCAL: readonly Step<AuthRun>[] = [
   certificate, // the presented client certificate (RFC 8705 §3), when cnf names one
   certificateMatch,
   proof, // RFC 9449 §4.3 checks 2 to 12 and the replay store (§11.1), for DPoP
+  scopes, // `requiredScopes` (RFC 6750 §3.1 insufficient_scope), once the request is authentic
 ];
 /** The same with a remote validator: a call costs more than a proof signature. */
 const REMOTE: readonly Step<AuthRun>[] = [
@@ -76,6 +79,7 @@ const REMOTE: readonly Step<AuthRun>[] = [
   certificate,
   certificateMatch,
   proof, // check 12 (the key against cnf.jkt), then the replay store (§11.1)
+  scopes,
 ];
 
 /**
@@ -213,6 +217,24 @@ function proof(run: AuthRun): void | Promise<void> {
 }
 
 /**
+ * RFC 6750 §3.1: a token without every scope in `requiredScopes` is refused 403
+ * `insufficient_scope` (the challenge names the scopes, for step-up), after the proof was
+ * checked and recorded, so only the key holder learns it. The nonce to move to, if any, goes
+ * along.
+ */
+function scopes(run: AuthRun): void {
+  const required = run.policy.requiredScopes;
+  if (required.length === 0) return;
+  const held = tokenScopes(run.claims!);
+  if (required.every((scope) => held.includes(scope))) return;
+  const nonce = run.verified?.nextNonce;
+  throw refuse(
+    'insufficient_scope',
+    nonce === undefined ? {} : { headers: { 'DPoP-Nonce': nonce } },
+  );
+}
+
+/**
  * Returns the `x5t#S256` thumbprint (base64url SHA-256 of the DER) of the TLS client certificate
  * presented with this request, or `undefined` when there is none. `@popkit/mtls-binding`
  * provides it from a TLS socket or a trusted proxy header.
@@ -267,6 +289,17 @@ export interface DPoPAuthOptions
   onResult?: (outcome: AuthOutcome) => void;
   /** `realm` of the challenges. */
   realm?: string;
+  /**
+   * Scopes every token must hold (its `scope` claim, else `scp`). A token without them is
+   * refused 403 `insufficient_scope`, once the proof was checked; every challenge names them
+   * (`scope="…"`, RFC 6750 §3), so a client can ask for them (step-up).
+   */
+  requiredScopes?: readonly string[];
+  /**
+   * RFC 9728 §5.1: the URL of this resource's protected-resource metadata, sent as
+   * `resource_metadata="…"` on every challenge (MCP clients find the authorization server there).
+   */
+  resourceMetadata?: string;
   /** Longest access token accepted. Default 16384. */
   maxTokenLength?: number;
 }
@@ -282,6 +315,8 @@ export const AUTH_OPTION_NAMES = {
   certificate: true,
   onResult: true,
   realm: true,
+  requiredScopes: true,
+  resourceMetadata: true,
   maxTokenLength: true,
 } as const satisfies OptionNames<DPoPAuthOptions>;
 
@@ -296,6 +331,15 @@ export interface AuthResult {
   proof?: VerifiedProof;
   /** Headers to add to the response (`DPoP-Nonce` when the client should move to a new one). */
   headers: Record<string, string>;
+  /**
+   * The token's client: `client_id`, else `azp`, else `''`. With `scopes` and `expiresAt`, the
+   * members of the MCP SDK's `AuthInfo`, so a result can be handed to its transports as is.
+   */
+  clientId: string;
+  /** The token's scopes: its `scope` claim (space-separated), else `scp`. */
+  scopes: string[];
+  /** The token's `exp` (seconds since the epoch), when it has one. */
+  expiresAt?: number;
 }
 
 /** A resource-server verifier built by {@link createDPoPAuth}. */

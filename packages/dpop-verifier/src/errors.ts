@@ -1,10 +1,16 @@
 /**
  * OAuth error codes the verifier returns: RFC 9449 §7.1 and §12.2 (`invalid_dpop_proof`,
- * `use_dpop_nonce`), RFC 6750 §3.1 (`invalid_token`, `invalid_request`), and `server_error`
- * for a replay store that cannot answer (fail closed, HTTP 503, retryable).
+ * `use_dpop_nonce`), RFC 6750 §3.1 (`invalid_token`, `invalid_request`, `insufficient_scope`:
+ * HTTP 403, the token lacks `requiredScopes`), and `server_error` for a replay store that cannot
+ * answer (fail closed, HTTP 503, retryable).
  */
 export type DPoPErrorCode =
-  'invalid_dpop_proof' | 'use_dpop_nonce' | 'invalid_token' | 'invalid_request' | 'server_error';
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
+  | 'invalid_token'
+  | 'invalid_request'
+  | 'insufficient_scope'
+  | 'server_error';
 
 /**
  * Why a request was rejected, finer than the OAuth `code`: for logs and metrics (`onResult`).
@@ -77,6 +83,8 @@ export type DPoPRejectReason =
   | 'certificate_mismatch'
   | 'certificate_unusable'
   | 'dpop_jkt_mismatch'
+  // authorization (RFC 6750 §3.1): a valid token without the scopes this resource requires
+  | 'insufficient_scope'
   | 'internal_error';
 
 /** Default HTTP status per code at a resource server. */
@@ -85,6 +93,7 @@ const RS_STATUS: Record<DPoPErrorCode, number> = {
   use_dpop_nonce: 401,
   invalid_token: 401,
   invalid_request: 400,
+  insufficient_scope: 403,
   server_error: 503,
 };
 
@@ -221,6 +230,11 @@ export const REFUSALS: { readonly [R in DPoPRejectReason]: readonly [DPoPErrorCo
     'The access token is not bound to the presented client certificate',
   ],
   certificate_unusable: [TOKEN, 'The client certificate information cannot be used'],
+  // RFC 6750 §3.1: authenticated, but not allowed (step-up: the challenge names the scopes)
+  insufficient_scope: [
+    'insufficient_scope',
+    'The access token lacks the scope this resource requires',
+  ],
   internal_error: [SERVER, 'The request could not be verified'],
 };
 

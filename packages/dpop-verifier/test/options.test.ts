@@ -75,9 +75,14 @@ describe('unknown option names are configuration errors, when the verifier is bu
         '"allowUnboundBearr" is not an option of createDPoPAuth: did you mean "allowUnboundBearer"?',
       );
     }
-    const foreign = { ...base(), resourceMetadataUrl: 'https://x' } as DPoPAuthOptions;
+    const foreign = { ...base(), expectedResource: 'https://x' } as DPoPAuthOptions;
     expect(configError(() => createDPoPAuth(foreign)).message).toBe(
-      '"resourceMetadataUrl" is not an option of createDPoPAuth',
+      '"expectedResource" is not an option of createDPoPAuth',
+    );
+    // the SDK's name for popkit's `resourceMetadata`
+    const sdkName = { ...base(), resourceMetadataUrl: 'https://x' } as DPoPAuthOptions;
+    expect(configError(() => createDPoPAuth(sdkName)).message).toBe(
+      '"resourceMetadataUrl" is not an option of createDPoPAuth: did you mean "resourceMetadata"?',
     );
     const cased = { ...base(), publicURL: 'https://api.example.com' } as DPoPAuthOptions;
     expect(configError(() => createDPoPAuth(cased)).message).toMatch(/did you mean "publicUrl"\?$/);

@@ -8,6 +8,7 @@
 import type { AuthResult } from '../auth.ts';
 import { wwwAuthenticate } from '../challenge.ts';
 import { DPoPError, refuse } from '../errors.ts';
+import { tokenClientId, tokenExpiry, tokenScopes } from './scopes.ts';
 import type { AuthRun } from './types.ts';
 
 /** The failure, for errors that are not `DPoPError`s, by where they happened. */
@@ -68,8 +69,12 @@ export function refused(e: unknown, run: AuthRun): DPoPError {
 export function accepted(run: AuthRun): AuthResult {
   const { verified } = run;
   let result: AuthResult;
+  const claims = run.claims!;
+  const granted = { clientId: tokenClientId(claims), scopes: tokenScopes(claims) };
+  const expiresAt = tokenExpiry(claims);
+  if (expiresAt !== undefined) (granted as { expiresAt?: number }).expiresAt = expiresAt;
   if (verified === undefined) {
-    result = { token: run.token, claims: run.claims!, scheme: run.scheme!, headers: {} };
+    result = { token: run.token, claims, scheme: run.scheme!, headers: {}, ...granted };
   } else {
     run.bound.unshift('jkt');
     const headers: Record<string, string> = {};
@@ -81,6 +86,7 @@ export function accepted(run: AuthRun): AuthResult {
       headers,
       jkt: verified.jkt,
       proof: verified,
+      ...granted,
     };
   }
   const { onResult } = run.policy;

@@ -17,7 +17,10 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
   rejectUnknownOptions(options, AUTH_OPTION_NAMES, 'createDPoPAuth');
-  const { requireNonce, certificate, onResult, realm } = options;
+  const { requireNonce, certificate, onResult, realm, resourceMetadata } = options;
+  const requiredScopes = scopeList(options.requiredScopes);
+  if (resourceMetadata !== undefined && !isHttpUrl(resourceMetadata))
+    throw new DPoPConfigError('resourceMetadata', 'must be an absolute http(s) URL string');
   if (options.allowBearer !== undefined && options.allowUnboundBearer !== undefined)
     throw new DPoPConfigError('allowBearer', 'is the old name of "allowUnboundBearer": set one');
   const allowUnboundBearer = options.allowUnboundBearer ?? options.allowBearer ?? false;
@@ -70,7 +73,30 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
       algs: (options.algorithms ?? DEFAULT_ALGORITHMS).join(' '),
       allowBearer: bearerScheme,
       ...(realm === undefined ? {} : { realm }),
+      ...(requiredScopes.length === 0 ? {} : { scope: requiredScopes.join(' ') }),
+      ...(resourceMetadata === undefined ? {} : { resourceMetadata }),
     },
     maxTokenLength: options.maxTokenLength ?? 16384,
+    requiredScopes,
   };
+}
+
+/** RFC 6749 §3.3 scope-token: printable ASCII but space, `"` and `\\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+function scopeList(value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s)))
+    throw new DPoPConfigError('requiredScopes', 'must be an array of scope tokens (RFC 6749 §3.3)');
+  return Object.freeze([...(value as string[])]);
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string' || /[\x00-\x20"\\\x7f]/.test(value)) return false;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
 }

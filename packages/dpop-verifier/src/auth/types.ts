@@ -25,6 +25,8 @@ export interface AuthPolicy {
   readonly bearerScheme: boolean;
   readonly challenge: ChallengeConfig;
   readonly maxTokenLength: number;
+  /** `requiredScopes`, validated (empty: no scope is required). */
+  readonly requiredScopes: readonly string[];
 }
 
 /**

@@ -509,6 +509,7 @@ function credentialFailure(
       walk.fail(1, { reason, expected: 'a DPoP header with a proof', found: 'no DPoP header' });
       return;
     case 'bearer_not_allowed':
+      walk.pass('authorization', undefined, `${scheme} <token>`);
       walk.fail('scheme', { reason, expected: 'DPoP', found: scheme });
       return;
     case 'invalid_url':

@@ -269,6 +269,13 @@ export interface DPoPAuthOptions
   realm?: string;
   /** Longest access token accepted. Default 16384. */
   maxTokenLength?: number;
+  /**
+   * `'log'`: one `console.warn` line per refused request with the failing RFC 9449 §4.3 check
+   * and reason, and fingerprints only (hash prefixes of the proof and token, the `cnf.jkt`
+   * thumbprint; never a token, proof or key), to run `popkit explain` (`@popkit/explain`) on.
+   * Default `false`.
+   */
+  explain?: 'log' | false;
 }
 
 /** The names of {@link DPoPAuthOptions}, for the unknown-option check. @internal */
@@ -283,6 +290,7 @@ export const AUTH_OPTION_NAMES = {
   onResult: true,
   realm: true,
   maxTokenLength: true,
+  explain: true,
 } as const satisfies OptionNames<DPoPAuthOptions>;
 
 /** A request that passed authentication. */

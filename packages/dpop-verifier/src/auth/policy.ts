@@ -30,6 +30,9 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
     throw new DPoPConfigError('onResult', 'must be a function');
   if (realm !== undefined && typeof realm !== 'string')
     throw new DPoPConfigError('realm', 'must be a string');
+  const { explain = false } = options;
+  if (explain !== false && explain !== 'log')
+    throw new DPoPConfigError('explain', `must be 'log' or false`);
   if (
     requireNonce !== undefined &&
     typeof requireNonce !== 'boolean' &&
@@ -72,5 +75,6 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
       ...(realm === undefined ? {} : { realm }),
     },
     maxTokenLength: options.maxTokenLength ?? 16384,
+    explain: explain === 'log',
   };
 }

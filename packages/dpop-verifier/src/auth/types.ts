@@ -25,6 +25,8 @@ export interface AuthPolicy {
   readonly bearerScheme: boolean;
   readonly challenge: ChallengeConfig;
   readonly maxTokenLength: number;
+  /** `explain: 'log'`: log each refusal (fingerprints only). */
+  readonly explain: boolean;
 }
 
 /**

@@ -43,7 +43,10 @@ describe.skipIf(!available)('the offline page, in real headless Chromium', () =>
   });
 
   it('page/index.html is built from the current sources', async () => {
-    expect(readFileSync(PAGE, 'utf8') === (await buildPage()), 'stale: run build:page').toBe(true);
+    expect(
+      readFileSync(PAGE, 'utf8') === (await buildPage()),
+      'page/index.html is stale (the explain or verifier sources changed): run `pnpm --filter @popkit/explain run build:page`',
+    ).toBe(true);
   });
 
   it.each(fixtures.map((f) => [f.name, f] as const))(

@@ -7,6 +7,8 @@ import { BIN, ROOT, cliArgs, run } from './helpers.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const byName = new Map(buildFixtures().map((f) => [f.name, f]));
 const htu = byName.get('htu')!;
@@ -87,6 +89,24 @@ describe('popkit explain', () => {
       expect((JSON.parse(bad.stdout) as Explanation).reason).toMatch(/^token_/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--jwks also takes the JWKS URL', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(JWKS));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+      const r = await run(BIN, [...cliArgs(byName.get('ok')!), '--jwks', url]);
+      expect(r.code).toBe(0);
+      expect((JSON.parse(r.stdout) as Explanation).token!.signature).toBe(
+        'verified with the JWKS given',
+      );
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 

@@ -24,6 +24,7 @@ const NODE_ONLY = [
   /packages\/dpop-verifier\/src\/(express|fastify|redis)\//,
   /packages\/dpop-verifier\/src\/replay\/redis\.ts$/,
   /packages\/mtls-binding\/src\/node\//,
+  /packages\/explain\/src\/cli\//,
 ];
 
 for (const file of walk(join(root, 'packages'))) {

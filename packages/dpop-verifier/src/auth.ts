@@ -302,6 +302,13 @@ export interface DPoPAuthOptions
   resourceMetadata?: string;
   /** Longest access token accepted. Default 16384. */
   maxTokenLength?: number;
+  /**
+   * `'log'`: one `console.warn` line per refused request with the failing RFC 9449 §4.3 check
+   * and reason, and fingerprints only (hash prefixes of the proof and token, the `cnf.jkt`
+   * thumbprint; never a token, proof or key), to run `popkit explain` (`@popkit/explain`) on.
+   * Default `false`.
+   */
+  explain?: 'log' | false;
 }
 
 /** The names of {@link DPoPAuthOptions}, for the unknown-option check. @internal */
@@ -318,6 +325,7 @@ export const AUTH_OPTION_NAMES = {
   requiredScopes: true,
   resourceMetadata: true,
   maxTokenLength: true,
+  explain: true,
 } as const satisfies OptionNames<DPoPAuthOptions>;
 
 /** A request that passed authentication. */

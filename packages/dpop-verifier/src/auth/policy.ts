@@ -33,6 +33,9 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
     throw new DPoPConfigError('onResult', 'must be a function');
   if (realm !== undefined && typeof realm !== 'string')
     throw new DPoPConfigError('realm', 'must be a string');
+  const { explain = false } = options;
+  if (explain !== false && explain !== 'log')
+    throw new DPoPConfigError('explain', `must be 'log' or false`);
   if (
     requireNonce !== undefined &&
     typeof requireNonce !== 'boolean' &&
@@ -78,6 +81,7 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
     },
     maxTokenLength: options.maxTokenLength ?? 16384,
     requiredScopes,
+    explain: explain === 'log',
   };
 }
 

@@ -27,6 +27,8 @@ export interface AuthPolicy {
   readonly maxTokenLength: number;
   /** `requiredScopes`, validated (empty: no scope is required). */
   readonly requiredScopes: readonly string[];
+  /** `explain: 'log'`: log each refusal (fingerprints only). */
+  readonly explain: boolean;
 }
 
 /**

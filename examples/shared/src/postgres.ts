@@ -1,0 +1,205 @@
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { accessSync, chownSync, constants, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findBinary } from './binaries.ts';
+import { freePort } from './redis.ts';
+
+export const POSTGRES_INSTALL = 'apt-get update && apt-get install -y postgresql';
+
+const executable = (path: string) => {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Absolute path of a PostgreSQL server binary (`initdb`, `postgres`): Debian keeps them in
+ * /usr/lib/postgresql/<major>/bin, off PATH (the newest major wins); else PATH.
+ */
+export function findPostgresBinary(name: 'initdb' | 'postgres'): string | undefined {
+  try {
+    const majors = readdirSync('/usr/lib/postgresql')
+      .filter((d) => /^\d+$/.test(d))
+      .sort((a, b) => Number(b) - Number(a));
+    for (const major of majors) {
+      const path = `/usr/lib/postgresql/${major}/bin/${name}`;
+      if (executable(path)) return path;
+    }
+  } catch {
+    // not Debian's layout
+  }
+  return findBinary(name);
+}
+
+/** A real PostgreSQL server on a free loopback port, in a temporary data directory. */
+export interface PostgresServer {
+  port: number;
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication). */
+  url: string;
+  /** The postmaster (it leads its own process group, with its backends). */
+  process: ChildProcess;
+  /**
+   * Immediate shutdown (SIGQUIT: no checkpoint, so the restart runs crash recovery and empties
+   * unlogged tables, as after a crash); SIGKILL to the group after 2 s. The directory stays.
+   */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory (crash recovery runs if it crashed). */
+  restart(): Promise<void>;
+  /** Fast shutdown (SIGINT), SIGKILL after 5 s, then removes the data directory. */
+  stop(): Promise<void>;
+}
+
+/** The `postgres` OS user's uid and gid when we run as root (PostgreSQL refuses root). */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  for (const name of ['postgres', 'nobody']) {
+    try {
+      const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+      const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+      if (Number.isInteger(uid) && Number.isInteger(gid)) return { uid, gid };
+    } catch {
+      // no such user
+    }
+  }
+  throw new Error('running as root, but there is no postgres (or nobody) user to run PostgreSQL');
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((r) => child.once('exit', () => r()));
+
+/**
+ * Starts `initdb` then `postgres` (as the `postgres` OS user when we are root) in a fresh
+ * temporary directory, listening on 127.0.0.1 only, socket in that directory, fsync off.
+ * Stopped by PID (its process group); `stop()` removes the directory.
+ */
+export async function startPostgres(extraArgs: string[] = []): Promise<PostgresServer> {
+  const initdb = findPostgresBinary('initdb');
+  const postgres = findPostgresBinary('postgres');
+  if (!initdb || !postgres)
+    throw new Error(`PostgreSQL is not installed; install it with: ${POSTGRES_INSTALL}`);
+  const user = serverUser();
+  const dir = mkdtempSync(join(tmpdir(), 'popkit-pg-'));
+  const data = join(dir, 'data');
+  if (user) chownSync(dir, user.uid, user.gid);
+  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+  try {
+    execFileSync(
+      initdb,
+      ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--no-instructions'],
+      { stdio: 'pipe', cwd: dir, env, ...(user ?? {}) },
+    );
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '');
+    throw new Error(`initdb failed: ${stderr.slice(-500)}`);
+  }
+  const port = await freePort();
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(
+      postgres,
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-h',
+        '127.0.0.1',
+        '-k',
+        dir,
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+        ...extraArgs,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir, env, detached: true, ...(user ?? {}) },
+    );
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`postgres did not start: ${out.slice(-500)}`));
+      }, 20_000);
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`postgres exited with ${code}: ${out.slice(-500)}`));
+      });
+    });
+    child.stdout!.resume();
+    child.stderr!.resume();
+    return child;
+  };
+  /** SIGKILL to the whole process group: the postmaster and every backend. */
+  const killGroup = async (child: ChildProcess) => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await exited(child);
+    // backends exit with the group; give the kernel a moment to reap them
+    for (let i = 0; i < 50; i++) {
+      try {
+        process.kill(-child.pid!, 0);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  let first: ChildProcess;
+  try {
+    first = await launch();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const server: PostgresServer = {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    process: first,
+    async kill() {
+      const child = server.process;
+      child.kill('SIGQUIT');
+      const timer = setTimeout(() => void killGroup(child), 2000);
+      await exited(child);
+      clearTimeout(timer);
+      await killGroup(child);
+    },
+    async restart() {
+      server.process = await launch();
+    },
+    async stop() {
+      const child = server.process;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGINT');
+        const timer = setTimeout(() => void killGroup(child), 5000);
+        await exited(child);
+        clearTimeout(timer);
+      }
+      await killGroup(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}

@@ -83,10 +83,12 @@ function ident(table: string, suffix = ''): string {
 }
 
 /**
- * The SQL that creates the store's tables, for a migration (with `createTable: false`):
- * `<table>` (one row per live proof: its key and expiry in ms), an index on the expiry (for the
- * bounded deletion of expired rows), and `<table>_epoch`, one row naming the table's current
- * life (see {@link PostgresReplayStore}). Idempotent.
+ * The SQL that creates the store's tables, for a migration (with `createTable: false`): one
+ * `DO` block, atomic and idempotent. `<table>` holds one row per live proof (its key and expiry
+ * in ms since the epoch), with an index on the expiry for the bounded deletion of expired
+ * rows; `<table>_epoch` holds one row naming the table's current life (see
+ * {@link PostgresReplayStore}), `since` 0 for a table that never lost entries. Only a missing
+ * table is created: an existing one (emptied or not) is left alone.
  */
 export function postgresReplaySchema(
   table: string = POSTGRES_REPLAY_TABLE,
@@ -96,10 +98,15 @@ export function postgresReplaySchema(
   const kind = options.unlogged === false ? 'TABLE' : 'UNLOGGED TABLE';
   const bare = t.split('.').pop()!;
   return [
-    `CREATE ${kind} IF NOT EXISTS ${ident(t)} (k text PRIMARY KEY, exp bigint NOT NULL);`,
-    `CREATE INDEX IF NOT EXISTS "${bare}_exp" ON ${ident(t)} (exp);`,
-    `CREATE ${kind} IF NOT EXISTS ${ident(t, '_epoch')} (id int PRIMARY KEY CHECK (id = 1), epoch text NOT NULL, since bigint NOT NULL);`,
-    `INSERT INTO ${ident(t, '_epoch')} (id, epoch, since) VALUES (1, md5(random()::text || clock_timestamp()::text), (extract(epoch FROM clock_timestamp()) * 1000)::bigint) ON CONFLICT (id) DO NOTHING;`,
+    'DO $popkit$ BEGIN',
+    `  IF to_regclass('${ident(t)}') IS NULL THEN`,
+    `    CREATE ${kind} ${ident(t)} (k text PRIMARY KEY, exp bigint NOT NULL);`,
+    `    CREATE INDEX "${bare}_exp" ON ${ident(t)} (exp);`,
+    `    CREATE ${kind} IF NOT EXISTS ${ident(t, '_epoch')} (id int PRIMARY KEY CHECK (id = 1), epoch text NOT NULL, since bigint NOT NULL);`,
+    `    INSERT INTO ${ident(t, '_epoch')} (id, epoch, since) VALUES (1, md5(random()::text || clock_timestamp()::text), 0)`,
+    `      ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch, since = 0;`,
+    '  END IF;',
+    'END $popkit$;',
   ].join('\n');
 }
 
@@ -167,17 +174,22 @@ const CREATE_RACE = new Set(['23505', '42P07']);
  * reused in place when its key comes again.
  *
  * **Unlogged or logged** (`unlogged`, default `true`): an unlogged table writes no WAL per
- * proof, but PostgreSQL truncates it after a crash (and it is empty on a promoted replica):
- * every proof accepted in the last proof lifetime could be accepted again. The store fails
- * closed instead: the table has a one-row companion, `<table>_epoch` (as unlogged as the
- * table, so it empties with it), naming the table's current life and since when it remembers.
- * Each check reads it in the same statement. When it is gone or changed, the store starts a
- * new life (a new `epoch`, `since` = now), refuses that check with 503, and from then on the
- * verifier refuses proofs issued before `since` (`iat_before_restart`) and nonces issued for
- * the old epoch (`use_dpop_nonce`, the client retries with a fresh one). So a crash costs a
- * few refused requests, never a replay. A logged table (`unlogged: false`) survives crashes and
- * replicates, at the price of WAL per proof. Until its first answer a store reports its own
- * start as `since` (it cannot know yet what the table holds); then the table's.
+ * proof, but PostgreSQL empties it after a crash (and it is empty on a promoted replica):
+ * every proof accepted in the last proof lifetime could then be accepted again. The store
+ * fails closed instead, through `since` and `epoch`: the table has a one-row companion,
+ * `<table>_epoch` (as unlogged as the table, so it empties with it), naming the table's
+ * current life and since when it remembers everything (0 for a table that never lost
+ * anything). Each check reads it in the same statement. When it is gone or has changed, the
+ * store starts (or joins) a new life, `since` = now and a new `epoch`, and refuses that check
+ * with 503; from then on the verifier refuses proofs issued before `since`
+ * (`iat_before_restart`) and nonces issued for the old epoch (`use_dpop_nonce`: the client
+ * retries with a fresh one). So a crash costs a few refused requests for one proof lifetime,
+ * never a replay. A logged table (`unlogged: false`) survives crashes and replicates, at the
+ * price of WAL per proof (and the epoch row is then durable too). To empty the table by hand,
+ * delete the `<table>_epoch` row as well (or `TRUNCATE` both), so the store notices. Until its
+ * first answer a store reports its own start as `since` (it cannot know yet what the table
+ * holds), then the table's; every instance sharing the table reports the same `epoch`, so
+ * nonces issued by one are valid at the others.
  *
  * **Sizing**: one row per live proof, about 130 bytes with its two index entries (a 43-byte
  * key, the 8-byte expiry, tuple header), living at most `maxAge + clockTolerance` (or the
@@ -216,8 +228,6 @@ export class PostgresReplayStore implements ReplayStore {
   #epoch: string;
   readonly #placeholder: string;
   #since: number;
-  /** Whether this store created the table (nothing can have been forgotten before). */
-  #created = false;
   #ready: Promise<void> | undefined;
   #relearn: Promise<void> | undefined;
   #calls = 0;
@@ -363,10 +373,7 @@ export class PostgresReplayStore implements ReplayStore {
     }
     // a check that started before the store learned the table's life was checked against the
     // store's own start: good enough only if the table remembers from before then
-    if (
-      known !== epoch &&
-      !(known === this.#placeholder && (this.#created || this.#since <= this.#startedAt))
-    )
+    if (known !== epoch && !(known === this.#placeholder && this.#since <= this.#startedAt))
       throw new ReplayStoreError(
         'replay_store_error',
         'the PostgreSQL replay table started a new life during this check',
@@ -391,28 +398,17 @@ export class PostgresReplayStore implements ReplayStore {
   }
 
   async #createTables(): Promise<void> {
-    const { rows: probe } = await this.#run(
-      `SELECT to_regclass($1)::text AS t`,
-      [ident(this.#table)],
-      'popkit_replay_probe',
-    );
-    const existed = (probe[0] as { t?: unknown } | undefined)?.t != null;
-    const statements = postgresReplaySchema(this.#table, { unlogged: this.#unlogged })
-      .split('\n')
-      .slice(0, 3);
-    for (const statement of statements) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.#run(statement, [], '');
-          break;
-        } catch (error) {
-          // two instances creating the same table at once: the loser's IF NOT EXISTS can fail
-          const code = (error as { code?: unknown } | null)?.code;
-          if (attempt > 2 || typeof code !== 'string' || !CREATE_RACE.has(code)) throw error;
-        }
+    const schema = postgresReplaySchema(this.#table, { unlogged: this.#unlogged });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#run(schema, [], '');
+        return;
+      } catch (error) {
+        // two instances creating the same table at once: the loser fails, then finds it
+        const code = (error as { code?: unknown } | null)?.code;
+        if (attempt > 2 || typeof code !== 'string' || !CREATE_RACE.has(code)) throw error;
       }
     }
-    if (!existed) this.#created = true;
   }
 
   /** Reads (or starts) the table's life and adopts it. */
@@ -431,7 +427,7 @@ export class PostgresReplayStore implements ReplayStore {
     // never report a memory older than what this store was started with, unless the table
     // remembers from before then (its life started earlier)
     this.#since = since;
-    if (wasKnown || (first && !this.#created && since > this.#startedAt)) {
+    if (wasKnown || (first && since > this.#startedAt)) {
       try {
         this.#onWarning(
           'popkit: the PostgreSQL replay table lost its entries (a crash emptied the unlogged table, a failover or a TRUNCATE); DPoP proofs issued before now are refused for one proof lifetime.',

@@ -1,6 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  chownSync,
+  constants,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBinary } from './binaries.ts';
@@ -41,15 +49,20 @@ export interface PostgresServer {
   port: number;
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication). */
   url: string;
-  /** The postmaster (it leads its own process group, with its backends). */
+  /** The postmaster (its backends are its children). */
   process: ChildProcess;
   /**
    * Immediate shutdown (SIGQUIT: no checkpoint, so the restart runs crash recovery and empties
-   * unlogged tables, as after a crash); SIGKILL to the group after 2 s. The directory stays.
+   * unlogged tables, as after a crash); SIGKILL to it and its backends after 2 s. The directory
+   * stays.
    */
   kill(): Promise<void>;
   /** Starts it again on the same port and data directory (crash recovery runs if it crashed). */
   restart(): Promise<void>;
+  /** SIGSTOP to the postmaster and its backends: connections stay open, nothing answers. */
+  pause(): void;
+  /** SIGCONT to them. */
+  resume(): void;
   /** Fast shutdown (SIGINT), SIGKILL after 5 s, then removes the data directory. */
   stop(): Promise<void>;
 }
@@ -69,6 +82,53 @@ function serverUser(): { uid: number; gid: number } | undefined {
   throw new Error('running as root, but there is no postgres (or nobody) user to run PostgreSQL');
 }
 
+/**
+ * The PIDs of a process's children (PostgreSQL's backends make themselves session leaders,
+ * so a process group does not reach them), from /proc.
+ */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Sends `signal` to `pid` and its children, ignoring those already gone. */
+function signalTree(pid: number, signal: NodeJS.Signals): void {
+  const targets = signal === 'SIGCONT' ? [pid] : [];
+  if (signal !== 'SIGCONT') {
+    // the postmaster first, so it starts no new backend meanwhile
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone
+    }
+  }
+  for (const child of childrenOf(pid)) targets.push(child);
+  for (const target of targets) {
+    try {
+      process.kill(target, signal);
+    } catch {
+      // gone
+    }
+  }
+}
+
 const exited = (child: ChildProcess) =>
   child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve()
@@ -77,7 +137,7 @@ const exited = (child: ChildProcess) =>
 /**
  * Starts `initdb` then `postgres` (as the `postgres` OS user when we are root) in a fresh
  * temporary directory, listening on 127.0.0.1 only, socket in that directory, fsync off.
- * Stopped by PID (its process group); `stop()` removes the directory.
+ * Stopped by PID (the postmaster, then its backends); `stop()` removes the directory.
  */
 export async function startPostgres(extraArgs: string[] = []): Promise<PostgresServer> {
   const initdb = findPostgresBinary('initdb');
@@ -123,7 +183,7 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
         'max_connections=200',
         ...extraArgs,
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir, env, detached: true, ...(user ?? {}) },
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir, env, ...(user ?? {}) },
     );
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -149,22 +209,20 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
     child.stderr!.resume();
     return child;
   };
-  /** SIGKILL to the whole process group: the postmaster and every backend. */
-  const killGroup = async (child: ChildProcess) => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+  /** SIGKILL to the postmaster and every backend. */
+  const killAll = async (child: ChildProcess) => {
+    const backends = child.pid === undefined ? [] : childrenOf(child.pid);
+    if (child.pid !== undefined) signalTree(child.pid, 'SIGKILL');
     await exited(child);
-    // backends exit with the group; give the kernel a moment to reap them
-    for (let i = 0; i < 50; i++) {
-      try {
-        process.kill(-child.pid!, 0);
-      } catch {
-        return;
+    for (const pid of backends) {
+      for (let i = 0; i < 50; i++) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
       }
-      await new Promise((r) => setTimeout(r, 20));
     }
   };
   let first: ChildProcess;
@@ -181,23 +239,25 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
     async kill() {
       const child = server.process;
       child.kill('SIGQUIT');
-      const timer = setTimeout(() => void killGroup(child), 2000);
+      const timer = setTimeout(() => void killAll(child), 2000);
       await exited(child);
       clearTimeout(timer);
-      await killGroup(child);
+      await killAll(child);
     },
     async restart() {
       server.process = await launch();
     },
+    pause: () => signalTree(server.process.pid!, 'SIGSTOP'),
+    resume: () => signalTree(server.process.pid!, 'SIGCONT'),
     async stop() {
       const child = server.process;
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGINT');
-        const timer = setTimeout(() => void killGroup(child), 5000);
+        const timer = setTimeout(() => void killAll(child), 5000);
         await exited(child);
         clearTimeout(timer);
       }
-      await killGroup(child);
+      await killAll(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

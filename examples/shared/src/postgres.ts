@@ -136,7 +136,9 @@ const exited = (child: ChildProcess) =>
 
 /**
  * Starts `initdb` then `postgres` (as the `postgres` OS user when we are root) in a fresh
- * temporary directory, listening on 127.0.0.1 only, socket in that directory, fsync off.
+ * temporary directory, listening on 127.0.0.1 only, socket in that directory, fsync off (a
+ * killed server still keeps what it committed: the kernel holds it; `synchronous_commit` stays
+ * on, so a logged table survives `kill()`).
  * Stopped by PID (the postmaster, then its backends); `stop()` removes the directory.
  */
 export async function startPostgres(extraArgs: string[] = []): Promise<PostgresServer> {
@@ -175,8 +177,6 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
         dir,
         '-c',
         'fsync=off',
-        '-c',
-        'synchronous_commit=off',
         '-c',
         'full_page_writes=off',
         '-c',

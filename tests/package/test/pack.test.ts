@@ -188,7 +188,7 @@ server.close();
       `
 const entries = ['@popkit/dpop-client', '@popkit/dpop-client/browser', '@popkit/dpop-client/axios',
   '@popkit/dpop-verifier', '@popkit/dpop-verifier/express', '@popkit/dpop-verifier/fastify',
-  '@popkit/dpop-verifier/hono', '@popkit/dpop-verifier/redis', '@popkit/mtls-binding', '@popkit/mtls-binding/node'];
+  '@popkit/dpop-verifier/hono', '@popkit/dpop-verifier/redis', '@popkit/dpop-verifier/postgres', '@popkit/mtls-binding', '@popkit/mtls-binding/node'];
 const loaded = entries.map((e) => [e, Object.keys(require(e)).length]);
 require('@popkit/mtls-binding/node').loadPkcs12(new Uint8Array([48, 3, 2, 1, 3]), 'x').then(
   () => console.log(JSON.stringify({ loaded, pkcs12: 'no error' })),

@@ -207,6 +207,7 @@ const CREATE_RACE = new Set(['23505', '42P07']);
  * import { PostgresReplayStore } from '@popkit/dpop-verifier/postgres';
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, statement_timeout: 250 });
  * const replay = new PostgresReplayStore({ client: pool });
+ * await replay.ready(); // optional: tables created, the table's epoch known
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
  */
@@ -289,6 +290,41 @@ export class PostgresReplayStore implements ReplayStore {
     this.#placeholder = `local-${words[0]!.toString(36)}${words[1]!.toString(36)}`;
     this.#epoch = this.#placeholder;
     this.#since = this.#startedAt;
+    // learn the table's life now, so that the first nonces issued are bound to it (a failure
+    // here is retried by the first check)
+    this.#ensureReady().catch(() => undefined);
+  }
+
+  /**
+   * Resolves once the tables exist (unless `createTable: false`) and the store knows the table's
+   * life (`epoch`, `since`); rejects with {@link ReplayStoreError} when PostgreSQL cannot be
+   * reached in `statementTimeoutMs`. Optional: the store starts this at construction and the
+   * first check waits for it. Await it at start-up so that no nonce is issued for the store's
+   * placeholder epoch (such a nonce is refused once the epoch is known: one client retry).
+   */
+  async ready(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new ReplayStoreError('replay_store_error', 'PostgreSQL did not answer in time')),
+        this.#timeout,
+      );
+    });
+    try {
+      await Promise.race([this.#ensureReady(), timeout]);
+    } catch (cause) {
+      if (cause instanceof ReplayStoreError) throw cause;
+      throw new ReplayStoreError(
+        'replay_store_error',
+        'PostgreSQL could not prepare the replay table',
+        {
+          cause,
+        },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

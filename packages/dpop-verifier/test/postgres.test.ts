@@ -246,6 +246,35 @@ describe.skipIf(!available)('PostgresReplayStore against a real PostgreSQL', () 
     expect(await store.useOnce(key, Date.now() + 5000)).toBe(false);
   });
 
+  it('ready(): the instances sharing a table agree on its epoch, so a nonce from one is valid at the other', async () => {
+    const secret = 'postgres-ready-test-nonce-secret-0123456789';
+    const [one, two] = [0, 1].map(
+      () => new PostgresReplayStore({ client: pool(), table: 'ready_shared' }),
+    );
+    await Promise.all([one!.ready(), two!.ready()]);
+    expect(one!.epoch).toBe(two!.epoch);
+    expect(one!.epoch).not.toMatch(/^local-/);
+    expect([one!.since, two!.since]).toEqual([0, 0]);
+    const [a, b] = [one!, two!].map((replay) =>
+      createProofVerifier({ replay, nonces: createNonceIssuer({ secret }) }),
+    );
+    const key = await generateKeyPair();
+    const nonce = (await failure(a!(await createProof(key, GET), GET))).headers['DPoP-Nonce']!;
+    // the nonce instance a issued is accepted by instance b, once
+    const proof = await createProof(key, { ...GET, nonce });
+    await b!(proof, GET);
+    expect((await failure(a!(proof, GET))).reason).toBe('replay');
+    // and ready() fails closed, typed, when PostgreSQL cannot be reached
+    const nowhere = new pg.Pool({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 100 });
+    nowhere.on('error', () => {});
+    const store = new PostgresReplayStore({ client: nowhere, statementTimeoutMs: 300 });
+    const e = await store.ready().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ReplayStoreError);
+    expect((e as ReplayStoreError).reason).toBe('replay_store_error');
+    expect(store.epoch).toMatch(/^local-/);
+    await nowhere.end();
+  });
+
   it('stores on different tables share one pool and one postgres.js instance', async () => {
     const shared = pool();
     const sql = postgres(server.url, { max: 2, onnotice: () => {} });

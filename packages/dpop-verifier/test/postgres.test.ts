@@ -190,34 +190,38 @@ describe.skipIf(!available)('PostgresReplayStore against a real PostgreSQL', () 
     expect(await defaults.useOnce('d'.repeat(43), Date.now() + 5000)).toBe(true);
   });
 
-  it('deletes expired rows in bounded batches and never a live one', async () => {
-    const admin = pool();
-    const store = new PostgresReplayStore({
-      client: pool(),
-      table: 'cleanup',
-      cleanupEvery: 50,
-      cleanupBatch: 100,
+  for (const driver of ['pg', 'postgres.js'] as const)
+    it(`deletes expired rows in bounded batches and never a live one (${driver})`, async () => {
+      const admin = pool();
+      const table = `cleanup_${driver === 'pg' ? 'pg' : 'pgjs'}`;
+      const sql = postgres(server.url, { max: 4, onnotice: () => {} });
+      const store = new PostgresReplayStore({
+        client: driver === 'pg' ? pool() : sql,
+        table,
+        cleanupEvery: 50,
+        cleanupBatch: 100,
+      });
+      const soon = Date.now() + 1000;
+      const later = Date.now() + 60_000;
+      const expiring = Array.from({ length: 450 }, (_, i) => `exp-${i}`.padEnd(43, '.'));
+      const live = Array.from({ length: 200 }, (_, i) => `live-${i}`.padEnd(43, '.'));
+      await Promise.all(expiring.map((k) => store.useOnce(k, soon)));
+      await Promise.all(live.map((k) => store.useOnce(k, later)));
+      expect(await count(admin, table)).toBe(650);
+      await sleep(Math.max(0, soon - Date.now()) + 100);
+      // the checks go on (the live keys again: replays): a cleanup runs every 50 calls, and goes on
+      // while it finds full batches of 100
+      for (const k of live) expect(await store.useOnce(k, later)).toBe(false);
+      let rows = Infinity;
+      for (let i = 0; i < 50 && rows > 200; i++) {
+        await sleep(20);
+        rows = await count(admin, table);
+      }
+      expect(rows).toBe(200);
+      const left = await admin.query(`SELECT k FROM ${table} ORDER BY k`);
+      expect(left.rows.map((r: { k: string }) => r.k)).toEqual([...live].sort());
+      await sql.end();
     });
-    const soon = Date.now() + 1000;
-    const later = Date.now() + 60_000;
-    const expiring = Array.from({ length: 450 }, (_, i) => `exp-${i}`.padEnd(43, '.'));
-    const live = Array.from({ length: 200 }, (_, i) => `live-${i}`.padEnd(43, '.'));
-    await Promise.all(expiring.map((k) => store.useOnce(k, soon)));
-    await Promise.all(live.map((k) => store.useOnce(k, later)));
-    expect(await count(admin, 'cleanup')).toBe(650);
-    await sleep(Math.max(0, soon - Date.now()) + 100);
-    // the checks go on (the live keys again: replays): a cleanup runs every 50 calls, and goes on
-    // while it finds full batches of 100
-    for (const k of live) expect(await store.useOnce(k, later)).toBe(false);
-    let rows = Infinity;
-    for (let i = 0; i < 50 && rows > 200; i++) {
-      await sleep(20);
-      rows = await count(admin, 'cleanup');
-    }
-    expect(rows).toBe(200);
-    const left = await admin.query('SELECT k FROM cleanup ORDER BY k');
-    expect(left.rows.map((r: { k: string }) => r.k)).toEqual([...live].sort());
-  });
 
   it('a check blocked by a lock fails closed within statementTimeoutMs; the error names no key', async () => {
     const holder = await pool().connect();

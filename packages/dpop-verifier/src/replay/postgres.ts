@@ -87,8 +87,8 @@ function ident(table: string, suffix = ''): string {
  * `DO` block, atomic and idempotent. `<table>` holds one row per live proof (its key and expiry
  * in ms since the epoch), with an index on the expiry for the bounded deletion of expired
  * rows; `<table>_epoch` holds one row naming the table's current life (see
- * {@link PostgresReplayStore}), `since` 0 for a table that never lost entries. Only a missing
- * table is created: an existing one (emptied or not) is left alone.
+ * {@link PostgresReplayStore}) and since when (the creation, by the database's clock). Only a
+ * missing table is created: an existing one (emptied or not) is left alone.
  */
 export function postgresReplaySchema(
   table: string = POSTGRES_REPLAY_TABLE,
@@ -103,8 +103,8 @@ export function postgresReplaySchema(
     `    CREATE ${kind} ${ident(t)} (k text PRIMARY KEY, exp bigint NOT NULL);`,
     `    CREATE INDEX "${bare}_exp" ON ${ident(t)} (exp);`,
     `    CREATE ${kind} IF NOT EXISTS ${ident(t, '_epoch')} (id int PRIMARY KEY CHECK (id = 1), epoch text NOT NULL, since bigint NOT NULL);`,
-    `    INSERT INTO ${ident(t, '_epoch')} (id, epoch, since) VALUES (1, md5(random()::text || clock_timestamp()::text), 0)`,
-    `      ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch, since = 0;`,
+    `    INSERT INTO ${ident(t, '_epoch')} (id, epoch, since) VALUES (1, md5(random()::text || clock_timestamp()::text), (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
+    `      ON CONFLICT (id) DO UPDATE SET epoch = EXCLUDED.epoch, since = EXCLUDED.since;`,
     '  END IF;',
     'END $popkit$;',
   ].join('\n');
@@ -154,6 +154,9 @@ function runner(client: unknown): Run {
   throw new DPoPConfigError('client', 'must be a pg Pool or Client, or a postgres.js sql instance');
 }
 
+/** SQLSTATE of a missing table. */
+const UNDEFINED_TABLE = '42P01';
+
 /** SQLSTATEs of a `CREATE ... IF NOT EXISTS` that lost a race with another instance's. */
 const CREATE_RACE = new Set(['23505', '42P07']);
 
@@ -178,8 +181,8 @@ const CREATE_RACE = new Set(['23505', '42P07']);
  * every proof accepted in the last proof lifetime could then be accepted again. The store
  * fails closed instead, through `since` and `epoch`: the table has a one-row companion,
  * `<table>_epoch` (as unlogged as the table, so it empties with it), naming the table's
- * current life and since when it remembers everything (0 for a table that never lost
- * anything). Each check reads it in the same statement. When it is gone or has changed, the
+ * current life and since when it remembers everything (its creation, or the last time it was
+ * found emptied: a table dropped and created again starts a new life too). Each check reads it in the same statement. When it is gone or has changed, the
  * store starts (or joins) a new life, `since` = now and a new `epoch`, and refuses that check
  * with 503; from then on the verifier refuses proofs issued before `since`
  * (`iat_before_restart`) and nonces issued for the old epoch (`use_dpop_nonce`: the client
@@ -229,6 +232,8 @@ export class PostgresReplayStore implements ReplayStore {
   #epoch: string;
   readonly #placeholder: string;
   #since: number;
+  /** Whether this store found the table missing and created it (nothing was recorded before). */
+  #created = false;
   #ready: Promise<void> | undefined;
   #relearn: Promise<void> | undefined;
   #calls = 0;
@@ -278,7 +283,7 @@ export class PostgresReplayStore implements ReplayStore {
     // snapshot: exactly one row, unless another instance started one at the same moment.
     this.#learn =
       `WITH mk AS (INSERT INTO ${e} (id, epoch, since) VALUES (1, md5(random()::text || clock_timestamp()::text), $1) ON CONFLICT (id) DO NOTHING RETURNING epoch, since) ` +
-      `SELECT epoch, since::text AS since FROM mk UNION ALL SELECT epoch, since::text AS since FROM ${e} WHERE id = 1`;
+      `SELECT epoch, since::text AS since, true AS started FROM mk UNION ALL SELECT epoch, since::text AS since, false AS started FROM ${e} WHERE id = 1`;
     this.#clean = `DELETE FROM ${t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t} WHERE exp < $1 ORDER BY exp LIMIT ${this.#cleanupBatch})) AND exp < $1`;
     const n = this.#table.replace('.', '__');
     this.#names = {
@@ -378,6 +383,9 @@ export class PostgresReplayStore implements ReplayStore {
       ]));
     } catch (cause) {
       if (cause instanceof ReplayStoreError) throw cause;
+      // the table is gone (dropped): the next check creates it again, in a new life
+      if ((cause as { code?: unknown } | null)?.code === UNDEFINED_TABLE && this.#createTable)
+        this.#ready = undefined;
       throw new ReplayStoreError('replay_store_error', 'PostgreSQL refused the replay check', {
         cause,
       });
@@ -409,7 +417,10 @@ export class PostgresReplayStore implements ReplayStore {
     }
     // a check that started before the store learned the table's life was checked against the
     // store's own start: good enough only if the table remembers from before then
-    if (known !== epoch && !(known === this.#placeholder && this.#since <= this.#startedAt))
+    if (
+      known !== epoch &&
+      !(known === this.#placeholder && (this.#created || this.#since <= this.#startedAt))
+    )
       throw new ReplayStoreError(
         'replay_store_error',
         'the PostgreSQL replay table started a new life during this check',
@@ -422,7 +433,7 @@ export class PostgresReplayStore implements ReplayStore {
     if (this.#ready === undefined) {
       const ready = (async () => {
         if (this.#createTable) await this.#createTables();
-        await this.#learnEpoch(true);
+        await this.#learnEpoch();
       })();
       // when it could not be done, the next check tries again
       ready.catch(() => {
@@ -434,10 +445,18 @@ export class PostgresReplayStore implements ReplayStore {
   }
 
   async #createTables(): Promise<void> {
+    const { rows } = await this.#run(
+      'SELECT to_regclass($1) IS NULL AS missing',
+      [ident(this.#table)],
+      'popkit_replay_probe',
+    );
+    const missing = (rows[0] as { missing?: unknown } | undefined)?.missing === true;
     const schema = postgresReplaySchema(this.#table, { unlogged: this.#unlogged });
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#run(schema, [], '');
+        // found missing, then created (by this store or one racing it): a table with no past
+        if (missing) this.#created = true;
         return;
       } catch (error) {
         // two instances creating the same table at once: the loser fails, then finds it
@@ -448,9 +467,12 @@ export class PostgresReplayStore implements ReplayStore {
   }
 
   /** Reads (or starts) the table's life and adopts it. */
-  async #learnEpoch(first: boolean): Promise<void> {
+  async #learnEpoch(): Promise<void> {
     const { rows } = await this.#run(this.#learn, [Date.now()], this.#names.learn);
-    const row = rows.length === 1 ? (rows[0] as { epoch?: unknown; since?: unknown }) : undefined;
+    const row =
+      rows.length === 1
+        ? (rows[0] as { epoch?: unknown; since?: unknown; started?: unknown })
+        : undefined;
     const since = typeof row?.since === 'string' ? Number(row.since) : NaN;
     if (typeof row?.epoch !== 'string' || row.epoch.length === 0 || !Number.isSafeInteger(since))
       throw new ReplayStoreError(
@@ -460,10 +482,9 @@ export class PostgresReplayStore implements ReplayStore {
     if (row.epoch === this.#epoch) return;
     const wasKnown = this.#epoch !== this.#placeholder;
     this.#epoch = row.epoch;
-    // never report a memory older than what this store was started with, unless the table
-    // remembers from before then (its life started earlier)
     this.#since = since;
-    if (wasKnown || (first && since > this.#startedAt)) {
+    // a life this store saw end, or one it had to start for a table that had lost its row
+    if (wasKnown || row.started === true) {
       try {
         this.#onWarning(
           'popkit: the PostgreSQL replay table lost its entries (a crash emptied the unlogged table, a failover or a TRUNCATE); DPoP proofs issued before now are refused for one proof lifetime.',
@@ -476,7 +497,7 @@ export class PostgresReplayStore implements ReplayStore {
 
   #startRelearn(): void {
     if (this.#relearn !== undefined) return;
-    const relearn = this.#learnEpoch(false).then(
+    const relearn = this.#learnEpoch().then(
       () => undefined,
       () => undefined,
     );

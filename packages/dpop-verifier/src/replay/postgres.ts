@@ -154,6 +154,16 @@ function runner(client: unknown): Run {
   throw new DPoPConfigError('client', 'must be a pg Pool or Client, or a postgres.js sql instance');
 }
 
+/**
+ * A prepared statement's name, from its text (FNV-1a, 32 bits): the same statement gets the
+ * same name on every connection, and stores on other tables sharing a pool get other names.
+ */
+function statementName(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `popkit_replay_${(h >>> 0).toString(36)}_${text.length}`;
+}
+
 /** SQLSTATE of a missing table. */
 const UNDEFINED_TABLE = '42P01';
 
@@ -203,6 +213,8 @@ const CREATE_RACE = new Set(['23505', '42P07']);
  * instances' clocks in sync (NTP), as for the verifier itself.
  *
  * `stats()` is not implemented: counting rows is not cheap; watch the table's size instead.
+ * There is no per-account fairness (`scope` is ignored, unlike the memory store): the table
+ * grows with the traffic, so size the database for the peak, as for Redis.
  *
  * @example
  * ```ts
@@ -285,11 +297,10 @@ export class PostgresReplayStore implements ReplayStore {
       `WITH mk AS (INSERT INTO ${e} (id, epoch, since) VALUES (1, md5(random()::text || clock_timestamp()::text), $1) ON CONFLICT (id) DO NOTHING RETURNING epoch, since) ` +
       `SELECT epoch, since::text AS since, true AS started FROM mk UNION ALL SELECT epoch, since::text AS since, false AS started FROM ${e} WHERE id = 1`;
     this.#clean = `DELETE FROM ${t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t} WHERE exp < $1 ORDER BY exp LIMIT ${this.#cleanupBatch})) AND exp < $1`;
-    const n = this.#table.replace('.', '__');
     this.#names = {
-      check: `popkit_replay_check_${n}`,
-      learn: `popkit_replay_learn_${n}`,
-      clean: `popkit_replay_clean_${n}_${this.#cleanupBatch}`,
+      check: statementName(this.#check),
+      learn: statementName(this.#learn),
+      clean: statementName(this.#clean),
     };
     const words = crypto.getRandomValues(new Uint32Array(2));
     this.#placeholder = `local-${words[0]!.toString(36)}${words[1]!.toString(36)}`;

@@ -236,7 +236,8 @@ export async function postgresCases(): Promise<PostgresCases | undefined> {
     }),
     inFlight(popkit, () => store.useOnce(key(), Date.now() + TTL)),
   ];
-  // warm: the store creates its table and prepares its statements on every connection
+  await store.ready();
+  // warm: the store prepares its statements on every connection
   await Promise.all(Array.from({ length: 64 }, () => store.useOnce(key(), Date.now() + TTL)));
   return {
     cases,

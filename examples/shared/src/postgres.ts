@@ -232,6 +232,12 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  // if this process ends without stop() (a crash, an unhandled error), the server goes too
+  const onExit = () => {
+    if (server.process.pid !== undefined) signalTree(server.process.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const server: PostgresServer = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -250,8 +256,10 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
     pause: () => signalTree(server.process.pid!, 'SIGSTOP'),
     resume: () => signalTree(server.process.pid!, 'SIGCONT'),
     async stop() {
+      process.off('exit', onExit);
       const child = server.process;
       if (child.exitCode === null && child.signalCode === null) {
+        signalTree(child.pid!, 'SIGCONT'); // a paused server could not shut down
         child.kill('SIGINT');
         const timer = setTimeout(() => void killAll(child), 5000);
         await exited(child);

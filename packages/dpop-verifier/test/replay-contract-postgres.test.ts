@@ -64,10 +64,12 @@ describe.skipIf(!available)('Postgres', () => {
       const [p1, p2, p3] = [pool(), pool(), pool()];
       const options: Omit<PostgresReplayStoreOptions, 'client'> = {
         table: 'contract_pg',
+        statementTimeoutMs: 1000, // 64 in flight on 8 connections, on a busy CI machine
         onWarning: () => {},
       };
       const a = new PostgresReplayStore({ client: p1, ...options });
       const b = new PostgresReplayStore({ client: p2, ...options });
+      await Promise.all([a.ready(), b.ready()]); // start-up: both know the table's life
       const lying = (answer: unknown) =>
         new PostgresReplayStore({
           ...options,
@@ -101,9 +103,10 @@ describe.skipIf(!available)('Postgres', () => {
     'PostgresReplayStore over postgres.js',
     async () => {
       const [s1, s2, s3] = [sql(), sql(), sql()];
-      const options = { table: 'contract_pgjs', onWarning: () => {} };
+      const options = { table: 'contract_pgjs', statementTimeoutMs: 1000, onWarning: () => {} };
       const a = new PostgresReplayStore({ client: s1, ...options });
       const b = new PostgresReplayStore({ client: s2, ...options });
+      await Promise.all([a.ready(), b.ready()]);
       const lying = (answer: unknown) =>
         new PostgresReplayStore({
           ...options,
@@ -121,7 +124,7 @@ describe.skipIf(!available)('Postgres', () => {
           () => a,
           () => [...garbageRows(a.epoch).map((rows) => lying(rows)), lying({}), lying(undefined)],
         ),
-        close: async () => void (await Promise.all([s1.end(), s2.end(), s3.end()])),
+        close: async () => void (await Promise.all([s1, s2, s3].map((s) => s.end({ timeout: 1 })))),
       };
     },
     { withFaults: true },

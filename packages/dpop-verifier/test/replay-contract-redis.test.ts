@@ -45,7 +45,7 @@ describe.skipIf(!available)('Redis', () => {
         enableReadyCheck: false,
       });
       fakeClient.on('error', () => {});
-      const opts = { timeout: 250, onWarning: () => {} };
+      const opts = { timeout: 1000, onWarning: () => {} }; // a busy CI machine
       const garbage = (answer: unknown) =>
         new RedisReplayStore({ set: async () => answer } as never, { assumeNoEviction: true });
       return {

@@ -168,7 +168,7 @@ function statementName(text: string): string {
 const UNDEFINED_TABLE = '42P01';
 
 /** SQLSTATEs of a `CREATE ... IF NOT EXISTS` that lost a race with another instance's. */
-const CREATE_RACE = new Set(['23505', '42P07']);
+const CREATE_RACE = new Set(['23505', '42P07', '42710']);
 
 /**
  * A replay store in PostgreSQL, shared by every instance: one statement per proof,
@@ -313,18 +313,22 @@ export class PostgresReplayStore implements ReplayStore {
 
   /**
    * Resolves once the tables exist (unless `createTable: false`) and the store knows the table's
-   * life (`epoch`, `since`); rejects with {@link ReplayStoreError} when PostgreSQL cannot be
-   * reached in `statementTimeoutMs`. Optional: the store starts this at construction and the
-   * first check waits for it. Await it at start-up so that no nonce is issued for the store's
-   * placeholder epoch (such a nonce is refused once the epoch is known: one client retry).
+   * life (`epoch`, `since`); rejects with {@link ReplayStoreError} when that takes more than
+   * `timeoutMs` (default: `statementTimeoutMs`, at least 5 s: creating tables can take a while).
+   * Optional: the store starts this at construction and the first check waits for it. Await it
+   * at start-up so that no nonce is issued for the store's placeholder epoch (refused once the
+   * epoch is known: one client retry), and no check of a brand-new table, whose life started
+   * after this store did, is refused (503) for being asked before the store knew that life.
    */
-  async ready(): Promise<void> {
+  async ready(timeoutMs: number = Math.max(this.#timeout, 5000)): Promise<void> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new ReplayStoreError('replay_store_error', 'timeoutMs must be a positive number of ms');
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           reject(new ReplayStoreError('replay_store_error', 'PostgreSQL did not answer in time')),
-        this.#timeout,
+        timeoutMs,
       );
     });
     try {

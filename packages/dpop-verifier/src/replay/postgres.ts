@@ -29,14 +29,15 @@ export interface PostgresReplayStoreOptions {
    */
   table?: string;
   /**
-   * `true` (default): `UNLOGGED` tables, no WAL per proof (about twice the write throughput),
-   * but PostgreSQL empties them after a crash and they are empty on a promoted replica. The
-   * store detects that (see {@link PostgresReplayStore}) and fails closed. `false`: ordinary
-   * logged tables that survive crashes and replicate.
+   * `true` (default): `UNLOGGED` tables, no WAL per proof (cheaper writes, nothing to
+   * replicate), but PostgreSQL empties them after a crash and they are empty on a promoted
+   * replica. The store detects that (see {@link PostgresReplayStore}) and fails closed.
+   * `false`: ordinary logged tables that survive crashes and replicate.
    */
   unlogged?: boolean;
   /**
-   * `true` (default): `CREATE TABLE IF NOT EXISTS` on first use. `false`: the tables must
+   * `true` (default): the store creates its tables when they are missing
+   * ({@link postgresReplaySchema}, at construction or on the next check). `false`: they must
    * exist (run {@link postgresReplaySchema} as a migration); the role then needs only
    * `SELECT, INSERT, UPDATE, DELETE` on them.
    */

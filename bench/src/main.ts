@@ -29,6 +29,7 @@ import {
   massExpiryWorstCall,
   memoryBytesPerEntry,
   memoryCase,
+  postgresCases,
   redisCases,
 } from './store-cases.ts';
 
@@ -320,6 +321,22 @@ if (want('stores')) {
     await redis.stop();
   } else {
     log('skipped: redis-server not installed (apt-get install -y redis-server)');
+  }
+  const postgres = await postgresCases();
+  if (postgres) {
+    const p = await measureGroup(postgres.cases, ROUNDS, MS);
+    for (const c of p) c.rounds = c.rounds.map((v) => v * 64);
+    const p99 = postgres.p99();
+    for (const c of p) c.name = `${c.name}; p99 ${p99[c.name]!.toFixed(2)} ms`;
+    addRows('replay store', p, { [p[1]!.name]: { limit: p[0]!.name } });
+    target(
+      'PostgresReplayStore >= 0.8x the raw INSERT ... ON CONFLICT via pg, 64 in flight',
+      0.8,
+      ratio(p[1]!, p[0]!).median,
+    );
+    await postgres.stop();
+  } else {
+    log('skipped: PostgreSQL not installed (apt-get install -y postgresql)');
   }
 }
 

@@ -1,11 +1,16 @@
-// Replay stores: the memory store at 100k and 1M live entries, and Redis with 1 and 64 in flight.
+// Replay stores: the memory store at 100k and 1M live entries, Redis with 1 and 64 in flight, and
+// Postgres with 64 in flight against the raw INSERT ... ON CONFLICT it sends.
 import { createHash } from 'node:crypto';
 import { MemoryReplayStore } from '@popkit/dpop-verifier';
+import { PostgresReplayStore, postgresReplaySchema } from '@popkit/dpop-verifier/postgres';
 import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { findBinary } from '@popkit/example-shared/binaries';
+import type { PostgresServer } from '@popkit/example-shared/postgres';
+import { findPostgresBinary, startPostgres } from '@popkit/example-shared/postgres';
 import type { RedisServer } from '@popkit/example-shared/redis';
 import { startRedis } from '@popkit/example-shared/redis';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import type { Case } from './harness.ts';
 
 const TTL = 70_000;
@@ -178,5 +183,74 @@ export function massExpiryWorstCall(): { worst: number; p999: number; calls: num
     worst: times[0] ?? 0,
     p999: times[Math.floor(times.length / 1000)] ?? 0,
     calls: times.length,
+  };
+}
+
+export interface PostgresCases {
+  /** `[limit]` raw `INSERT ... ON CONFLICT` through pg, then PostgresReplayStore; 64 in flight. */
+  cases: Case[];
+  /** p99 latency of one call, in ms, per case name, over every call measured so far. */
+  p99(): Record<string, number>;
+  stop(): Promise<void>;
+}
+
+/** Postgres cases against a PostgreSQL of their own, or undefined when it is not installed. */
+export async function postgresCases(): Promise<PostgresCases | undefined> {
+  if (!findPostgresBinary('initdb') || !findPostgresBinary('postgres')) return undefined;
+  const server: PostgresServer = await startPostgres();
+  // one pool per side, as a deployment would have; 16 connections carry the 64 in flight
+  const storePool = new pg.Pool({ connectionString: server.url, max: 16 });
+  const rawPool = new pg.Pool({ connectionString: server.url, max: 16 });
+  // an idle connection's error (the server stopping) must not crash the bench
+  for (const p of [storePool, rawPool]) p.on('error', () => {});
+  const store = new PostgresReplayStore({ client: storePool, statementTimeoutMs: 2000 });
+  await rawPool.query(postgresReplaySchema('bench_raw'));
+  const raw = {
+    name: 'bench_raw_check',
+    text: 'INSERT INTO bench_raw AS t (k, exp) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET exp = EXCLUDED.exp WHERE t.exp <= $3 RETURNING 1',
+  };
+  let n = 0;
+  const key = () => createHash('sha256').update(`pg${n++}`).digest('base64url');
+  const latencies = new Map<string, number[]>();
+  const timed = (name: string, call: () => Promise<unknown>) => {
+    const list: number[] = [];
+    latencies.set(name, list);
+    return async () => {
+      const t0 = performance.now();
+      await call();
+      list.push(performance.now() - t0);
+    };
+  };
+  const batch = 64;
+  const inFlight = (name: string, call: () => Promise<unknown>): Case => {
+    const one = timed(name, call);
+    return { name, run: () => Promise.all(Array.from({ length: batch }, one)) };
+  };
+  const limit = '[limit] raw INSERT ... ON CONFLICT via pg, 64 in flight (ops counted per INSERT)';
+  const popkit = 'PostgresReplayStore.useOnce (pg), 64 in flight (ops counted per check)';
+  const cases = [
+    inFlight(limit, async () => {
+      const now = Date.now();
+      const { rows } = await rawPool.query({ ...raw, values: [key(), now + TTL, now] });
+      return rows.length === 1;
+    }),
+    inFlight(popkit, () => store.useOnce(key(), Date.now() + TTL)),
+  ];
+  await store.ready();
+  // warm: the store prepares its statements on every connection
+  await Promise.all(Array.from({ length: 64 }, () => store.useOnce(key(), Date.now() + TTL)));
+  return {
+    cases,
+    p99: () =>
+      Object.fromEntries(
+        [...latencies].map(([name, list]) => {
+          const sorted = [...list].sort((a, b) => a - b);
+          return [name, sorted[Math.floor(sorted.length * 0.99)] ?? 0];
+        }),
+      ),
+    stop: async () => {
+      await Promise.all([storePool.end(), rawPool.end()]);
+      await server.stop();
+    },
   };
 }

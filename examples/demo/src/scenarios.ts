@@ -28,6 +28,9 @@ import { getDPoPServiceToken } from '@popkit/example-service-client/dpop';
 import { getCertificateBoundToken } from '@popkit/example-service-client/mtls';
 import { ensureDemoPki } from '@popkit/example-shared/pki';
 import { freePort, startRedis } from '@popkit/example-shared/redis';
+import { findPostgresBinary, startPostgres } from '@popkit/example-shared/postgres';
+import { PostgresReplayStore } from '@popkit/dpop-verifier/postgres';
+import pg from 'pg';
 import { findBinary } from '@popkit/example-shared/binaries';
 import { fetchTrusting } from '@popkit/example-shared/tls';
 import { createMtlsFetch } from '@popkit/mtls-binding/node';
@@ -54,6 +57,11 @@ export interface DemoOptions {
   log?: (line: string) => void;
   /** A Redis URL to use for scenario 9 instead of starting redis-server. */
   redisUrl?: string;
+  /**
+   * What the two API instances of scenario 9 share. Default: Redis when a Redis URL is given or
+   * redis-server is installed, else PostgreSQL when it is installed (a server of its own).
+   */
+  sharedStore?: 'redis' | 'postgres';
 }
 
 /** The resource indicator (token audience) of the demo API. */
@@ -423,7 +431,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<ScenarioResult
       ),
     );
 
-    // 9. the same proof raced at two instances sharing Redis
+    // 9. the same proof raced at two instances sharing Redis (or PostgreSQL)
     results.push(
       ...(await raceScenario({
         ...context,
@@ -703,44 +711,80 @@ async function raceScenario(
     token: string;
   },
 ): Promise<ScenarioResult[]> {
+  let redisUrl = context.options.redisUrl ?? process.env.REDIS_URL;
+  const havePostgres = Boolean(findPostgresBinary('initdb') && findPostgresBinary('postgres'));
+  const shared =
+    context.options.sharedStore ??
+    (redisUrl || findBinary('redis-server') || !havePostgres ? 'redis' : 'postgres');
   const row = {
     id: '9',
-    scenario: 'Same captured proof raced at two API instances sharing Redis',
+    scenario: `Same captured proof raced at two API instances sharing ${shared === 'redis' ? 'Redis' : 'PostgreSQL'}`,
     holds: 'token + one proof, sent twice at once',
     kind: 'attack' as const,
     expect: 'exactly one 200',
   };
-  let redisUrl = context.options.redisUrl ?? process.env.REDIS_URL;
-  if (!redisUrl) {
-    if (!findBinary('redis-server')) {
+  const publicUrl = RESOURCE; // both instances sit behind one public name
+  let a: Awaited<ReturnType<typeof startResourceServer>>;
+  let b: typeof a;
+  if (shared === 'postgres') {
+    if (!havePostgres) {
       context.log(
-        'scenario 9 skipped: redis-server is not installed (apt-get install -y redis-server)',
+        'scenario 9 skipped: PostgreSQL is not installed (apt-get install -y postgresql)',
       );
       return [
-        {
-          ...row,
-          status: null,
-          error: null,
-          verdict: 'SKIPPED',
-          note: 'redis-server not installed',
-        },
+        { ...row, status: null, error: null, verdict: 'SKIPPED', note: 'postgresql not installed' },
       ];
     }
-    // with AOF, as the store's docs ask: a Redis restart keeps the entries
-    const dir = mkdtempSync(join(tmpdir(), 'popkit-demo-redis-'));
-    const redis = await startRedis(undefined, ['--appendonly', 'yes', '--dir', dir]);
-    context.started.push(async () => {
-      await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
+    const server = await startPostgres();
+    // one pool per instance, as two processes would have; one table they share
+    const pools = [0, 1].map(() => {
+      const pool = new pg.Pool({ connectionString: server.url, max: 4, statement_timeout: 250 });
+      pool.on('error', () => {});
+      return pool;
     });
-    redisUrl = redis.url;
+    context.started.push(async () => {
+      await Promise.all(pools.map((pool) => pool.end()));
+      await server.stop();
+    });
+    const stores = pools.map((pool) => new PostgresReplayStore({ client: pool }));
+    // at start-up: the tables exist and both know the table's epoch, which binds their nonces
+    await Promise.all(stores.map((store) => store.ready()));
+    a = await startResourceServer({ ...context, replay: stores[0]!, publicUrl });
+    b = await startResourceServer({ ...context, replay: stores[1]!, publicUrl });
+    context.log(
+      `two API instances (${new URL(a.url).port}, ${new URL(b.url).port}) share a PostgresReplayStore (one table, a pg pool each) at ${server.url}`,
+    );
+  } else {
+    if (!redisUrl) {
+      if (!findBinary('redis-server')) {
+        context.log(
+          'scenario 9 skipped: neither redis-server nor PostgreSQL is installed (apt-get install -y redis-server)',
+        );
+        return [
+          {
+            ...row,
+            status: null,
+            error: null,
+            verdict: 'SKIPPED',
+            note: 'redis-server not installed',
+          },
+        ];
+      }
+      // with AOF, as the store's docs ask: a Redis restart keeps the entries
+      const dir = mkdtempSync(join(tmpdir(), 'popkit-demo-redis-'));
+      const redis = await startRedis(undefined, ['--appendonly', 'yes', '--dir', dir]);
+      context.started.push(async () => {
+        await redis.stop();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      redisUrl = redis.url;
+    }
+    a = await startResourceServer({ ...context, redisUrl, publicUrl });
+    b = await startResourceServer({ ...context, redisUrl, publicUrl });
+    context.log(
+      `two API instances (${new URL(a.url).port}, ${new URL(b.url).port}) share a RedisReplayStore at ${redisUrl}`,
+    );
   }
-  const publicUrl = RESOURCE; // both instances sit behind one public name
-  const a = await startResourceServer({ ...context, redisUrl, publicUrl });
-  const b = await startResourceServer({ ...context, redisUrl, publicUrl });
-  context.log(
-    `two API instances (${new URL(a.url).port}, ${new URL(b.url).port}) share a RedisReplayStore at ${redisUrl}`,
-  );
   const htu = `${publicUrl}/api/orders`;
   const send = (base: string, proof: string) =>
     context.trusting(`${base}/api/orders`, {

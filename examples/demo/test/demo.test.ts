@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { requireBinary } from '../../../test-support/binaries.ts';
+import { requirePostgres } from '../../../test-support/postgres.ts';
 import { REDIS_INSTALL } from '../../../test-support/redis.ts';
 import type { ScenarioResult } from '../src/scenarios.ts';
 import { runDemo } from '../src/scenarios.ts';
 
 const haveRedis = requireBinary('redis-server', REDIS_INSTALL);
+const havePostgres = requirePostgres();
 
 describe('the replay-attack demo, as assertions', () => {
   let results: ScenarioResult[];
@@ -86,3 +88,22 @@ describe('the replay-attack demo, as assertions', () => {
       expect(lines.some((l) => /10 accepted exactly once, 0 accepted twice/.test(l))).toBe(true);
   });
 });
+
+describe.skipIf(!havePostgres)(
+  'scenario 9 over PostgreSQL (the default when redis-server is absent)',
+  () => {
+    it('two API instances sharing a PostgresReplayStore accept each raced proof exactly once', async () => {
+      const lines: string[] = [];
+      const results = await runDemo({ sharedStore: 'postgres', log: (line) => lines.push(line) });
+      const race = results.find((r) => r.id === '9')!;
+      expect(race.scenario).toMatch(/sharing PostgreSQL/);
+      expect([race.status, race.error, race.verdict]).toEqual([
+        401,
+        'invalid_dpop_proof',
+        'DEFEATED',
+      ]);
+      expect(lines.some((l) => /share a PostgresReplayStore/.test(l))).toBe(true);
+      expect(lines.some((l) => /10 accepted exactly once, 0 accepted twice/.test(l))).toBe(true);
+    });
+  },
+);

@@ -210,7 +210,8 @@ const entries = ['@popkit/dpop-client', '@popkit/dpop-client/browser', '@popkit/
   '@popkit/dpop-client/mcp', '@popkit/dpop-client/mcp/node',
   '@popkit/dpop-verifier', '@popkit/dpop-verifier/express', '@popkit/dpop-verifier/fastify',
   '@popkit/dpop-verifier/hono', '@popkit/dpop-verifier/redis', '@popkit/dpop-verifier/durable-object',
-  '@popkit/dpop-verifier/deno-kv', '@popkit/dpop-verifier/mcp', '@popkit/mtls-binding', '@popkit/mtls-binding/node'];
+  '@popkit/dpop-verifier/deno-kv', '@popkit/dpop-verifier/mcp', '@popkit/dpop-verifier/postgres',
+  '@popkit/mtls-binding', '@popkit/mtls-binding/node'];
 const loaded = entries.map((e) => [e, Object.keys(require(e)).length]);
 require('@popkit/mtls-binding/node').loadPkcs12(new Uint8Array([48, 3, 2, 1, 3]), 'x').then(
   () => console.log(JSON.stringify({ loaded, pkcs12: 'no error' })),

@@ -90,9 +90,9 @@ function policyOf(reply: unknown): string | undefined {
 /**
  * A replay store in Redis, shared by every instance: one `SET key 1 PX ttl NX` per proof, which
  * is atomic, so two instances receiving the same proof at once accept it exactly once. Works with
- * ioredis and node-redis clients and their cluster clients. If Redis is down, slow (`timeout`)
- * or answers an error (including `OOM` when it is full), `useOnce` throws and the request is
- * refused with 503: never accepted.
+ * ioredis and node-redis clients and their cluster clients. If Redis is down, slow (`timeout`),
+ * answers an error (including `OOM` when it is full) or anything but `OK` or nil, `useOnce`
+ * throws and the request is refused with 503: never accepted.
  *
  * **Eviction**: a Redis that may evict keys under memory pressure (`volatile-*`, `allkeys-*`)
  * would forget a proof and accept it a second time. So on first use, and again every
@@ -211,7 +211,10 @@ export class RedisReplayStore implements ReplayStore {
     try {
       if (!this.#assumeNoEviction) await Promise.race([this.#ensureNoEviction(), timeout]);
       const result = await Promise.race([this.#set(this.#prefix + key, ttl), timeout]);
-      return result === 'OK';
+      if (result === 'OK') return true;
+      if (result === null) return false;
+      // anything else is not an answer to SET NX (a proxy or a client bug): fail closed
+      throw new ReplayStoreError('replay_store_error', 'Redis answered SET NX unexpectedly');
     } catch (cause) {
       if (cause instanceof ReplayStoreError) throw cause;
       throw new ReplayStoreError('replay_store_error', 'Redis refused the replay check', { cause });

@@ -124,7 +124,8 @@ export function authenticatorOf(auth: DPoPAuth): Authenticate | undefined {
   return compiled.get(auth);
 }
 
-function newRun(policy: AuthPolicy, request: RequestLike): AuthRun {
+/** A fresh per-request record (`popkit explain` starts its walk from one too). @internal */
+export function newRun(policy: AuthPolicy, request: RequestLike): AuthRun {
   return {
     policy,
     request,

@@ -35,6 +35,7 @@ import {
   expectedHtu,
   jwtRefusal,
   parseJsonObject,
+  newRun,
   readCredentials,
   splitCompact,
 } from '@popkit/dpop-verifier/internal-checks';
@@ -463,28 +464,6 @@ function tokenOf(authorization: string): { scheme: string; value: string } {
   return space > 0
     ? { scheme: authorization.slice(0, space), value: authorization.slice(space + 1).trim() }
     : { scheme: authorization, value: '' };
-}
-
-function newRun(policy: AuthRun['policy'], request: AuthRun['request']): AuthRun {
-  return {
-    policy,
-    request,
-    start: 0,
-    phase: 'request',
-    scheme: undefined,
-    token: '',
-    tokenHash: '',
-    proof: undefined,
-    url: '',
-    requireNonce: undefined,
-    claims: undefined,
-    jkt: undefined,
-    x5t: undefined,
-    presented: undefined,
-    prepared: undefined,
-    verified: undefined,
-    bound: [],
-  };
 }
 
 function credentialFailure(

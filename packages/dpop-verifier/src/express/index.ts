@@ -5,9 +5,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuthResult, DPoPAuth, DPoPAuthOptions } from '../auth.ts';
 import type { Adapter } from '../adapter-core.ts';
-import { PREFLIGHT_STATUS, abandon, authenticator, handle, isOpen } from '../adapter-core.ts';
-import { exposeHeaders } from '../cors.ts';
-import type { RequestLike } from '../request.ts';
+import { authenticator, handle } from '../adapter-core.ts';
+import type { ExpressCall } from './node-adapter.ts';
+import { EXPRESS_BASE } from './node-adapter.ts';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -19,18 +19,7 @@ declare global {
   }
 }
 
-/** Maps an Express (or plain node:http) request onto the core's request shape. */
-export function toRequestLike(req: Request): RequestLike {
-  return {
-    method: req.method,
-    url: req.originalUrl ?? req.url,
-    headers: req.headers,
-    rawHeaders: req.rawHeaders,
-    protocol: (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http',
-    socket: req.socket,
-    body: (req as { body?: unknown }).body, // set when a body parser ran before this middleware
-  };
-}
+export { toRequestLike } from './node-adapter.ts';
 
 /**
  * Express middleware: authenticates each request with {@link createDPoPAuth} (options are
@@ -63,31 +52,9 @@ export function dpopAuth(options: DPoPAuthOptions | DPoPAuth): RequestHandler {
   };
 }
 
-/** One Express request: what the adapter core calls {@link Adapter}'s context. */
-interface Call {
-  req: Request;
-  res: Response;
-  next: NextFunction;
-}
-
 /** Express (and plain `node:http` + `next`) mapped onto the adapter core. */
-const EXPRESS: Adapter<Call, void> = {
-  method: ({ req }) => req.method,
-  header: ({ req }, name) => req.headers[name],
-  request: ({ req }) => toRequestLike(req),
-  open: ({ res }) => isOpen(res),
-  drop: ({ res }) => abandon(res),
-  preflight({ res }) {
-    res.statusCode = PREFLIGHT_STATUS;
-    res.setHeader('Content-Length', '0');
-    res.end();
-  },
-  expose({ res }) {
-    res.setHeader(
-      'Access-Control-Expose-Headers',
-      exposeHeaders(res.getHeader('Access-Control-Expose-Headers')),
-    );
-  },
+const EXPRESS: Adapter<ExpressCall, void> = {
+  ...EXPRESS_BASE,
   refuse({ res, next }, error) {
     try {
       res.statusCode = error.status;
@@ -107,18 +74,6 @@ const EXPRESS: Adapter<Call, void> = {
       return next(error); // a header value Node refuses (from a custom DPoPAuth)
     }
     next();
-  },
-  fail: ({ next }, error) => next(error),
-  broken({ res }) {
-    // Only a host whose `next` throws gets here (Express catches its handlers' errors).
-    try {
-      if (isOpen(res)) {
-        res.statusCode = 500;
-        res.end();
-      }
-    } catch {
-      // nothing more can be done for this response
-    }
   },
 };
 

@@ -22,15 +22,15 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Adapter } from '../adapter-core.ts';
-import { PREFLIGHT_STATUS, abandon, authenticator, handle, isOpen } from '../adapter-core.ts';
+import { authenticator, handle } from '../adapter-core.ts';
 import { DEFAULT_ALGORITHMS } from '../algorithms.ts';
 import type { ProofAlgorithm } from '../algorithms.ts';
 import type { AuthResult, DPoPAuthOptions } from '../auth.ts';
 import { wwwAuthenticate } from '../challenge.ts';
 import type { ChallengeConfig } from '../challenge.ts';
-import { exposeHeaders } from '../cors.ts';
 import { DPoPConfigError, DPoPError, refuse } from '../errors.ts';
-import type { RequestLike } from '../request.ts';
+import type { ExpressCall } from '../express/node-adapter.ts';
+import { EXPRESS_BASE } from '../express/node-adapter.ts';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -231,43 +231,12 @@ function answer(res: Response, error: DPoPError): void {
   res.end(body);
 }
 
-/** Maps an Express request onto the core's request shape (as `/express` does). */
-function toRequestLike(req: Request): RequestLike {
+function mcpAdapter(
+  challenge: ChallengeConfig,
+  expected: URL | undefined,
+): Adapter<ExpressCall, void> {
   return {
-    method: req.method,
-    url: req.originalUrl ?? req.url,
-    headers: req.headers,
-    rawHeaders: req.rawHeaders,
-    protocol: (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http',
-    socket: req.socket,
-    body: (req as { body?: unknown }).body,
-  };
-}
-
-interface Call {
-  req: Request;
-  res: Response;
-  next: NextFunction;
-}
-
-function mcpAdapter(challenge: ChallengeConfig, expected: URL | undefined): Adapter<Call, void> {
-  return {
-    method: ({ req }) => req.method,
-    header: ({ req }, name) => req.headers[name],
-    request: ({ req }) => toRequestLike(req),
-    open: ({ res }) => isOpen(res),
-    drop: ({ res }) => abandon(res),
-    preflight({ res }) {
-      res.statusCode = PREFLIGHT_STATUS;
-      res.setHeader('Content-Length', '0');
-      res.end();
-    },
-    expose({ res }) {
-      res.setHeader(
-        'Access-Control-Expose-Headers',
-        exposeHeaders(res.getHeader('Access-Control-Expose-Headers')),
-      );
-    },
+    ...EXPRESS_BASE,
     refuse({ res, next }, error) {
       try {
         answer(res, error);
@@ -293,17 +262,6 @@ function mcpAdapter(challenge: ChallengeConfig, expected: URL | undefined): Adap
       (req as { auth?: AuthInfo }).auth = info;
       req.dpop = result;
       next();
-    },
-    fail: ({ next }, error) => next(error),
-    broken({ res }) {
-      try {
-        if (isOpen(res)) {
-          res.statusCode = 500;
-          res.end();
-        }
-      } catch {
-        // nothing more can be done for this response
-      }
     },
   };
 }

@@ -24,6 +24,7 @@ export type { Checked, ProofExpectation, VerifyProofOptions } from './types.ts';
 export { checkConfirmation } from '../auth/confirmation.ts';
 export type { Confirmation } from '../auth/confirmation.ts';
 export { readCredentials } from '../auth/credentials.ts';
+export { newRun } from '../auth.ts';
 export { compileAuthPolicy } from '../auth/policy.ts';
 export type { AuthPolicy, AuthRun } from '../auth/types.ts';
 export { jwtRefusal } from '../access-token/jwt.ts';

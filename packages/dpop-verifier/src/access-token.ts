@@ -12,6 +12,7 @@ import { rejectUnknownOptions } from './options.ts';
 import type { MaybePromise } from './maybe-async.ts';
 import { isPromiseLike } from './maybe-async.ts';
 import type { RequestLike } from './request.ts';
+import type { UpstreamListener } from './upstream.ts';
 
 /** Claims of a validated access token. `cnf` carries the binding (RFC 7800, 9449 §6, 8705 §3). */
 export interface TokenClaims {
@@ -184,7 +185,10 @@ export type TokenValidator = ((
   remote?: boolean;
 };
 
-function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
+function jwtValidator(
+  options: JwtAccessTokenOptions,
+  onUpstream: UpstreamListener | undefined,
+): TokenValidator {
   const { issuer, audience, jwks } = options;
   if (typeof issuer !== 'string' || issuer.length === 0)
     throw new DPoPConfigError('accessToken.issuer', 'must be a non-empty string');
@@ -194,7 +198,7 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
   let getKey: JWTVerifyGetKey;
   if (typeof jwks === 'function') getKey = jwks;
   else if (jwks instanceof URL || typeof jwks === 'string')
-    getKey = remoteJwks(jwksUrl(jwks), jwksPolicy(options));
+    getKey = remoteJwks(jwksUrl(jwks), jwksPolicy(options, onUpstream));
   else if (jwks !== null && typeof jwks === 'object' && Array.isArray((jwks as JSONWebKeySet).keys))
     getKey = createLocalJWKSet(jwks as JSONWebKeySet);
   else
@@ -249,8 +253,14 @@ function jwtValidator(options: JwtAccessTokenOptions): TokenValidator {
   };
 }
 
-/** Builds the access-token validator once, from the option. @internal */
-export function createTokenValidator(option: AccessTokenOption): TokenValidator {
+/**
+ * Builds the access-token validator once, from the option; `onUpstream` is told of every call
+ * to the authorization server (JWKS fetches, introspection calls). @internal
+ */
+export function createTokenValidator(
+  option: AccessTokenOption,
+  onUpstream?: UpstreamListener,
+): TokenValidator {
   if (typeof option === 'function') {
     const refused = (cause: unknown): DPoPError =>
       cause instanceof DPoPError ? cause : tokenError('The access token is invalid', cause);
@@ -284,8 +294,8 @@ export function createTokenValidator(option: AccessTokenOption): TokenValidator 
         'introspection',
         'accessToken.introspection.',
       );
-    return introspectionValidator(introspection);
+    return introspectionValidator(introspection, onUpstream);
   }
   rejectUnknownOptions(option, JWT_OPTION_NAMES, 'JWT access tokens', 'accessToken.');
-  return jwtValidator(option);
+  return jwtValidator(option, onUpstream);
 }

@@ -17,7 +17,9 @@ import { isPromiseLike, keep, runSteps, settle } from './maybe-async.ts';
 import type { OptionNames } from './options.ts';
 import { checkKeyBinding } from './proof/binding.ts';
 import { PROOF_OPTION_NAMES } from './proof/types.ts';
+import type { ProofAlgorithm } from './algorithms.ts';
 import type { PublicUrlOptions, RequestLike } from './request.ts';
+import type { UpstreamListener } from './upstream.ts';
 import { PUBLIC_URL_OPTION_NAMES } from './request.ts';
 import type { ProofExpectation, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { prepareProof, checkAndRecordProof } from './verify-proof.ts';
@@ -144,6 +146,7 @@ export function newRun(policy: AuthPolicy, request: RequestLike): AuthRun {
     prepared: undefined,
     verified: undefined,
     bound: [],
+    storeMs: undefined,
   };
 }
 
@@ -205,15 +208,26 @@ function proof(run: AuthRun): void | Promise<void> {
       run.proof!,
       expectation(run, run.jkt),
       run.tokenHash,
+      policy.onResult === undefined ? undefined : run,
     );
     return keep(run, 'verified', proven);
   }
   checkKeyBinding(prepared.proof.jkt, run.jkt);
   const account = accountOf(run.claims!);
+  const started = policy.onResult === undefined ? 0 : performance.now();
   return keep(
     run,
     'verified',
-    prepared.commit({ account }).then(() => prepared.proof),
+    prepared.commit({ account }).then(
+      () => {
+        if (policy.onResult !== undefined) run.storeMs = performance.now() - started;
+        return prepared.proof;
+      },
+      (e: unknown) => {
+        if (policy.onResult !== undefined) run.storeMs = performance.now() - started;
+        throw e;
+      },
+    ),
   );
 }
 
@@ -245,28 +259,54 @@ export type CertificateThumbprintSource = (
 ) => string | undefined | Promise<string | undefined>;
 
 /**
- * What `onResult` receives: never a token, proof or key. `replayFill` (0 to 1) is the replay
- * store's fill level when the store reports it (`MemoryReplayStore` does); refusals by the store
- * arrive as `reason` `replay_store_full` (full) or `replay_over_share` (that key holds more than
- * its fair share).
+ * What every outcome carries besides its verdict: numbers and closed sets only, never a token,
+ * proof, key, URL or claim, so each can be a metric or span attribute as it is.
+ */
+export interface OutcomeDetails {
+  /** A resource server's request (`createDPoPAuth`) or a token request (`createTokenRequestVerifier`). */
+  endpoint: 'resource' | 'token';
+  /** Time spent verifying, in ms. */
+  durationMs: number;
+  /** The proof's `alg` (one of `algorithms`), once the proof passed its checks. */
+  alg?: ProofAlgorithm;
+  /**
+   * The proof's `iat` minus the server clock, in seconds (negative: the client clock is
+   * behind), for accepted proofs and those refused as not fresh (`iat_too_old`, `iat_in_future`,
+   * `iat_before_restart`): clock-skew incidents show here first.
+   */
+  iatSkew?: number;
+  /** Characters of the `DPoP` header received (refused beyond `maxProofLength`). */
+  proofLength?: number;
+  /** Characters of the access token received (refused beyond `maxTokenLength`). */
+  tokenLength?: number;
+  /** Ms the replay store took to record the proof (§11.1), when it was asked. */
+  storeMs?: number;
+  /**
+   * The replay store's fill level (0 to 1) when the store reports it (`MemoryReplayStore`
+   * does); refusals by the store arrive as `reason` `replay_store_full` (full) or
+   * `replay_over_share` (that account holds more than its fair share).
+   */
+  replayFill?: number;
+}
+
+/**
+ * What `onResult` receives, once per request: the verdict and its {@link OutcomeDetails}. A
+ * `rejected` outcome with `status` 503 is the server's failure (`server_error`: the replay
+ * store, the JWKS or introspection could not answer), not the client's.
  */
 export type AuthOutcome =
-  | {
+  | ({
       outcome: 'accepted';
       scheme: 'DPoP' | 'Bearer';
       bound: Array<'jkt' | 'x5t#S256'>;
-      durationMs: number;
-      replayFill?: number;
-    }
-  | {
+    } & OutcomeDetails)
+  | ({
       outcome: 'rejected';
       code: DPoPError['code'];
       reason: DPoPRejectReason;
       status: number;
       scheme?: 'DPoP' | 'Bearer';
-      durationMs: number;
-      replayFill?: number;
-    };
+    } & OutcomeDetails);
 
 /** Options of {@link createDPoPAuth}. */
 export interface DPoPAuthOptions
@@ -286,8 +326,16 @@ export interface DPoPAuthOptions
   requireNonce?: boolean | ((request: RequestLike) => boolean);
   /** The presented client certificate's thumbprint, for `cnf["x5t#S256"]` tokens (RFC 8705). */
   certificate?: CertificateThumbprintSource;
-  /** Called once per request with the typed outcome, for metrics. */
+  /**
+   * Called once per request with the typed outcome, for metrics (`dpopTelemetry()` from
+   * `@popkit/dpop-verifier/otel` gives one). What it throws is ignored.
+   */
   onResult?: (outcome: AuthOutcome) => void;
+  /**
+   * Called once per call to the authorization server (a JWKS fetch, an introspection call)
+   * with what it was for, how it ended and how long it took. What it throws is ignored.
+   */
+  onUpstream?: UpstreamListener;
   /** `realm` of the challenges. */
   realm?: string;
   /**
@@ -322,6 +370,7 @@ export const AUTH_OPTION_NAMES = {
   requireNonce: true,
   certificate: true,
   onResult: true,
+  onUpstream: true,
   realm: true,
   requiredScopes: true,
   resourceMetadata: true,

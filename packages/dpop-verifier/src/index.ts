@@ -26,6 +26,7 @@ export { createDPoPAuth } from './auth.ts';
 export type {
   AuthOutcome,
   AuthResult,
+  OutcomeDetails,
   CertificateThumbprintSource,
   DPoPAuth,
   DPoPAuthOptions,
@@ -38,6 +39,7 @@ export type {
   TokenClaims,
 } from './access-token.ts';
 export type { HeadersLike, PublicUrlOptions, RequestLike } from './request.ts';
+export type { UpstreamEvent, UpstreamListener } from './upstream.ts';
 export { createTokenRequestVerifier, verifyTokenRequest } from './token-request.ts';
 export type {
   PreparedTokenRequest,

@@ -1,15 +1,18 @@
+import type { AuthOutcome, OutcomeDetails } from './auth.ts';
 import { DPOP_CORS_EXPOSE_VALUE } from './cors.ts';
 import type { DPoPRejectReason } from './errors.ts';
 import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
 import type { OptionNames } from './options.ts';
 import { rejectUnknownOptions } from './options.ts';
 import { dpopHeader } from './proof/field.ts';
+import { refusalSkew } from './proof/freshness.ts';
 import { compileProofPolicy } from './proof/policy.ts';
 import { PROOF_OPTION_NAMES } from './proof/types.ts';
 import type { RequestLike } from './request.ts';
 import type { PublicUrlOptions } from './request.ts';
 import { createUrlResolver, requireUrlTrust } from './request.ts';
 import { timingSafeEqual } from './timing-safe.ts';
+import type { UpstreamListener } from './upstream.ts';
 import type { PreparedProof, VerifiedProof, VerifyProofOptions } from './verify-proof.ts';
 import { proofVerifierOf } from './verify-proof.ts';
 
@@ -24,6 +27,18 @@ export interface TokenRequestOptions
   tokenEndpoint?: string;
   /** When true (default), a request without a `DPoP` header is an error; else it resolves `undefined`. */
   required?: boolean;
+  /**
+   * Called once per token request with the typed outcome (`endpoint: 'token'`), for metrics:
+   * when the proof is refused, or once `commit` recorded it (or refused it as a replay). A
+   * prepared proof never committed (the grant failed) is not reported. What it throws is
+   * ignored.
+   */
+  onResult?: (outcome: AuthOutcome) => void;
+  /**
+   * Accepted so that one telemetry object (`dpopTelemetry()`) fits both factories; the token
+   * endpoint makes no calls to an authorization server, so it is never called here.
+   */
+  onUpstream?: UpstreamListener;
 }
 
 /** The names of {@link TokenRequestOptions}, for the unknown-option check. @internal */
@@ -34,6 +49,8 @@ export const TOKEN_REQUEST_OPTION_NAMES = {
   dangerouslyTrustRequestUrl: true,
   tokenEndpoint: true,
   required: true,
+  onResult: true,
+  onUpstream: true,
 } as const satisfies OptionNames<TokenRequestOptions>;
 
 /** Per-request inputs of a token request check. */
@@ -85,10 +102,9 @@ function asTokenEndpointError(error: DPoPError): DPoPError {
   return out;
 }
 
+/** A refusal of the token request (made a token-endpoint answer by `shaped`). */
 function fail(reason: DPoPRejectReason, description?: string): DPoPError {
-  return asTokenEndpointError(
-    refuse(reason, description === undefined ? undefined : { description }),
-  );
+  return refuse(reason, description === undefined ? undefined : { description });
 }
 
 const REFRESH_BINDING = 'The DPoP proof key does not match the refresh token binding';
@@ -167,27 +183,54 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
       throw new DPoPConfigError('tokenEndpoint', 'must be an absolute URL');
     }
   }
-  const shaped = (e: unknown): DPoPError =>
+  const { onResult, onUpstream } = options;
+  if (onResult !== undefined && typeof onResult !== 'function')
+    throw new DPoPConfigError('onResult', 'must be a function');
+  if (onUpstream !== undefined && typeof onUpstream !== 'function')
+    throw new DPoPConfigError('onUpstream', 'must be a function');
+  const clock = options.now ?? Date.now;
+  const shape = (e: unknown): DPoPError =>
     asTokenEndpointError(e instanceof DPoPError ? e : refuse('proof_malformed'));
+  /** The token-endpoint answer to a failure, reported to `onResult` (when `start` is set). */
+  const shaped = (e: unknown, report?: TokenReport): DPoPError => {
+    const error = shape(e);
+    if (onResult !== undefined && report !== undefined) {
+      const outcome: AuthOutcome = {
+        outcome: 'rejected',
+        code: error.code,
+        reason: error.reason,
+        status: error.status,
+        ...tokenDetails(report, clock),
+      };
+      if (report.proofLength !== undefined) outcome.scheme = 'DPoP';
+      const skew = refusalSkew(e);
+      if (skew !== undefined && outcome.iatSkew === undefined) outcome.iatSkew = skew;
+      reportSafely(onResult, outcome);
+    }
+    return error;
+  };
 
   const prepare = async (
     request: RequestLike,
     context: TokenRequestContext = {},
   ): Promise<PreparedTokenRequest | undefined> => {
+    const report: TokenReport | undefined =
+      onResult === undefined ? undefined : newReport(performance.now());
     let value: string | undefined;
     try {
       value = dpopHeader(request); // RFC 9449 §4.3 check 1
     } catch (e) {
-      throw shaped(e);
+      throw shaped(e, report);
     }
     if (value === undefined) {
       if (!required && context.boundJkt === undefined && context.dpopJkt === undefined)
         return undefined;
-      throw fail('missing_proof');
+      throw shaped(fail('missing_proof'), report);
     }
+    if (report !== undefined) report.proofLength = value.length;
     const { dpopJkt, boundJkt } = context;
     if (dpopJkt !== undefined && boundJkt !== undefined && !timingSafeEqual(dpopJkt, boundJkt))
-      throw fail('jkt_mismatch', REFRESH_BINDING);
+      throw shaped(fail('jkt_mismatch', REFRESH_BINDING), report);
     let prepared: PreparedProof;
     try {
       prepared = await verifier.prepare(value, {
@@ -197,13 +240,18 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
       });
     } catch (e) {
       if (e instanceof DPoPError && e.reason === 'jkt_mismatch') {
-        throw dpopJkt !== undefined
-          ? fail('dpop_jkt_mismatch')
-          : fail('jkt_mismatch', REFRESH_BINDING);
+        throw shaped(
+          dpopJkt !== undefined ? fail('dpop_jkt_mismatch') : fail('jkt_mismatch', REFRESH_BINDING),
+          report,
+        );
       }
-      throw shaped(e);
+      throw shaped(e, report);
     }
     const { proof } = prepared;
+    if (report !== undefined) {
+      report.proof = proof;
+      report.spent = performance.now() - report.start;
+    }
     let committed: Promise<void> | undefined;
     return {
       jkt: proof.jkt,
@@ -216,10 +264,32 @@ export function createTokenRequestVerifier(options: TokenRequestOptions): TokenR
               'Access-Control-Expose-Headers': DPOP_CORS_EXPOSE_VALUE,
             },
       commit: (options) =>
-        (committed ??= prepared.commit(clientAccount(options?.account)).catch((e: unknown) => {
-          throw shaped(e);
-        })),
+        (committed ??= recorded(prepared.commit(clientAccount(options?.account)), report)),
     };
+  };
+
+  /** The commit's outcome, reported (accepted, or refused as a replay or by the store). */
+  const recorded = (commit: Promise<void>, report: TokenReport | undefined): Promise<void> => {
+    const started = report === undefined ? 0 : performance.now();
+    const stored = () => {
+      if (report !== undefined) report.storeMs = performance.now() - started;
+    };
+    return commit.then(
+      () => {
+        stored();
+        if (onResult !== undefined && report !== undefined)
+          reportSafely(onResult, {
+            outcome: 'accepted',
+            scheme: 'DPoP',
+            bound: ['jkt'],
+            ...tokenDetails(report, clock),
+          });
+      },
+      (e: unknown) => {
+        stored();
+        throw shaped(e, report);
+      },
+    );
   };
 
   const verify = async (
@@ -255,4 +325,43 @@ function clientAccount(account: unknown): { account?: string } {
   return typeof account === 'string' && account.length > 0
     ? { account: `as-client:${account}` }
     : {};
+}
+
+/** What a token request's outcome reports, gathered on the way (when `onResult` is set). */
+interface TokenReport {
+  /** `performance.now()` when the check started. */
+  readonly start: number;
+  /** Ms spent checking, once the proof passed (the grant's own checks are not counted). */
+  spent: number | undefined;
+  proofLength: number | undefined;
+  proof: VerifiedProof | undefined;
+  storeMs: number | undefined;
+}
+
+function newReport(start: number): TokenReport {
+  return { start, spent: undefined, proofLength: undefined, proof: undefined, storeMs: undefined };
+}
+
+function tokenDetails(report: TokenReport, clock: () => number): OutcomeDetails {
+  const now = performance.now();
+  const out: OutcomeDetails = {
+    endpoint: 'token',
+    durationMs:
+      report.spent === undefined ? now - report.start : report.spent + (report.storeMs ?? 0),
+  };
+  if (report.proofLength !== undefined) out.proofLength = report.proofLength;
+  if (report.storeMs !== undefined) out.storeMs = report.storeMs;
+  if (report.proof !== undefined) {
+    out.alg = report.proof.alg;
+    out.iatSkew = report.proof.claims.iat - clock() / 1000;
+  }
+  return out;
+}
+
+function reportSafely(onResult: (outcome: AuthOutcome) => void, outcome: AuthOutcome): void {
+  try {
+    onResult(outcome);
+  } catch {
+    // metrics must never change an answer
+  }
 }

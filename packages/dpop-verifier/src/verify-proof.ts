@@ -164,16 +164,25 @@ export function verifyProof(
   return verifier(proof, expect);
 }
 
-/** Checks a proof and records it (§11.1); a promise only when a step needs one. @internal */
+/** Where the replay store's answer time is written, when the caller measures it. @internal */
+export interface StoreTiming {
+  storeMs: number | undefined;
+}
+
+/**
+ * Checks a proof and records it (§11.1); a promise only when a step needs one. With `timing`,
+ * the store's answer time goes there. @internal
+ */
 export function checkAndRecordProof(
   policy: ProofPolicy,
   proof: string,
   expect: ProofExpectation,
   tokenHash: string | Promise<string> | undefined,
+  timing?: StoreTiming,
 ): MaybePromise<VerifiedProof> {
   const found = checkProof(policy, proof, expect, tokenHash);
-  if (isPromiseLike(found)) return found.then((c) => commitChecked(policy, c));
-  return commitChecked(policy, found);
+  if (isPromiseLike(found)) return found.then((c) => commitChecked(policy, c, timing));
+  return commitChecked(policy, found, timing);
 }
 
 /** Checks a proof; `commit` records it (once; later calls return the same promise). @internal */
@@ -234,7 +243,39 @@ function checked(run: ProofRun): Checked {
   return { result, jti: run.claims!.jti, expiresAt, account: run.expect.account };
 }
 
-function commitChecked(policy: ProofPolicy, found: Checked): MaybePromise<VerifiedProof> {
+function commitChecked(
+  policy: ProofPolicy,
+  found: Checked,
+  timing: StoreTiming | undefined,
+): MaybePromise<VerifiedProof> {
+  if (timing !== undefined) return timedCommit(policy, found, timing);
   const recorded = recordProof(policy, found);
   return recorded === undefined ? found.result : recorded.then(() => found.result);
+}
+
+/** {@link commitChecked}, writing the store's answer time (refused or not) to `timing`. */
+function timedCommit(
+  policy: ProofPolicy,
+  found: Checked,
+  timing: StoreTiming,
+): MaybePromise<VerifiedProof> {
+  if (policy.replay === false) return found.result;
+  const started = performance.now();
+  let recorded: void | Promise<void>;
+  try {
+    recorded = recordProof(policy, found);
+  } finally {
+    timing.storeMs = performance.now() - started;
+  }
+  if (recorded === undefined) return found.result;
+  return recorded.then(
+    () => {
+      timing.storeMs = performance.now() - started;
+      return found.result;
+    },
+    (e: unknown) => {
+      timing.storeMs = performance.now() - started;
+      throw e;
+    },
+  );
 }

@@ -4,11 +4,13 @@
  */
 import type { IntrospectionOptions, TokenClaims, TokenValidator } from '../access-token.ts';
 import type { DPoPRejectReason } from '../errors.ts';
-import { DPoPConfigError, refuse } from '../errors.ts';
+import { DPoPConfigError, DPoPError, refuse } from '../errors.ts';
 import { FairSlots, peerSource } from '../fair-slots.ts';
 import { Lru } from '../lru.ts';
 import type { RequestLike } from '../request.ts';
 import { accessTokenSha256 } from '../token-hash.ts';
+import type { UpstreamListener } from '../upstream.ts';
+import { emitUpstream } from '../upstream.ts';
 import { readJsonObject } from './http-body.ts';
 import { safeCause } from './jwks.ts';
 import { tokenError } from './refusals.ts';
@@ -164,6 +166,7 @@ function sourceFor(sourceOf: (request: RequestLike) => string, request: RequestL
  */
 export function introspectionValidator(
   options: IntrospectionOptions['introspection'],
+  onUpstream?: UpstreamListener,
 ): TokenValidator {
   const settings = introspectionSettings(options);
   const { endpoint, timeout, ttl, negativeTtl, precheck, sourceOf, maxConcurrent } = settings;
@@ -181,7 +184,28 @@ export function introspectionValidator(
   const refused =
     negativeTtl > 0 ? new Lru<string, { until: number; why: DPoPRejectReason }>(10_000) : undefined;
 
-  const introspect = async (token: string, id: string, now: number): Promise<TokenClaims> => {
+  /** One call, reported to `onUpstream` once it ended. */
+  const introspect = (token: string, id: string, now: number): Promise<TokenClaims> => {
+    if (onUpstream === undefined) return call(token, id, now);
+    const started = performance.now();
+    const report = (result: 'active' | 'inactive' | 'error') =>
+      emitUpstream(onUpstream, {
+        kind: 'introspection',
+        result,
+        durationMs: performance.now() - started,
+      });
+    return call(token, id, now).then(
+      (claims) => {
+        report('active');
+        return claims;
+      },
+      (e: unknown) => {
+        report(e instanceof DPoPError && e.status < 500 ? 'inactive' : 'error');
+        throw e;
+      },
+    );
+  };
+  const call = async (token: string, id: string, now: number): Promise<TokenClaims> => {
     let response: Response;
     try {
       response = await (settings.fetch ?? fetch)(endpoint, {

@@ -21,6 +21,8 @@ import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet } from 'jose';
 import type { DPoPError } from '../errors.ts';
 import { refuse } from '../errors.ts';
+import type { UpstreamEvent, UpstreamListener } from '../upstream.ts';
+import { emitUpstream } from '../upstream.ts';
 import { readJsonObject } from './http-body.ts';
 
 /** Largest JWKS document read (a JWKS holds a few keys of a few hundred bytes each). */
@@ -41,10 +43,13 @@ export interface JwksPolicy {
   /** Longest backoff between failed fetches, in ms. */
   maxBackoff: number;
   fetch: ((input: string, init: RequestInit) => Promise<Response>) | undefined;
+  /** Told of every fetch once it ended (`createDPoPAuth`'s `onUpstream`). */
+  onUpstream?: UpstreamListener | undefined;
   now: () => number;
 }
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
+type JwksTrigger = Extract<UpstreamEvent, { kind: 'jwks' }>['trigger'];
 
 /** A key getter for `jwtVerify` over the JWKS at `url` (see this module's summary). @internal */
 export function remoteJwks(url: URL, policy: JwksPolicy): JWTVerifyGetKey {
@@ -61,24 +66,39 @@ export function remoteJwks(url: URL, policy: JwksPolicy): JWTVerifyGetKey {
       ...(cause === undefined ? {} : { cause: safeCause(cause) }),
     });
 
-  /** One fetch at a time; its failure starts (or extends) the backoff. */
-  const refresh = (): Promise<LocalSet> =>
-    (pending ??= fetchKeys(url, policy).then(
+  const { onUpstream } = policy;
+  /** One fetch at a time (started for `trigger`); its failure starts (or extends) the backoff. */
+  const refresh = (trigger: JwksTrigger): Promise<LocalSet> => {
+    if (pending !== undefined) return pending;
+    const started = onUpstream === undefined ? 0 : performance.now();
+    const report = (result: 'ok' | 'error') => {
+      if (onUpstream !== undefined)
+        emitUpstream(onUpstream, {
+          kind: 'jwks',
+          result,
+          trigger,
+          durationMs: performance.now() - started,
+        });
+    };
+    return (pending = fetchKeys(url, policy).then(
       (set) => {
         keys = set;
         fetchedAt = policy.now();
         failures = 0;
         retryAt = 0;
         pending = undefined;
+        report('ok');
         return set;
       },
       (cause: unknown) => {
         failures++;
         retryAt = policy.now() + Math.min(policy.maxBackoff, FIRST_BACKOFF * 2 ** (failures - 1));
         pending = undefined;
+        report('error');
         throw unavailable(cause);
       },
     ));
+  };
 
   const fetchAllowed = (now: number) => pending !== undefined || now >= retryAt;
 
@@ -88,17 +108,17 @@ export function remoteJwks(url: URL, policy: JwksPolicy): JWTVerifyGetKey {
     if (held === undefined) {
       // nothing fetched yet: this request needs the fetch
       if (!fetchAllowed(now)) throw unavailable();
-      return (await refresh())(header, token);
+      return (await refresh('initial'))(header, token);
     }
     const age = now - fetchedAt;
     if (age >= policy.maxAge) {
       if (age >= policy.maxAge + policy.staleIfError) {
         // too old to trust any longer: only a fresh fetch will do
         if (!fetchAllowed(now)) throw unavailable();
-        return (await refresh())(header, token);
+        return (await refresh('expired'))(header, token);
       }
       // stale: refresh in the background, answer from the keys held
-      if (fetchAllowed(now)) refresh().catch(() => undefined);
+      if (fetchAllowed(now)) refresh('refresh').catch(() => undefined);
     }
     try {
       return await held(header, token);
@@ -108,7 +128,7 @@ export function remoteJwks(url: URL, policy: JwksPolicy): JWTVerifyGetKey {
       if (pending !== undefined) return (await pending)(header, token);
       if (now - lastUnknownFetch < policy.unknownKeyInterval || now < retryAt) throw error;
       lastUnknownFetch = now;
-      return (await refresh())(header, token);
+      return (await refresh('unknown_key'))(header, token);
     }
   };
 }

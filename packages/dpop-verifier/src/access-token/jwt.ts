@@ -8,6 +8,7 @@ import type { DPoPRejectReason } from '../errors.ts';
 import { DPoPConfigError, DPoPError, refuse } from '../errors.ts';
 import type { JwksPolicy } from './jwks.ts';
 import { safeCause } from './jwks.ts';
+import type { UpstreamListener } from '../upstream.ts';
 
 /** The JWKS URL, which must be absolute http(s). @internal */
 export function jwksUrl(value: URL | string): URL {
@@ -40,7 +41,10 @@ function seconds(
 }
 
 /** The JWKS policy from the JWT options (throws {@link DPoPConfigError}). @internal */
-export function jwksPolicy(options: JwtAccessTokenOptions): JwksPolicy {
+export function jwksPolicy(
+  options: JwtAccessTokenOptions,
+  onUpstream?: UpstreamListener,
+): JwksPolicy {
   const timeout = options.jwksTimeout ?? 5000;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 1 || timeout > 60_000)
     throw new DPoPConfigError('accessToken.jwksTimeout', 'must be a number of ms from 1 to 60000');
@@ -54,6 +58,7 @@ export function jwksPolicy(options: JwtAccessTokenOptions): JwksPolicy {
     maxBackoff: seconds(options, 'jwksMaxBackoff', 30, 1, 3600),
     fetch: options.fetch,
     now: Date.now,
+    onUpstream,
   };
 }
 

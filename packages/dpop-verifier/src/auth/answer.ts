@@ -5,10 +5,11 @@
  * mutated); every outcome is reported to `onResult`.
  * @module
  */
-import type { AuthResult } from '../auth.ts';
+import type { AuthOutcome, AuthResult, OutcomeDetails } from '../auth.ts';
 import { wwwAuthenticate } from '../challenge.ts';
 import { DPoPError, refuse } from '../errors.ts';
 import { tokenClientId, tokenExpiry, tokenScopes } from './scopes.ts';
+import { refusalSkew } from '../proof/freshness.ts';
 import { logRefusal } from './explain-log.ts';
 import type { AuthRun } from './types.ts';
 
@@ -52,17 +53,15 @@ export function refused(e: unknown, run: AuthRun): DPoPError {
   if (run.policy.explain) logRefusal(answer, run);
   const { onResult } = run.policy;
   if (onResult) {
-    safe(() =>
-      onResult({
-        outcome: 'rejected',
-        code: answer.code,
-        reason: answer.reason,
-        status: answer.status,
-        ...(run.scheme ? { scheme: run.scheme } : {}),
-        durationMs: performance.now() - run.start,
-        ...run.policy.replayFill(),
-      }),
-    );
+    const outcome: AuthOutcome = {
+      outcome: 'rejected',
+      code: answer.code,
+      reason: answer.reason,
+      status: answer.status,
+      ...details(run, refusalSkew(e) ?? refusalSkew(error)),
+    };
+    if (run.scheme) outcome.scheme = run.scheme;
+    safe(() => onResult(outcome));
   }
   return answer;
 }
@@ -93,17 +92,38 @@ export function accepted(run: AuthRun): AuthResult {
   }
   const { onResult } = run.policy;
   if (onResult) {
-    safe(() =>
-      onResult({
-        outcome: 'accepted',
-        scheme: result.scheme,
-        bound: run.bound,
-        durationMs: performance.now() - run.start,
-        ...run.policy.replayFill(),
-      }),
-    );
+    const outcome: AuthOutcome = {
+      outcome: 'accepted',
+      scheme: result.scheme,
+      bound: run.bound,
+      ...details(run, undefined),
+    };
+    safe(() => onResult(outcome));
   }
   return result;
+}
+
+/**
+ * The {@link OutcomeDetails} of a request: lengths, the proof's `alg` and clock skew once its
+ * claims were checked (else `skew`, a freshness refusal's), the store's time and fill.
+ */
+function details(run: AuthRun, skew: number | undefined): OutcomeDetails {
+  const out: OutcomeDetails = {
+    endpoint: 'resource',
+    durationMs: performance.now() - run.start,
+    ...run.policy.replayFill(),
+  };
+  if (run.proof !== undefined) out.proofLength = run.proof.length;
+  if (run.token !== '') out.tokenLength = run.token.length;
+  if (run.storeMs !== undefined) out.storeMs = run.storeMs;
+  const proof = run.verified ?? run.prepared?.proof;
+  if (proof !== undefined) {
+    out.alg = proof.alg;
+    out.iatSkew = proof.claims.iat - run.policy.proof.now() / 1000;
+  } else if (skew !== undefined) {
+    out.iatSkew = skew;
+  }
+  return out;
 }
 
 function safe(fn: () => void): void {

@@ -17,7 +17,7 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
   rejectUnknownOptions(options, AUTH_OPTION_NAMES, 'createDPoPAuth');
-  const { requireNonce, certificate, onResult, realm, resourceMetadata } = options;
+  const { requireNonce, certificate, onResult, onUpstream, realm, resourceMetadata } = options;
   const requiredScopes = scopeList(options.requiredScopes);
   if (resourceMetadata !== undefined && !isHttpUrl(resourceMetadata))
     throw new DPoPConfigError('resourceMetadata', 'must be an absolute http(s) URL string');
@@ -31,6 +31,8 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
     throw new DPoPConfigError('certificate', 'must be a function');
   if (onResult !== undefined && typeof onResult !== 'function')
     throw new DPoPConfigError('onResult', 'must be a function');
+  if (onUpstream !== undefined && typeof onUpstream !== 'function')
+    throw new DPoPConfigError('onUpstream', 'must be a function');
   if (realm !== undefined && typeof realm !== 'string')
     throw new DPoPConfigError('realm', 'must be a string');
   const { explain = false } = options;
@@ -49,7 +51,7 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
     ...options,
     requireNonce: typeof requireNonce === 'boolean' ? requireNonce : options.nonces !== undefined,
   });
-  const validateToken = createTokenValidator(options.accessToken);
+  const validateToken = createTokenValidator(options.accessToken, onUpstream);
   const store = options.replay;
   const replayFill =
     store !== false && typeof store?.stats === 'function'

@@ -63,4 +63,6 @@ export interface AuthRun {
   prepared: PreparedProof | undefined;
   verified: VerifiedProof | undefined;
   bound: Array<'jkt' | 'x5t#S256'>;
+  /** Ms the replay store took (measured only when `onResult` is set). */
+  storeMs: number | undefined;
 }

@@ -43,7 +43,7 @@ export function checkFreshness(
     });
   // 11. iat
   const stale = staleness(policy, iat, nowMs / 1000, undefined);
-  if (stale !== undefined) throw refuse(stale);
+  if (stale !== undefined) throw withSkew(refuse(stale), iat, nowMs);
   return { expiresAt: (iat + policy.maxAge + policy.clockTolerance) * 1000, nextNonce: undefined };
 }
 
@@ -81,11 +81,31 @@ async function checkServerNonce(
   // 11
   const stale = staleness(policy, claims.iat, nowMs / 1000, nonceCheck);
   if (stale !== undefined)
-    throw await retry(stale, 'The DPoP proof is not fresh; use the DPoP-Nonce');
+    throw withSkew(
+      await retry(stale, 'The DPoP proof is not fresh; use the DPoP-Nonce'),
+      claims.iat,
+      nowMs,
+    );
   const expiresAt = nonceCheck?.valid
     ? nonceCheck.expiresAt
     : (claims.iat + policy.maxAge + policy.clockTolerance) * 1000;
   return { expiresAt, nextNonce };
+}
+
+/** `iat` minus the server clock, in seconds, of the proofs refused as not fresh. */
+const skews = new WeakMap<object, number>();
+
+function withSkew<E extends object>(error: E, iat: number, nowMs: number): E {
+  skews.set(error, iat - nowMs / 1000);
+  return error;
+}
+
+/**
+ * How far the refused proof's `iat` was from the server clock (seconds; negative: the client
+ * clock is behind), when `error` is a refusal of check 11, for `onResult`. @internal
+ */
+export function refusalSkew(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null ? skews.get(error) : undefined;
 }
 
 /** Check 11: why `iat` is outside the accepted window, if it is (§11.1). */

@@ -528,7 +528,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<ScenarioResult
           }),
       })),
     );
-    log(`resource server /metrics: ${rs.metrics.summary()}`);
+    const series = (await rs.metrics.render()).split('\n').filter((l) => /^dpop_/.test(l)).length;
+    log(
+      `resource server metrics: ${rs.url}/metrics (Prometheus, ${series} dpop_* samples; ` +
+        `dashboard and alert rules in examples/observability): ${rs.metrics.summary()}`,
+    );
     return results;
   } finally {
     for (const stop of started.reverse()) await stop().catch(() => undefined);

@@ -21,7 +21,9 @@ export function createApi(auth: ApiAuth): express.Express {
       exposedHeaders: [...DPOP_CORS_EXPOSE_HEADERS],
     }),
   );
-  app.get('/metrics', (_req, res) => res.type('text/plain').send(auth.metrics.render()));
+  app.get('/metrics', async (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(await auth.metrics.render());
+  });
   app.use('/api', dpopAuth(auth.options));
   app.get('/api/orders', (req, res) => {
     res.json({

@@ -10,7 +10,7 @@ export async function createFastifyApi(
 ): Promise<FastifyInstance> {
   const app = Fastify({ https: { ...https, requestCert: true, rejectUnauthorized: false } });
   app.get('/metrics', async (_request, reply) =>
-    reply.type('text/plain').send(auth.metrics.render()),
+    reply.type('text/plain; version=0.0.4').send(await auth.metrics.render()),
   );
   await app.register(
     async (api) => {

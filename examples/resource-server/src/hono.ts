@@ -6,7 +6,7 @@ import type { ApiAuth } from './options.ts';
 
 export function createHonoApi(auth: ApiAuth): Hono<DPoPAuthEnv> {
   const app = new Hono<DPoPAuthEnv>();
-  app.get('/metrics', (c) => c.text(auth.metrics.render()));
+  app.get('/metrics', async (c) => c.text(await auth.metrics.render()));
   app.use('/api/*', dpopAuth(auth.options));
   app.get('/api/orders', (c) =>
     c.json({

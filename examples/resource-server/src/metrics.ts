@@ -1,44 +1,46 @@
-import type { AuthOutcome } from '@popkit/dpop-verifier';
+// The API's metrics: popkit's OpenTelemetry instruments (@popkit/dpop-verifier/otel) read by
+// the OpenTelemetry Prometheus exporter, served at GET /metrics in the Prometheus text format.
+import type { AuthOutcome, UpstreamEvent } from '@popkit/dpop-verifier';
+import { dpopTelemetry } from '@popkit/dpop-verifier/otel';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 
-/** Counts `onResult` outcomes and renders them in the Prometheus text format. */
+/** popkit's telemetry for one API, with a Prometheus endpoint and a one-line summary. */
 export class AuthMetrics {
+  readonly #exporter = new PrometheusExporter({ preventServerStart: true });
+  readonly #provider = new MeterProvider({ readers: [this.#exporter] });
+  readonly #serializer = new PrometheusSerializer();
+  readonly #telemetry = dpopTelemetry({ meterProvider: this.#provider });
+  /** Outcomes by reason (`accepted` for accepted ones), for the demo's summary line. */
   readonly #counts = new Map<string, number>();
 
-  /** The `onResult` hook for createDPoPAuth. */
+  /** The `onResult` hook for createDPoPAuth / createTokenRequestVerifier. */
   readonly onResult = (outcome: AuthOutcome): void => {
-    const labels =
-      outcome.outcome === 'accepted'
-        ? `outcome="accepted",scheme="${outcome.scheme}",reason="ok"`
-        : `outcome="rejected",scheme="${outcome.scheme ?? 'none'}",reason="${outcome.reason}"`;
-    this.#counts.set(labels, (this.#counts.get(labels) ?? 0) + 1);
+    const key = outcome.outcome === 'accepted' ? 'accepted' : outcome.reason;
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    this.#telemetry.onResult(outcome);
   };
 
-  /** `GET /metrics` body. */
-  render(): string {
-    let out =
-      '# HELP popkit_auth_total Requests by authentication outcome.\n# TYPE popkit_auth_total counter\n';
-    for (const [labels, n] of this.#counts) out += `popkit_auth_total{${labels}} ${n}\n`;
-    return out;
+  /** The `onUpstream` hook (JWKS fetches). */
+  readonly onUpstream = (event: UpstreamEvent): void => this.#telemetry.onUpstream(event);
+
+  /** `GET /metrics` body (Prometheus text format 0.0.4). */
+  async render(): Promise<string> {
+    const { resourceMetrics } = await this.#exporter.collect();
+    return this.#serializer.serialize(resourceMetrics);
   }
 
   /** One line: accepted and rejected counts per reason. */
   summary(): string {
-    const totals = new Map<string, number>();
-    for (const [labels, n] of this.#counts) {
-      const key = labels.startsWith('outcome="accepted"')
-        ? 'accepted'
-        : /reason="([^"]+)"/.exec(labels)![1]!;
-      totals.set(key, (totals.get(key) ?? 0) + n);
-    }
-    return [...totals].map(([k, n]) => `${k}=${n}`).join(' ');
+    return [...this.#counts].map(([k, n]) => `${k}=${n}`).join(' ');
   }
 
   /** Count of rejections with a given reason. */
   rejected(reason: string): number {
-    let n = 0;
-    for (const [labels, count] of this.#counts)
-      if (labels.includes(`reason="${reason}"`) && labels.startsWith('outcome="rejected"'))
-        n += count;
-    return n;
+    return reason === 'accepted' ? 0 : (this.#counts.get(reason) ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.#provider.shutdown();
   }
 }

@@ -7,7 +7,6 @@ import { RedisReplayStore } from '@popkit/dpop-verifier/redis';
 import { certificateThumbprintSource } from '@popkit/mtls-binding/node';
 import type { CertificateSourceOptions } from '@popkit/mtls-binding/node';
 import { Redis } from 'ioredis';
-import { createRemoteJWKSet, customFetch } from 'jose';
 import { AuthMetrics } from './metrics.ts';
 
 export interface ApiConfig {
@@ -57,16 +56,16 @@ export function buildAuthOptions(config: ApiConfig): ApiAuth {
   } else {
     replay = new MemoryReplayStore({ maxEntries: 100_000 });
   }
-  const jwks = createRemoteJWKSet(new URL(`${config.issuer}/jwks`), {
-    [customFetch]: (url: string, init: RequestInit) => config.fetch(url, init),
-  });
   return {
     metrics,
     options: {
       accessToken: {
         issuer: config.issuer,
         audience: config.audience,
-        jwks,
+        // popkit keeps the JWKS: refreshed in the background, a rotated key picked up on its
+        // first token, the keys held kept through an outage (stale-if-error)
+        jwks: `${config.issuer}/jwks`,
+        fetch: (url: string, init: RequestInit) => config.fetch(url, init),
         algorithms: ['ES256'],
       },
       publicUrl: config.publicUrl,
@@ -77,11 +76,13 @@ export function buildAuthOptions(config: ApiConfig): ApiAuth {
       // Unbound bearer tokens are refused.
       certificate: certificateThumbprintSource(config.certificate ?? { from: 'socket' }),
       onResult: metrics.onResult,
+      onUpstream: metrics.onUpstream,
       ...(config.maxAge === undefined ? {} : { maxAge: config.maxAge }),
       ...(config.clockTolerance === undefined ? {} : { clockTolerance: config.clockTolerance }),
     },
     close: async () => {
       redis?.disconnect();
+      await metrics.close();
     },
   };
 }

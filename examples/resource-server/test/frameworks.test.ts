@@ -50,8 +50,13 @@ describe('the example API on Express, Fastify and Hono', () => {
       );
       expect(stolen.status).toBe(401);
       const text = await metrics();
-      expect(text).toMatch(/popkit_auth_total\{outcome="accepted",scheme="DPoP",reason="ok"\} 1/);
-      expect(text).toMatch(/reason="jkt_mismatch"\} 1/);
+      expect(text).toMatch(
+        /dpop_verification_duration_count\{dpop_outcome="accepted",dpop_scheme="DPoP",dpop_endpoint="resource",dpop_alg="ES256"[^}]*\} 1\n/,
+      );
+      expect(text).toMatch(/dpop_outcome="rejected"[^}]*dpop_reason="jkt_mismatch"[^}]*\} 1\n/);
+      expect(text).toMatch(
+        /dpop_jwks_duration_count\{dpop_jwks_result="ok",dpop_jwks_trigger="initial"/,
+      );
       void publicUrl;
     };
     const options = (publicUrl: string) =>
@@ -108,7 +113,7 @@ describe('the example API on Express, Fastify and Hono', () => {
       ).status,
     ).toBe(401);
     expect(await (await hono.request('https://hono.example/metrics')).text()).toMatch(
-      /reason="jkt_mismatch"\} 1/,
+      /dpop_reason="jkt_mismatch"[^}]*\} 1\n/,
     );
   });
 });

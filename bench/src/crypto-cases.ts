@@ -2,6 +2,10 @@
 import { createPublicKey, createPrivateKey, KeyObject, sign, verify } from 'node:crypto';
 import { accessTokenHash, createProof, generateKeyPair, thumbprint } from '@popkit/dpop-client';
 import { MemoryReplayStore, createDPoPAuth, createProofVerifier } from '@popkit/dpop-verifier';
+import type { DPoPAuthOptions } from '@popkit/dpop-verifier';
+import { dpopTelemetry } from '@popkit/dpop-verifier/otel';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { generateProof } from 'dpop';
 import {
   EmbeddedJWK,
@@ -217,8 +221,9 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
   const clientPriv = KeyObject.from(client.privateKey);
   const clientPub = KeyObject.from(client.publicKey);
   const sig = nodeSign('ES256', clientPriv, data);
-  const make = (cacheSize: number) =>
+  const make = (cacheSize: number, telemetry: Partial<DPoPAuthOptions> = {}) =>
     createDPoPAuth({
+      ...telemetry,
       accessToken: {
         issuer: 'https://as',
         audience: 'https://rs',
@@ -231,6 +236,23 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
     });
   let cached = make(10_000);
   let uncached = make(0);
+  // dpopTelemetry with the real OpenTelemetry SDKs, metrics and spans, exporters that drop
+  // everything (the SDK's own work is measured, not an exporter's I/O)
+  const noop = {
+    export: (_items: unknown, done: (result: { code: number }) => void) => done({ code: 0 }), // SUCCESS
+    shutdown: () => Promise.resolve(),
+    forceFlush: () => Promise.resolve(),
+  };
+  const meterProvider = new MeterProvider({
+    readers: [
+      new PeriodicExportingMetricReader({ exporter: noop as never, exportIntervalMillis: 1000 }),
+    ],
+  });
+  const tracerProvider = new TracerProvider({
+    spanProcessors: [new BatchSpanProcessor({ exporter: noop as never })],
+  });
+  const telemetry = dpopTelemetry({ meterProvider, tracerProvider });
+  let observed = make(10_000, telemetry);
   let pool: string[] = [];
   let n = 0;
   const request = (proof: string) => ({
@@ -255,6 +277,14 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
         cached = make(10_000);
       },
       run: () => cached.verify(request(pool[n++ % poolSize]!)).catch(() => undefined),
+    },
+    {
+      name: 'popkit createDPoPAuth.verify (JWT cached, dpopTelemetry: OTel SDK metrics + spans)',
+      beforeRound: async () => {
+        await refill();
+        observed = make(10_000, telemetry);
+      },
+      run: () => observed.verify(request(pool[n++ % poolSize]!)).catch(() => undefined),
     },
     {
       name: 'popkit createDPoPAuth.verify (JWT verified by jose every time)',

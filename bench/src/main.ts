@@ -239,7 +239,25 @@ if (want('full')) {
   addRows('resource server', m, {
     'popkit createDPoPAuth.verify (JWT cached by hash)': { limit },
     'popkit createDPoPAuth.verify (JWT verified by jose every time)': { limit },
+    'popkit createDPoPAuth.verify (JWT cached, dpopTelemetry: OTel SDK metrics + spans)': {
+      limit,
+      peers: ['popkit createDPoPAuth.verify (JWT cached by hash)'],
+    },
   });
+  target(
+    'dpopTelemetry on (OTel SDK, metrics + spans, no-op exporters): CPU per request <= 1.10x telemetry off',
+    1.1,
+    1 /
+      ratio(
+        get(
+          m,
+          'popkit createDPoPAuth.verify (JWT cached, dpopTelemetry: OTel SDK metrics + spans)',
+        ),
+        get(m, 'popkit createDPoPAuth.verify (JWT cached by hash)'),
+      ).median,
+    'time per request, on / off; lower is better',
+    true,
+  );
   target(
     'full request >= 0.8x the two-verify limit (default: validated JWT cached by hash)',
     0.8,

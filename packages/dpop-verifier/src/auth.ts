@@ -72,6 +72,7 @@ const LOCAL: readonly Step<AuthRun>[] = [
   certificateMatch,
   proof, // RFC 9449 §4.3 checks 2 to 12 and the replay store (§11.1), for DPoP
   scopes, // `requiredScopes` (RFC 6750 §3.1 insufficient_scope), once the request is authentic
+  callerCheck, // an adapter's own rule (the MCP SDK's), so the verdict reported is the answer
 ];
 /** The same with a remote validator: a call costs more than a proof signature. */
 const REMOTE: readonly Step<AuthRun>[] = [
@@ -82,6 +83,7 @@ const REMOTE: readonly Step<AuthRun>[] = [
   certificateMatch,
   proof, // check 12 (the key against cnf.jkt), then the replay store (§11.1)
   scopes,
+  callerCheck,
 ];
 
 /**
@@ -106,9 +108,17 @@ export function authenticate(policy: AuthPolicy, request: RequestLike): MaybePro
   });
 }
 
-/** Validates the options once; the per-request check (see {@link authenticate}). @internal */
-export function compileDPoPAuth(options: DPoPAuthOptions): Authenticate {
-  const policy = compileAuthPolicy(options);
+/**
+ * Validates the options once; the per-request check (see {@link authenticate}). `check`: an
+ * adapter's own acceptance rule on the token's claims (throws a `DPoPError`), run last, so a
+ * request it refuses is reported to `onResult` as refused. @internal
+ */
+export function compileDPoPAuth(
+  options: DPoPAuthOptions,
+  check?: (claims: TokenClaims) => void,
+): Authenticate {
+  const compiled = compileAuthPolicy(options);
+  const policy = check === undefined ? compiled : { ...compiled, check };
   return (request) => authenticate(policy, request);
 }
 
@@ -247,6 +257,20 @@ function scopes(run: AuthRun): void {
     'insufficient_scope',
     nonce === undefined ? {} : { headers: { 'DPoP-Nonce': nonce } },
   );
+}
+
+/** The adapter's own rule (see {@link compileDPoPAuth}), with the nonce to move to, if any. */
+function callerCheck(run: AuthRun): void {
+  const { check } = run.policy;
+  if (check === undefined) return;
+  try {
+    check(run.claims!);
+  } catch (e) {
+    const nonce = run.verified?.nextNonce;
+    if (nonce !== undefined && e instanceof Error && 'headers' in e)
+      (e as DPoPError).headers = { ...(e as DPoPError).headers, 'DPoP-Nonce': nonce };
+    throw e;
+  }
 }
 
 /**

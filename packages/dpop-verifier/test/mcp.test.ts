@@ -5,8 +5,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDPoPFetch } from '@popkit/dpop-client';
 import express from 'express';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DPoPAuthOptions } from '../src/index.ts';
+import type { AuthOutcome, DPoPAuthOptions } from '../src/index.ts';
 import { DPoPConfigError, DPoPError, MemoryReplayStore, createDPoPAuth } from '../src/index.ts';
 import { dpopResourceMetadata, requireDPoPAuth } from '../src/mcp/index.ts';
 import { AUDIENCE, ISSUER, clientKey, testIssuer } from './helpers.ts';
@@ -107,6 +108,66 @@ describe('createDPoPAuth: requiredScopes and resourceMetadata', () => {
     expect(() => requireDPoPAuth({ ...options(), requiredScope: ['x'] } as never)).toThrow(
       /did you mean "requiredScopes"/,
     );
+  });
+});
+
+describe('requireDPoPAuth: what onResult is told is what the client was answered', () => {
+  it('a token the SDK rules refuse (no exp, another resource) is reported refused, never accepted', async () => {
+    const outcomes: AuthOutcome[] = [];
+    const app = express();
+    const common = options({ onResult: (o) => outcomes.push(o) });
+    app.get('/mcp', requireDPoPAuth({ ...common, expectedResource: new URL(AUDIENCE) }), (_q, r) =>
+      r.json({}),
+    );
+    app.get(
+      '/other',
+      requireDPoPAuth({ ...common, expectedResource: new URL('https://elsewhere.example') }),
+      (_q, r) => r.json({}),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const k = await clientKey();
+      const dpopFetch = createDPoPFetch(k.keyPair);
+      const good = await as.mint({ cnf: { jkt: k.jkt } });
+      const noExp = await new SignJWT({ client_id: 'c1', cnf: { jkt: k.jkt } })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'as-1' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .sign(as.signingKey);
+      const answers = [
+        (await dpopFetch(`${base}/mcp`, { accessToken: good })).status,
+        (await dpopFetch(`${base}/other`, { accessToken: good })).status,
+      ];
+      expect(answers).toEqual([200, 401]);
+      expect(outcomes.map((o) => (o.outcome === 'accepted' ? 'accepted' : o.reason))).toEqual([
+        'accepted',
+        'token_audience',
+      ]);
+      // (popkit's core refuses a JWT without exp itself; a validator hook may not)
+      outcomes.length = 0;
+      const hookApp = express();
+      hookApp.get(
+        '/mcp',
+        requireDPoPAuth({
+          ...options({ onResult: (o) => outcomes.push(o) }),
+          accessToken: () => ({ cnf: { jkt: k.jkt }, aud: AUDIENCE, client_id: 'c1' }),
+        }),
+        (_q, r) => r.json({}),
+      );
+      const hook = hookApp.listen(0, '127.0.0.1');
+      await new Promise((r) => hook.once('listening', r));
+      try {
+        const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/mcp`;
+        expect((await dpopFetch(url, { accessToken: noExp })).status).toBe(401);
+      } finally {
+        await new Promise((r) => hook.close(r));
+      }
+      expect(outcomes).toMatchObject([{ outcome: 'rejected', reason: 'token_malformed' }]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 

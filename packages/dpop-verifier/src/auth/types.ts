@@ -29,6 +29,8 @@ export interface AuthPolicy {
   readonly requiredScopes: readonly string[];
   /** `explain: 'log'`: log each refusal (fingerprints only). */
   readonly explain: boolean;
+  /** An adapter's own acceptance rule on the claims (throws a `DPoPError`), run last. */
+  readonly check?: ((claims: TokenClaims) => void) | undefined;
 }
 
 /**

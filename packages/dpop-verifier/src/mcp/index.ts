@@ -22,13 +22,14 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Adapter } from '../adapter-core.ts';
-import { authenticator, handle } from '../adapter-core.ts';
+import { handle } from '../adapter-core.ts';
 import { DEFAULT_ALGORITHMS } from '../algorithms.ts';
 import type { ProofAlgorithm } from '../algorithms.ts';
+import type { TokenClaims } from '../access-token.ts';
 import type { AuthResult, DPoPAuthOptions } from '../auth.ts';
-import { wwwAuthenticate } from '../challenge.ts';
-import type { ChallengeConfig } from '../challenge.ts';
-import { DPoPConfigError, DPoPError, refuse } from '../errors.ts';
+import { compileDPoPAuth } from '../auth.ts';
+import type { DPoPError } from '../errors.ts';
+import { DPoPConfigError, refuse } from '../errors.ts';
 import type { ExpressCall } from '../express/node-adapter.ts';
 import { EXPRESS_BASE } from '../express/node-adapter.ts';
 
@@ -144,30 +145,14 @@ export function requireDPoPAuth(options: DPoPMcpAuthOptions): RequestHandler {
     throw new DPoPConfigError('expectedResource', 'must be a URL');
   const coreOptions: DPoPAuthOptions =
     resourceMetadataUrl === undefined ? core : { ...core, resourceMetadata: resourceMetadataUrl };
-  const authenticate = authenticator(coreOptions); // validates every option, once
-  const adapter = mcpAdapter(challengeConfig(coreOptions), expectedResource);
+  // validates every option, once; the SDK's own rules run inside, so onResult sees the answer
+  const authenticate = compileDPoPAuth(coreOptions, (claims) => sdkRules(claims, expectedResource));
+  const adapter = mcpAdapter(expectedResource);
   const middleware: RequestHandler = (req, res, next) => {
     handle(adapter, authenticate, { req, res, next });
   };
   metadataOf.set(middleware, dpopResourceMetadata(coreOptions));
   return middleware;
-}
-
-/** The challenge `createDPoPAuth` writes for these (validated) options, for refusals made here. */
-function challengeConfig(options: DPoPAuthOptions): ChallengeConfig {
-  const bearer =
-    (options.allowUnboundBearer ?? options.allowBearer ?? false) ||
-    options.certificate !== undefined;
-  const scopes = options.requiredScopes ?? [];
-  return {
-    algs: (options.algorithms ?? DEFAULT_ALGORITHMS).join(' '),
-    allowBearer: bearer,
-    ...(options.realm === undefined ? {} : { realm: options.realm }),
-    ...(scopes.length === 0 ? {} : { scope: scopes.join(' ') }),
-    ...(options.resourceMetadata === undefined
-      ? {}
-      : { resourceMetadata: options.resourceMetadata }),
-  };
 }
 
 /** The SDK's comparison: the serialized URL without its fragment and one trailing slash. */
@@ -191,22 +176,24 @@ function asUrl(value: string): URL | undefined {
 }
 
 /**
- * The SDK's `AuthInfo` for an accepted request, or the refusal of a token the SDK would refuse
- * (no `exp`, another resource).
+ * What the SDK's `requireBearerAuth` refuses and popkit's core does not: a token without `exp`,
+ * and, with `expectedResource`, a token whose audience is another resource.
  */
-function authInfoOf(result: AuthResult, expected: URL | undefined): AuthInfo | DPoPError {
-  const { claims, expiresAt } = result;
-  if (expiresAt === undefined)
-    return refuse('token_malformed', { description: 'The access token has no expiration time' });
-  const aud = audiences(claims.aud);
-  let resource: URL | undefined;
+function sdkRules(claims: TokenClaims, expected: URL | undefined): void {
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp))
+    throw refuse('token_malformed', { description: 'The access token has no expiration time' });
   if (expected !== undefined) {
     const want = comparable(expected.href);
-    if (!aud.some((a) => comparable(a) === want)) return refuse('token_audience');
-    resource = expected;
-  } else if (aud.length === 1) {
-    resource = asUrl(aud[0]!);
+    if (!audiences(claims.aud).some((a) => comparable(a) === want)) throw refuse('token_audience');
   }
+}
+
+/** The SDK's `AuthInfo` for an accepted request (which passed {@link sdkRules}). */
+function authInfoOf(result: AuthResult, expected: URL | undefined): AuthInfo {
+  const { claims } = result;
+  const aud = audiences(claims.aud);
+  let resource: URL | undefined = expected;
+  if (expected === undefined && aud.length === 1) resource = asUrl(aud[0]!);
   const extra: Record<string, unknown> = { scheme: result.scheme };
   if (result.jkt !== undefined) extra.jkt = result.jkt;
   if (typeof claims.sub === 'string') extra.sub = claims.sub;
@@ -215,7 +202,7 @@ function authInfoOf(result: AuthResult, expected: URL | undefined): AuthInfo | D
     token: result.token,
     clientId: result.clientId,
     scopes: result.scopes,
-    expiresAt,
+    expiresAt: result.expiresAt!,
     ...(resource === undefined ? {} : { resource }),
     extra,
   };
@@ -231,10 +218,7 @@ function answer(res: Response, error: DPoPError): void {
   res.end(body);
 }
 
-function mcpAdapter(
-  challenge: ChallengeConfig,
-  expected: URL | undefined,
-): Adapter<ExpressCall, void> {
+function mcpAdapter(expected: URL | undefined): Adapter<ExpressCall, void> {
   return {
     ...EXPRESS_BASE,
     refuse({ res, next }, error) {
@@ -245,21 +229,12 @@ function mcpAdapter(
       }
     },
     accept({ req, res, next }, result) {
-      const info = authInfoOf(result, expected);
       try {
         for (const name in result.headers) res.setHeader(name, result.headers[name]!);
-        if (info instanceof DPoPError) {
-          const headers: Record<string, string> = {
-            'Cache-Control': 'no-store',
-            'WWW-Authenticate': wwwAuthenticate(challenge, result.scheme, info),
-          };
-          answer(res, new DPoPError(info.code, info.reason, info.message, { headers }));
-          return;
-        }
       } catch (error) {
         return next(error);
       }
-      (req as { auth?: AuthInfo }).auth = info;
+      (req as { auth?: AuthInfo }).auth = authInfoOf(result, expected);
       req.dpop = result;
       next();
     },

@@ -5,7 +5,7 @@ import { DPoPConfigError, DPoPError, refuse } from './errors.ts';
 import type { OptionNames } from './options.ts';
 import { rejectUnknownOptions } from './options.ts';
 import { dpopHeader } from './proof/field.ts';
-import { refusalSkew } from './proof/freshness.ts';
+import { clockSkew, refusalSkew } from './proof/freshness.ts';
 import { compileProofPolicy } from './proof/policy.ts';
 import { PROOF_OPTION_NAMES } from './proof/types.ts';
 import type { RequestLike } from './request.ts';
@@ -353,7 +353,7 @@ function tokenDetails(report: TokenReport, clock: () => number): OutcomeDetails 
   if (report.storeMs !== undefined) out.storeMs = report.storeMs;
   if (report.proof !== undefined) {
     out.alg = report.proof.alg;
-    out.iatSkew = report.proof.claims.iat - clock() / 1000;
+    out.iatSkew = clockSkew(report.proof.claims.iat, clock());
   }
   return out;
 }

@@ -356,6 +356,16 @@ describe('dpopTelemetry', () => {
               { iat: Math.floor(Date.now() / 1000) + Math.floor((Math.random() - 0.5) * 1e6) },
             ),
           }),
+        // a proof from the far future (the reported skew stays bounded)
+        async () =>
+          call(path, {
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(
+              key,
+              { method: 'GET', url: PUBLIC + path, accessToken: token },
+              { iat: 1e15 },
+            ),
+          }),
         // token endpoint garbage, and a valid one with a random jti
         () => call('/token', { dpop: garbage }, 'POST'),
         async () =>
@@ -370,6 +380,9 @@ describe('dpopTelemetry', () => {
     }
     for (const request of hostile) await request();
 
+    for (const o of outcomes)
+      if (o.iatSkew !== undefined) expect(Math.abs(o.iatSkew)).toBeLessThanOrEqual(315_360_000);
+    expect(outcomes.some((o) => o.iatSkew === 315_360_000)).toBe(true);
     const all = points(await collect());
     const distinct = new Set<string>();
     let total = 0;
@@ -383,7 +396,7 @@ describe('dpopTelemetry', () => {
         total++;
       }
     }
-    // 540 hostile requests with 300 random strings made only a few dozen series
+    // 600 hostile requests with 300 random strings made only a few dozen series
     expect(total).toBe(distinct.size);
     expect(distinct.size).toBeLessThanOrEqual(80);
     const serialized = JSON.stringify([...all]);

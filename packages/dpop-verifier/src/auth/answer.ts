@@ -9,7 +9,7 @@ import type { AuthOutcome, AuthResult, OutcomeDetails } from '../auth.ts';
 import { wwwAuthenticate } from '../challenge.ts';
 import { DPoPError, refuse } from '../errors.ts';
 import { tokenClientId, tokenExpiry, tokenScopes } from './scopes.ts';
-import { refusalSkew } from '../proof/freshness.ts';
+import { clockSkew, refusalSkew } from '../proof/freshness.ts';
 import { logRefusal } from './explain-log.ts';
 import type { AuthRun } from './types.ts';
 
@@ -119,7 +119,7 @@ function details(run: AuthRun, skew: number | undefined): OutcomeDetails {
   const proof = run.verified ?? run.prepared?.proof;
   if (proof !== undefined) {
     out.alg = proof.alg;
-    out.iatSkew = proof.claims.iat - run.policy.proof.now() / 1000;
+    out.iatSkew = clockSkew(proof.claims.iat, run.policy.proof.now());
   } else if (skew !== undefined) {
     out.iatSkew = skew;
   }

@@ -96,8 +96,20 @@ async function checkServerNonce(
 const skews = new WeakMap<object, number>();
 
 function withSkew<E extends object>(error: E, iat: number, nowMs: number): E {
-  skews.set(error, iat - nowMs / 1000);
+  skews.set(error, clockSkew(iat, nowMs));
   return error;
+}
+
+/** Ten years, in seconds: what `clockSkew` reports at most, either way. */
+const MAX_SKEW = 10 * 365 * 86_400;
+
+/**
+ * `iat` minus the server clock in seconds, bounded to ±10 years (a client sends any number),
+ * for `onResult`. @internal
+ */
+export function clockSkew(iat: number, nowMs: number): number {
+  const skew = iat - nowMs / 1000;
+  return skew > MAX_SKEW ? MAX_SKEW : skew < -MAX_SKEW ? -MAX_SKEW : skew;
 }
 
 /**

@@ -63,6 +63,7 @@ beforeAll(() => {
           '@popkit/mtls-binding': `file:${tarballs['mtls-binding']}`,
           express: '^5.1.0',
           jose: '^6.1.0',
+          '@opentelemetry/api': '^1.9.0',
         },
         // what a Node + Express consumer has anyway (types of the frameworks it uses)
         devDependencies: {
@@ -211,7 +212,7 @@ const entries = ['@popkit/dpop-client', '@popkit/dpop-client/browser', '@popkit/
   '@popkit/dpop-verifier', '@popkit/dpop-verifier/express', '@popkit/dpop-verifier/fastify',
   '@popkit/dpop-verifier/hono', '@popkit/dpop-verifier/redis', '@popkit/dpop-verifier/durable-object',
   '@popkit/dpop-verifier/deno-kv', '@popkit/dpop-verifier/mcp', '@popkit/dpop-verifier/postgres',
-  '@popkit/mtls-binding', '@popkit/mtls-binding/node'];
+  '@popkit/dpop-verifier/otel', '@popkit/mtls-binding', '@popkit/mtls-binding/node'];
 const loaded = entries.map((e) => [e, Object.keys(require(e)).length]);
 require('@popkit/mtls-binding/node').loadPkcs12(new Uint8Array([48, 3, 2, 1, 3]), 'x').then(
   () => console.log(JSON.stringify({ loaded, pkcs12: 'no error' })),

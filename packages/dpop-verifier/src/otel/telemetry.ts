@@ -41,8 +41,14 @@ export interface DPoPTelemetryOptions {
   meterProvider?: MeterProvider;
   /** Where the `dpop.verify` spans go. Default: the global provider (`trace.getTracerProvider()`). */
   tracerProvider?: TracerProvider;
-  /** Record one span per verification. Default true. */
+  /** Record one `dpop.verify` span per verification. Default true. */
   spans?: boolean;
+  /**
+   * Start a `dpop.verify` span only under an active span (the HTTP server span of an
+   * instrumented server), as OpenTelemetry's own instrumentations do by default: without one,
+   * each verification would be a trace of its own. Default true.
+   */
+  requireParentSpan?: boolean;
 }
 
 /** The names of {@link DPoPTelemetryOptions}, for the unknown-option check. @internal */
@@ -50,6 +56,7 @@ export const TELEMETRY_OPTION_NAMES = {
   meterProvider: true,
   tracerProvider: true,
   spans: true,
+  requireParentSpan: true,
 } as const satisfies OptionNames<DPoPTelemetryOptions>;
 
 /**
@@ -76,13 +83,15 @@ const SCOPE = '@popkit/dpop-verifier';
  *   `dpop.nonce.challenges` (counters); `dpop.proof.clock_skew` (s, `iat`'s distance from the
  *   server clock, by `dpop.clock.direction`: behind | ahead),
  *   `dpop.proof.size` and `dpop.access_token.size` (bytes), `dpop.replay_store.duration` (s)
- *   (histograms); `dpop.replay_store.fill` (gauge, 0 to 1);
+ *   (histograms, the last three without attributes); `dpop.replay_store.fill` (gauge, 0 to 1,
+ *   by `dpop.endpoint`);
  * - `dpop.introspection.duration` (s, by `dpop.introspection.result`) and
  *   `dpop.jwks.duration` (s, by `dpop.jwks.result` and `dpop.jwks.trigger`): their counts
  *   are the calls;
  * - one `dpop.verify` span per verification (same attributes; status ERROR when refused),
- *   under the span active when the verdict is reached (the HTTP server span, with HTTP
- *   instrumentation).
+ *   a child of the span active when the verdict is reached (the HTTP server span, with HTTP
+ *   instrumentation); without an active span none is started unless `requireParentSpan` is
+ *   false.
  *
  * Every attribute value comes from a closed set: no token, proof, `jti`, key, URL, path or
  * header value is ever recorded, so hostile traffic cannot add time series. Without it the
@@ -99,21 +108,25 @@ export function dpopTelemetry(options: DPoPTelemetryOptions = {}): DPoPTelemetry
   if (options === null || typeof options !== 'object')
     throw new DPoPConfigError('options', 'must be an object');
   rejectUnknownOptions(options, TELEMETRY_OPTION_NAMES, 'dpopTelemetry');
-  const { meterProvider, tracerProvider, spans = true } = options;
+  const { meterProvider, tracerProvider, spans = true, requireParentSpan = true } = options;
   if (meterProvider !== undefined && typeof meterProvider?.getMeter !== 'function')
     throw new DPoPConfigError('meterProvider', 'must be an OpenTelemetry MeterProvider');
   if (tracerProvider !== undefined && typeof tracerProvider?.getTracer !== 'function')
     throw new DPoPConfigError('tracerProvider', 'must be an OpenTelemetry TracerProvider');
   if (typeof spans !== 'boolean') throw new DPoPConfigError('spans', 'must be a boolean');
+  if (typeof requireParentSpan !== 'boolean')
+    throw new DPoPConfigError('requireParentSpan', 'must be a boolean');
   const meter = (meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const tracer = spans ? (tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE) : undefined;
-  const recorder = new Recorder(meter, tracer);
+  const recorder = new Recorder(meter, tracer, requireParentSpan);
   return {
     onResult: (outcome) => recorder.result(outcome),
     onUpstream: (event) => recorder.upstream(event),
   };
 }
 
+const BEHIND: Attributes = Object.freeze({ [ATTR.clockDirection]: 'behind' });
+const AHEAD: Attributes = Object.freeze({ [ATTR.clockDirection]: 'ahead' });
 const REASON_INDEX = indexOf([...REASONS]);
 const ALG_INDEX = indexOf([...ALGS]);
 /** Indices past the named values: none given, and {@link OTHER}. */
@@ -143,8 +156,11 @@ class Recorder {
   readonly #byEndpoint: readonly Attributes[] = ENDPOINTS.map((e) => ({ [ATTR.endpoint]: e }));
   readonly #other = new Map<string, Attributes>();
 
-  constructor(meter: Meter, tracer: Tracer | undefined) {
+  readonly #requireParent: boolean;
+
+  constructor(meter: Meter, tracer: Tracer | undefined, requireParent: boolean) {
     this.#tracer = tracer;
+    this.#requireParent = requireParent;
     const histogram = (name: string, unit: string, description: string, buckets: number[]) =>
       meter.createHistogram(name, {
         unit,
@@ -227,12 +243,13 @@ class Recorder {
     const attributes = this.#attributes(outcome, reason, scheme, alg, endpoint);
     const at = this.#byEndpoint[endpoint]!;
     this.#duration.record(o.durationMs / 1000, attributes);
+    // (the SDK hashes attributes on every record: the distributions carry none, or one)
     const skew = o.iatSkew;
     if (skew !== undefined && Number.isFinite(skew))
-      this.#skew.record(Math.abs(skew), this.#direction(skew < 0 ? 'behind' : 'ahead', endpoint));
-    if (o.proofLength !== undefined) this.#proofSize.record(o.proofLength, at);
-    if (o.tokenLength !== undefined) this.#tokenSize.record(o.tokenLength, at);
-    if (o.storeMs !== undefined) this.#store.record(o.storeMs / 1000, at);
+      this.#skew.record(Math.abs(skew), skew < 0 ? BEHIND : AHEAD);
+    if (o.proofLength !== undefined) this.#proofSize.record(o.proofLength);
+    if (o.tokenLength !== undefined) this.#tokenSize.record(o.tokenLength);
+    if (o.storeMs !== undefined) this.#store.record(o.storeMs / 1000);
     if (o.replayFill !== undefined) this.#fill[endpoint] = o.replayFill;
     if (o.outcome === 'rejected') {
       if (o.reason === 'replay') this.#replays.add(1, at);
@@ -243,7 +260,7 @@ class Recorder {
       if (o.code === 'use_dpop_nonce') this.#nonces.add(1, attributes);
     }
     const tracer = this.#tracer;
-    if (tracer !== undefined) {
+    if (tracer !== undefined && (!this.#requireParent || trace.getActiveSpan() !== undefined)) {
       const span = tracer.startSpan('dpop.verify', {
         kind: SpanKind.INTERNAL,
         startTime: performance.timeOrigin + performance.now() - o.durationMs,
@@ -297,13 +314,6 @@ class Recorder {
       this.#sets[index] = Object.freeze(set);
     }
     return set;
-  }
-
-  #direction(direction: 'behind' | 'ahead', endpoint: number): Attributes {
-    return this.#cached(`skew|${direction}|${endpoint}`, () => ({
-      [ATTR.clockDirection]: direction,
-      [ATTR.endpoint]: ENDPOINTS[endpoint]!,
-    }));
   }
 
   #signature(of: 'proof' | 'access_token', endpoint: number): Attributes {

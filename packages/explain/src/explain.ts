@@ -292,7 +292,8 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
   const rawHeaders: string[] = [];
   for (const v of authorization) rawHeaders.push('authorization', v);
   for (const v of dpop) rawHeaders.push('dpop', v);
-  if (input.body !== undefined) rawHeaders.push('content-type', 'application/x-www-form-urlencoded');
+  if (input.body !== undefined)
+    rawHeaders.push('content-type', 'application/x-www-form-urlencoded');
   const request = {
     method: input.method,
     url: input.url,
@@ -408,9 +409,7 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
   ) {
     const cnf = claims.cnf as { jkt?: unknown } | undefined;
     let x5t: string | undefined;
-    const reason = await attempt(
-      () => (x5t = checkConfirmation(policy, run.scheme!, claims!).x5t),
-    );
+    const reason = await attempt(() => (x5t = checkConfirmation(policy, run.scheme!, claims!).x5t));
     if (reason === undefined) {
       walk.pass('scheme', 'the scheme the token binding needs', `${run.scheme}, cnf ${show(cnf)}`);
       if (run.scheme === 'DPoP' && typeof cnf?.jkt === 'string') boundJkt = cnf.jkt;
@@ -464,7 +463,10 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
   // The route's requiredScopes (RFC 6750 §3.1), once the request is authentic.
   const required = input.requiredScopes ?? [];
   if (required.length === 0)
-    walk.skip('scope', 'no scopes required (pass --required-scopes with the route’s requiredScopes)');
+    walk.skip(
+      'scope',
+      'no scopes required (pass --required-scopes with the route’s requiredScopes)',
+    );
   else if (!credentialsOk || claims === undefined)
     walk.skip('scope', 'the token claims cannot be read', 'not_checked');
   else {
@@ -626,9 +628,9 @@ async function verifyToken(
         : reason === 'token_not_yet_valid'
           ? [`nbf and iat at or before ${iso(nowSec)}`, `nbf ${show(c.nbf)}, iat ${show(c.iat)}`]
           : reason === 'token_issuer'
-            ? [show(input.issuer), `iss ${show(c.iss)}`]
+            ? [`iss ${show(input.issuer)}`, `iss ${show(c.iss)}`]
             : reason === 'token_audience'
-              ? [show(input.audience), `aud ${show(c.aud)}`]
+              ? [`aud ${show(input.audience)}`, `aud ${show(c.aud)}`]
               : reason === 'token_type'
                 ? ['typ at+jwt (RFC 9068)', `typ ${show(header.typ)}`]
                 : reason === 'token_algorithm'

@@ -167,9 +167,9 @@ const FIXES: Partial<Record<DPoPRejectReason, Fix>> = {
   cnf_unknown: () =>
     "the token's `cnf` has a member this server does not support (only jkt and x5t#S256): ask the authorization server for a DPoP- or certificate-bound token",
   token_audience: (c) =>
-    `the token is for ${c.found} but this server is ${c.expected}: request the token for this API (the \`resource\` or \`audience\` parameter at the token endpoint)`,
+    `the token has ${c.found} but this API is ${c.expected}: request the token for this API (the \`resource\` or \`audience\` parameter at the token endpoint)`,
   token_issuer: (c) =>
-    `the token is issued by ${c.found} but the server trusts ${c.expected}: get the token from the authorization server this API trusts`,
+    `the token has ${c.found} but the server trusts ${c.expected}: get the token from the authorization server this API trusts`,
   token_type: (c) =>
     `the token header has ${c.found}: send an RFC 9068 access token (typ at+jwt), not an ID token or another JWT`,
   token_inactive: () =>

@@ -92,7 +92,10 @@ export function run(file: string, args: string[], stdin?: string, cwd = ROOT): P
 const verifierJwks = createLocalJWKSet(JWKS);
 
 /** The real verifier's verdict on a fixture: `null` when accepted, else the refusal. */
-export async function verdict(fixture: Fixture): Promise<DPoPError | null> {
+export async function verdict(
+  fixture: Fixture,
+  extra: { explain?: 'log' } = {},
+): Promise<DPoPError | null> {
   const { request } = fixture;
   const nowMs = Date.parse(request.now);
   try {
@@ -136,6 +139,7 @@ export async function verdict(fixture: Fixture): Promise<DPoPError | null> {
         ...(server.requiredScopes === undefined ? {} : { requiredScopes: server.requiredScopes }),
         ...(server.mtls === true ? { certificate: () => server.certificate } : {}),
         now: () => nowMs,
+        ...extra,
       });
       const rawHeaders: string[] = [];
       for (const a of request.authorization) rawHeaders.push('Authorization', a);

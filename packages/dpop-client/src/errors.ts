@@ -1,4 +1,6 @@
 import { unknownOption } from './options.ts';
+import type { DPoPServerAnswer } from './server-answer.ts';
+import { serverAnswer } from './server-answer.ts';
 /**
  * Stable codes of {@link DPoPClientError}, the errors of `@popkit/dpop-client` at run time.
  * A bad argument is a {@link DPoPArgumentError} instead (a `TypeError` with the Node-style
@@ -43,9 +45,15 @@ export class DPoPClientError extends Error {
   /**
    * The server response, for `ERR_DPOP_BODY_NOT_REPLAYABLE`, `ERR_DPOP_REDIRECT` and
    * `ERR_DPOP_TOKEN_EXPIRED` from `createDPoPFetch` (the response that was not retried or not
-   * followed; its body is unread).
+   * followed; its body is unread). `server` says what it said.
    */
   readonly response?: Response;
+  /**
+   * What the server said, for the errors that carry `response`: its status, its challenge's
+   * `error` and `error_description`, its time from `Date` and the clock offset that measures
+   * (see {@link DPoPServerAnswer}), so an application can show why without parsing headers.
+   */
+  readonly server?: DPoPServerAnswer;
 
   constructor(
     code: DPoPClientErrorCode,
@@ -55,7 +63,10 @@ export class DPoPClientError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DPoPClientError';
     this.code = code;
-    if (options?.response) this.response = options.response;
+    if (options?.response) {
+      this.response = options.response;
+      this.server = serverAnswer(options.response);
+    }
   }
 }
 

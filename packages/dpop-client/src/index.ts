@@ -9,6 +9,8 @@ export { parseWWWAuthenticate } from './challenge.ts';
 export type { AuthChallenge } from './challenge.ts';
 export { DPoPArgumentError, DPoPClientError } from './errors.ts';
 export type { DPoPClientErrorCode } from './errors.ts';
+export { serverAnswer } from './server-answer.ts';
+export type { DPoPServerAnswer } from './server-answer.ts';
 export { createDPoPFetch } from './fetch.ts';
 export type { DPoPFetch, DPoPFetchOptions, DPoPRequestInit, FetchLike } from './fetch.ts';
 export { MAX_HTU_LENGTH, normalizeHtu, wireHtu } from './htu.ts';

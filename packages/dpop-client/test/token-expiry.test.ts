@@ -7,6 +7,7 @@ import {
   accessTokenHash,
   createDPoPFetch,
   generateKeyPair,
+  serverAnswer,
 } from '../src/index.ts';
 import { invalidTokenChallenge, jwtExp } from '../src/token-expiry.ts';
 import type { ServerControl } from './helpers/dpop-server.ts';
@@ -110,6 +111,62 @@ describe('createDPoPFetch with an expired access token', () => {
     expect((error as DPoPClientError).response!.status).toBe(401);
     expect(calls).toBe(1);
     expect(statuses()).toEqual(['DPoP old-token -> 401', 'DPoP new-token -> 401']);
+  });
+
+  it('ERR_DPOP_TOKEN_EXPIRED carries what the server said: error, description, its time, the offset', async () => {
+    expiredTokens.add('old-token');
+    server.skew = 600; // the server clock 10 minutes ahead
+    try {
+      const dpopFetch = createDPoPFetch(keyPair);
+      await dpopFetch(`${server.url}/warm`); // the nonce, and the offset learned from Date
+      const before = Date.now();
+      const error = await dpopFetch(`${server.url}/api/orders`, {
+        accessToken: 'old-token',
+      }).catch((e: unknown) => e);
+      expect((error as DPoPClientError).code).toBe('ERR_DPOP_TOKEN_EXPIRED');
+      const answer = (error as DPoPClientError).server!;
+      expect(answer).toMatchObject({
+        status: 401,
+        error: 'invalid_token',
+        errorDescription: 'The access token has expired',
+      });
+      // Date has a 1 s resolution
+      expect(answer.serverTime).toBeGreaterThanOrEqual(before + 600_000 - 1000);
+      expect(answer.serverTime).toBeLessThanOrEqual(Date.now() + 600_000);
+      expect(Math.abs(answer.clockOffset! - 600)).toBeLessThanOrEqual(1);
+    } finally {
+      server.skew = 0;
+    }
+  });
+
+  it('serverAnswer reads any refusal: the DPoP challenge first, else another; no Date, no time', () => {
+    const dated = serverAnswer(
+      new Response(null, {
+        status: 401,
+        headers: {
+          'www-authenticate':
+            'Bearer error="invalid_token", DPoP error="invalid_dpop_proof", error_description="The DPoP proof htu does not match the request URL"',
+          date: new Date(Date.now() - 120_000).toUTCString(),
+        },
+      }),
+    );
+    expect(dated).toMatchObject({
+      status: 401,
+      error: 'invalid_dpop_proof',
+      errorDescription: 'The DPoP proof htu does not match the request URL',
+    });
+    expect(Math.abs(dated.clockOffset! + 120)).toBeLessThanOrEqual(1);
+    expect(
+      serverAnswer(
+        new Response(null, {
+          status: 403,
+          headers: {
+            'www-authenticate': 'Bearer error="insufficient_scope", scope="orders:write"',
+          },
+        }),
+      ),
+    ).toEqual({ status: 403, error: 'insufficient_scope' });
+    expect(serverAnswer(new Response(null, { status: 503 }))).toEqual({ status: 503 });
   });
 
   it('without a hook, or when it returns nothing: ERR_DPOP_TOKEN_EXPIRED with the 401', async () => {

@@ -97,6 +97,26 @@ const RS_STATUS: Record<DPoPErrorCode, number> = {
   server_error: 503,
 };
 
+/**
+ * Why a request was refused, for programmatic use (`DPoPError.explanation`, set by
+ * `createDPoPAuth` on every refusal): the failing check and fingerprints only, never a token,
+ * proof or key. The same as the `explain: 'log'` line; `popkit explain` (`@popkit/explain`) on
+ * the request shows every check and the fix.
+ */
+export interface DPoPExplanation {
+  /** The failing RFC 9449 §4.3 check (`check 9`), or the step (`binding (scheme)`, `access token`, `request`, …). */
+  check: string;
+  reason: DPoPRejectReason;
+  code: DPoPErrorCode;
+  status: number;
+  /** The request's scheme, once read. */
+  scheme?: 'DPoP' | 'Bearer';
+  /** A hash prefix of the access token (`sha256:…`, the start of its `ath`). */
+  token?: string;
+  /** The token's `cnf.jkt`, once validated. */
+  jkt?: string;
+}
+
 /** Options of {@link DPoPError}. */
 export interface DPoPErrorOptions {
   status?: number;
@@ -120,6 +140,11 @@ export class DPoPError extends Error {
   status: number;
   headers: Record<string, string>;
   body: string | undefined;
+  /**
+   * The failing check and fingerprints (see {@link DPoPExplanation}), on refusals by
+   * `createDPoPAuth` and its adapters; not enumerable (kept out of JSON and logs of the error).
+   */
+  declare readonly explanation?: DPoPExplanation;
 
   constructor(
     code: DPoPErrorCode,

@@ -7,7 +7,12 @@ export { DEFAULT_ALGORITHMS, PROOF_ALGORITHMS } from './algorithms.ts';
 export type { ProofAlgorithm } from './algorithms.ts';
 export { DPOP_CORS_ALLOW_HEADERS, DPOP_CORS_EXPOSE_HEADERS, mergeExposeHeaders } from './cors.ts';
 export { DPoPConfigError, DPoPError } from './errors.ts';
-export type { DPoPErrorCode, DPoPErrorOptions, DPoPRejectReason } from './errors.ts';
+export type {
+  DPoPErrorCode,
+  DPoPErrorOptions,
+  DPoPExplanation,
+  DPoPRejectReason,
+} from './errors.ts';
 export { createNonceIssuer } from './nonce.ts';
 export type { NonceCheck, NonceIssuer, NonceIssuerOptions } from './nonce.ts';
 export { MemoryReplayStore } from './replay/memory.ts';

@@ -10,21 +10,8 @@ import { explain } from '../src/explain.ts';
 import { formatExplanation } from '../src/format.ts';
 import { parseRequestText } from '../src/request-text.ts';
 
-/** What `window.popkitExplain` takes: the CLI's inputs (`jwks` as a JWK Set object). */
-export interface PageInput {
-  method: string;
-  url: string;
-  dpop?: string | string[];
-  authorization?: string | string[];
-  nonce?: string;
-  now?: string;
-  publicUrl?: string;
-  jwks?: JSONWebKeySet;
-  allowUnboundBearer?: boolean;
-  maxAge?: number;
-  clockTolerance?: number;
-  algorithms?: string[];
-}
+/** What `window.popkitExplain` takes: `explain()`'s input, the CLI's options (`jwks` as a JWK Set object). */
+export type PageInput = ExplainInput;
 
 declare global {
   interface Window {
@@ -32,7 +19,7 @@ declare global {
   }
 }
 
-window.popkitExplain = (input) => explain(input as ExplainInput);
+window.popkitExplain = (input) => explain(input);
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const value = (id: string): string => $<HTMLInputElement | HTMLTextAreaElement>(id).value.trim();

@@ -10,7 +10,7 @@
  * @module
  */
 import type { JSONWebKeySet } from 'jose';
-import { base64url, createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { base64url, createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type {
   AuthRun,
   CompactJws,
@@ -24,6 +24,7 @@ import {
   REFUSALS,
   accessTokenSha256,
   checkAth,
+  checkCertificate,
   checkClaims,
   checkConfirmation,
   checkFreshness,
@@ -38,6 +39,7 @@ import {
   newRun,
   readCredentials,
   splitCompact,
+  tokenScopes,
 } from '@popkit/dpop-verifier/internal-checks';
 import type { StepId } from './steps.ts';
 import { STEP_NAMES, STEP_ORDER, fixFor } from './steps.ts';
@@ -60,6 +62,26 @@ export interface ExplainInput {
   publicUrl?: string;
   /** The authorization server's JWKS: the token's signature is verified only with it. */
   jwks?: JSONWebKeySet;
+  /** The `iss` the server requires of tokens (checked with `jwks`). */
+  issuer?: string;
+  /** The `aud` the server requires of tokens, one of them for a list (checked with `jwks`). */
+  audience?: string | readonly string[];
+  /** The server's `allowedHosts` (instead of `publicUrl`). */
+  allowedHosts?: readonly string[];
+  /**
+   * The server reads client certificates (its `certificate` option, RFC 8705): certificate-bound
+   * tokens are accepted on `Bearer`. Implied by `certificate`.
+   */
+  mtls?: boolean;
+  /**
+   * The client certificate presented on the TLS connection (RFC 8705), for `cnf["x5t#S256"]`
+   * tokens: a PEM certificate or its `x5t#S256` thumbprint. Absent: no certificate.
+   */
+  certificate?: string;
+  /** The server's `requiredScopes` (for this route). */
+  requiredScopes?: readonly string[];
+  /** The request body, when it is a form (`application/x-www-form-urlencoded`). */
+  body?: string;
   /** The server's `allowUnboundBearer` option (mixed mode). Default false. */
   allowUnboundBearer?: boolean;
   /** The server's `maxAge` (s). Default 60. */
@@ -72,7 +94,7 @@ export interface ExplainInput {
 
 /** One check's outcome. `ok` is `null` when it did not run (`skipped`, `not_checked`). */
 export interface ExplainStep {
-  /** RFC 9449 §4.3 check number, or the name of a binding check (`authorization`, `token`, `jkt`, `scheme`, `replay`). */
+  /** RFC 9449 §4.3 check number, or the name of a binding check (`authorization`, `token`, `scheme`, `certificate`, `jkt`, `scope`, `replay`). */
   step: StepId;
   name: string;
   ok: boolean | null;
@@ -244,12 +266,18 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
     accessToken: () => ({}),
     replay: false,
     now: () => nowMs,
-    ...(input.publicUrl === undefined
-      ? { dangerouslyTrustRequestUrl: true }
-      : { publicUrl: input.publicUrl }),
+    ...(input.publicUrl !== undefined
+      ? { publicUrl: input.publicUrl }
+      : input.allowedHosts !== undefined
+        ? { allowedHosts: [...input.allowedHosts] }
+        : { dangerouslyTrustRequestUrl: true }),
     ...(input.allowUnboundBearer === undefined
       ? {}
       : { allowUnboundBearer: input.allowUnboundBearer }),
+    // (the certificate itself is checked below, with the verifier's checkCertificate)
+    ...(input.mtls === true || input.certificate !== undefined
+      ? { certificate: () => undefined }
+      : {}),
     ...(input.maxAge === undefined ? {} : { maxAge: input.maxAge }),
     ...(input.clockTolerance === undefined ? {} : { clockTolerance: input.clockTolerance }),
     ...(input.algorithms === undefined
@@ -264,7 +292,17 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
   const rawHeaders: string[] = [];
   for (const v of authorization) rawHeaders.push('authorization', v);
   for (const v of dpop) rawHeaders.push('dpop', v);
-  const request = { method: input.method, url: input.url, headers: {}, rawHeaders };
+  if (input.body !== undefined)
+    rawHeaders.push('content-type', 'application/x-www-form-urlencoded');
+  const request = {
+    method: input.method,
+    url: input.url,
+    headers: {},
+    rawHeaders,
+    ...(input.body === undefined
+      ? {}
+      : { body: Object.fromEntries(new URLSearchParams(input.body)) }),
+  };
   const walk = new Walk();
 
   // The request's credentials: RFC 6750 §2, RFC 9449 §7.1, §4.3 check 1 (the verifier's
@@ -285,8 +323,15 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
       credentialFailure(walk, reason, authorization, dpop, input);
     }
   } else {
-    walk.skip('authorization', 'no Authorization header given: only the proof is explained');
-    if (dpop.length > 1 || dpop[0]?.includes(',') === true)
+    // Without an Authorization header the verifier refuses (missing_authorization, or the token
+    // sent elsewhere); with a proof alone, only the proof is explained (createProofVerifier).
+    const reason = (await attempt(() => readCredentials(run))) ?? 'missing_authorization';
+    if (dpop.length === 0 || reason !== 'missing_authorization')
+      credentialFailure(walk, reason, authorization, dpop, input);
+    else walk.skip('authorization', 'no Authorization header given: only the proof is explained');
+    if (walk.first !== undefined) {
+      // refused above
+    } else if (dpop.length > 1 || dpop[0]?.includes(',') === true)
       walk.fail(1, {
         reason: 'multiple_proofs',
         expected: 'one DPoP header field',
@@ -322,28 +367,14 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
         ? 'no access token given'
         : 'the request was refused before the token is read',
     );
+  } else if (input.jwks !== undefined) {
+    signatureNote = await verifyToken(walk, token.value, claims, input, nowMs);
   } else if (claims === undefined) {
     walk.skip(
       'token',
       'the access token is not a JWT: its claims (cnf.jkt) cannot be read offline; ask your authorization server (introspection)',
       'not_checked',
     );
-  } else if (input.jwks !== undefined) {
-    try {
-      await jwtVerify(token.value, createLocalJWKSet(input.jwks), {
-        currentDate: new Date(nowMs),
-        clockTolerance: 5,
-      });
-      signatureNote = 'verified with the JWKS given';
-      walk.pass('token', 'a valid access token', `signature valid; exp ${expOf(claims)}`);
-    } catch (e) {
-      signatureNote = 'refused with the JWKS given';
-      walk.fail('token', {
-        reason: jwtRefusal(e).reason,
-        expected: 'a token signed by a key of the JWKS, within its exp/nbf',
-        found: `exp ${expOf(claims)}`,
-      });
-    }
   } else {
     // Without the JWKS: the time claims only, as the verifier's JWT validation would (5 s).
     const { exp, nbf } = claims;
@@ -377,10 +408,12 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
     walk.first === undefined
   ) {
     const cnf = claims.cnf as { jkt?: unknown } | undefined;
-    const reason = await attempt(() => checkConfirmation(policy, run.scheme!, claims!));
+    let x5t: string | undefined;
+    const reason = await attempt(() => (x5t = checkConfirmation(policy, run.scheme!, claims!).x5t));
     if (reason === undefined) {
       walk.pass('scheme', 'the scheme the token binding needs', `${run.scheme}, cnf ${show(cnf)}`);
       if (run.scheme === 'DPoP' && typeof cnf?.jkt === 'string') boundJkt = cnf.jkt;
+      await checkCertificateBinding(walk, x5t, input.certificate);
     } else {
       walk.fail('scheme', {
         reason,
@@ -427,6 +460,31 @@ export async function explain(input: ExplainInput): Promise<Explanation> {
         : `cannot run: check ${walk.first.step} failed first (${walk.first.reason})`;
   for (const step of STEP_ORDER)
     if (typeof step === 'number' || step === 'jkt') walk.skip(step, why);
+  // The route's requiredScopes (RFC 6750 §3.1), once the request is authentic.
+  const required = input.requiredScopes ?? [];
+  if (required.length === 0)
+    walk.skip(
+      'scope',
+      'no scopes required (pass --required-scopes with the route’s requiredScopes)',
+    );
+  else if (!credentialsOk || claims === undefined)
+    walk.skip('scope', 'the token claims cannot be read', 'not_checked');
+  else {
+    const held = tokenScopes(claims);
+    const missing = required.filter((scope) => !held.includes(scope));
+    if (missing.length === 0) walk.pass('scope', required.join(' '), held.join(' '));
+    else
+      walk.fail('scope', {
+        reason: 'insufficient_scope',
+        expected: required.join(' '),
+        found: held.length === 0 ? '(no scope)' : held.join(' '),
+        detail: { missing: missing.join(' ') },
+      });
+  }
+  walk.skip(
+    'certificate',
+    'the token is not certificate-bound (no cnf["x5t#S256"]), or its binding was not reached',
+  );
   walk.skip(
     'replay',
     'not checked offline: whether this jti was used before is known only to the server replay store (§11.1); a proof is accepted once, so sign a new proof for every request, retries included',
@@ -473,8 +531,24 @@ function credentialFailure(
   dpop: string[],
   input: ExplainInput,
 ): void {
-  const scheme = tokenOf(authorization[0]!).scheme;
+  const scheme = authorization.length === 0 ? '(none)' : tokenOf(authorization[0]!).scheme;
   switch (reason) {
+    case 'missing_authorization':
+      if (authorization.length > 0) break;
+      walk.fail('authorization', {
+        reason,
+        expected: 'Authorization: DPoP <token>',
+        found: 'no Authorization header',
+      });
+      return;
+    case 'token_in_query':
+    case 'token_in_body':
+      walk.fail('authorization', {
+        reason,
+        expected: 'the token in the Authorization header only',
+        found: `access_token in the ${reason === 'token_in_query' ? 'query string' : 'form body'}`,
+      });
+      return;
     case 'multiple_proofs':
       walk.pass('authorization', undefined, `${scheme} <token>`);
       walk.fail(1, {
@@ -496,13 +570,132 @@ function credentialFailure(
     case 'invalid_path':
       walk.fail('authorization', { reason, expected: 'a usable request URL', found: input.url });
       return;
-    default:
-      walk.fail('authorization', {
-        reason,
-        expected: 'exactly one Authorization header: DPoP <token>',
-        found: `${authorization.length} header(s), scheme ${JSON.stringify(scheme)}`,
-      });
   }
+  walk.fail('authorization', {
+    reason,
+    expected: 'exactly one Authorization header: DPoP <token>',
+    found: `${authorization.length} header(s), scheme ${JSON.stringify(scheme)}`,
+  });
+}
+
+/** The token's signature and claims with the JWKS, as the verifier's RFC 9068 validation. */
+async function verifyToken(
+  walk: Walk,
+  token: string,
+  claims: Record<string, unknown> | undefined,
+  input: ExplainInput,
+  nowMs: number,
+): Promise<string> {
+  const checked = [
+    'signature',
+    'exp/nbf',
+    'typ at+jwt',
+    ...(input.issuer === undefined ? [] : ['iss']),
+    ...(input.audience === undefined ? [] : ['aud']),
+  ].join(', ');
+  try {
+    await jwtVerify(token, createLocalJWKSet(input.jwks!), {
+      currentDate: new Date(nowMs),
+      clockTolerance: 5,
+      requiredClaims: ['exp'],
+      typ: 'at+jwt',
+      algorithms: [...TOKEN_ALGORITHMS],
+      ...(input.issuer === undefined ? {} : { issuer: input.issuer }),
+      ...(input.audience === undefined
+        ? {}
+        : { audience: typeof input.audience === 'string' ? input.audience : [...input.audience] }),
+    });
+    walk.pass(
+      'token',
+      `a valid access token (${checked}${input.issuer === undefined || input.audience === undefined ? '; pass --issuer and --audience to check iss and aud' : ''})`,
+      `valid; exp ${expOf(claims ?? {})}`,
+    );
+    return 'verified with the JWKS given';
+  } catch (e) {
+    const reason = jwtRefusal(e).reason;
+    let header: Record<string, unknown> = {};
+    try {
+      header = decodeProtectedHeader(token) as Record<string, unknown>;
+    } catch {
+      // not a JWS: token_malformed
+    }
+    const c = claims ?? {};
+    const nowSec = nowMs / 1000;
+    const kids = (input.jwks!.keys ?? []).map((k) => show(k.kid)).join(', ');
+    const [expected, found]: [string, string] =
+      reason === 'token_expired'
+        ? [`exp after ${iso(nowSec)}`, `exp ${expOf(c)}`]
+        : reason === 'token_not_yet_valid'
+          ? [`nbf and iat at or before ${iso(nowSec)}`, `nbf ${show(c.nbf)}, iat ${show(c.iat)}`]
+          : reason === 'token_issuer'
+            ? [`iss ${show(input.issuer)}`, `iss ${show(c.iss)}`]
+            : reason === 'token_audience'
+              ? [`aud ${show(input.audience)}`, `aud ${show(c.aud)}`]
+              : reason === 'token_type'
+                ? ['typ at+jwt (RFC 9068)', `typ ${show(header.typ)}`]
+                : reason === 'token_algorithm'
+                  ? [`one of ${TOKEN_ALGORITHMS.join(', ')}`, `alg ${show(header.alg)}`]
+                  : reason === 'token_unknown_key'
+                    ? [`a kid of the JWKS (${kids})`, `kid ${show(header.kid)}`]
+                    : reason === 'token_signature'
+                      ? ['a valid signature by a key of the JWKS', 'invalid']
+                      : ['a JWT signed by a key of the JWKS', (e as Error).message];
+    walk.fail('token', {
+      reason,
+      expected,
+      found,
+      detail: typeof c.exp === 'number' ? { ago: Math.round(nowSec - c.exp) } : {},
+    });
+    return 'refused with the JWKS given';
+  }
+}
+
+/** The verifier's default access token algorithms (`accessToken.algorithms`). */
+const TOKEN_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
+
+/** The `x5t#S256` of a PEM certificate (or a thumbprint as it is). */
+async function certificateThumbprint(certificate: string): Promise<string> {
+  const value = certificate.trim();
+  if (THUMBPRINT.test(value)) return value;
+  const match = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(value);
+  let der: Uint8Array | undefined;
+  try {
+    if (match !== null)
+      der = Uint8Array.from(atob(match[1]!.replace(/\s+/g, '')), (ch) => ch.charCodeAt(0));
+  } catch {
+    der = undefined;
+  }
+  if (der === undefined || der.length === 0)
+    throw new TypeError('"certificate" must be a PEM certificate or its x5t#S256 thumbprint');
+  const digest = await crypto.subtle.digest('SHA-256', der as Uint8Array<ArrayBuffer>);
+  return base64url.encode(new Uint8Array(digest));
+}
+
+/** RFC 8705 §3: the presented certificate against cnf["x5t#S256"] (the verifier's check). */
+async function checkCertificateBinding(
+  walk: Walk,
+  x5t: string | undefined,
+  certificate: string | undefined,
+): Promise<void> {
+  if (x5t === undefined) {
+    walk.skip('certificate', 'the token is not certificate-bound (no cnf["x5t#S256"])');
+    return;
+  }
+  const presented =
+    certificate === undefined ? undefined : await certificateThumbprint(certificate);
+  const reason = await attempt(() => checkCertificate(presented, x5t));
+  if (reason === undefined) walk.pass('certificate', x5t, presented);
+  else
+    walk.fail('certificate', {
+      reason,
+      expected: `a client certificate with x5t#S256 ${x5t}`,
+      found:
+        presented === undefined
+          ? 'no client certificate (pass --certificate)'
+          : `x5t#S256 ${presented}`,
+    });
 }
 
 interface ProofContext {

@@ -11,6 +11,7 @@ export type StepId =
   | 'authorization'
   | 'token'
   | 'scheme'
+  | 'certificate'
   | 1
   | 2
   | 3
@@ -24,6 +25,7 @@ export type StepId =
   | 11
   | 12
   | 'jkt'
+  | 'scope'
   | 'replay';
 
 /** The order steps are reported in. */
@@ -32,6 +34,7 @@ export const STEP_ORDER: readonly StepId[] = [
   1,
   'token',
   'scheme',
+  'certificate',
   2,
   3,
   4,
@@ -44,6 +47,7 @@ export const STEP_ORDER: readonly StepId[] = [
   11,
   12,
   'jkt',
+  'scope',
   'replay',
 ];
 
@@ -52,6 +56,7 @@ export const STEP_NAMES: { readonly [S in StepId]: string } = {
   1: 'not more than one DPoP header field',
   token: 'the access token (decoded; its signature only with a JWKS)',
   scheme: 'the token binding matches the scheme (DPoP-bound tokens on DPoP, no downgrade)',
+  certificate: 'the client certificate is the one the token is bound to (RFC 8705 cnf x5t#S256)',
   2: 'the DPoP header value is a single well-formed JWT (no crit, no b64)',
   3: 'all required claims are present (jti, iat; htm and htu below)',
   4: 'typ is dpop+jwt',
@@ -64,6 +69,7 @@ export const STEP_NAMES: { readonly [S in StepId]: string } = {
   11: 'the proof is fresh: iat within the window, exp and nbf honoured',
   12: 'ath is the hash of the access token',
   jkt: 'the token cnf.jkt is the proof key (check 12, the key)',
+  scope: 'the token holds the scopes the route requires (requiredScopes)',
   replay: 'the proof was not used before (§11.1 replay store)',
 };
 
@@ -147,8 +153,10 @@ const FIXES: Partial<Record<DPoPRejectReason, Fix>> = {
     "the token's signature does not verify with the JWKS: it comes from another issuer or was altered",
   token_unknown_key: () =>
     "the token's `kid` is not in the JWKS: the issuer rotated keys, or it is another issuer's token",
-  token_malformed: () => 'the access token is not a well-formed JWT',
-  token_algorithm: () => "the token's `alg` is not one the server allows",
+  token_malformed: () =>
+    'the access token is not a well-formed JWT with an exp: send the token exactly as the token endpoint returned it (not an ID token or a truncated value)',
+  token_algorithm: (c) =>
+    `the token is signed with ${c.found}, which the server does not allow: the authorization server must sign with one of the server's \`accessToken.algorithms\``,
   token_not_bound: () =>
     'the token has no `cnf.jkt`: request it with a DPoP proof at the token endpoint so the authorization server binds it to your key (or send it as Bearer where unbound tokens are allowed)',
   bearer_not_allowed: () =>
@@ -156,7 +164,22 @@ const FIXES: Partial<Record<DPoPRejectReason, Fix>> = {
   downgrade: () =>
     'the token is DPoP-bound (cnf.jkt): send it as `Authorization: DPoP <token>` with a DPoP proof, never as Bearer',
   cnf_malformed: () => "the token's `cnf` is malformed: cnf.jkt must be a 43-character thumbprint",
-  cnf_unknown: () => "the token's `cnf` has a member this server does not support",
+  cnf_unknown: () =>
+    "the token's `cnf` has a member this server does not support (only jkt and x5t#S256): ask the authorization server for a DPoP- or certificate-bound token",
+  token_audience: (c) =>
+    `the token has ${c.found} but this API is ${c.expected}: request the token for this API (the \`resource\` or \`audience\` parameter at the token endpoint)`,
+  token_issuer: (c) =>
+    `the token has ${c.found} but the server trusts ${c.expected}: get the token from the authorization server this API trusts`,
+  token_type: (c) =>
+    `the token header has ${c.found}: send an RFC 9068 access token (typ at+jwt), not an ID token or another JWT`,
+  token_inactive: () =>
+    'the authorization server says the token is not active (revoked or expired): get a new one',
+  certificate_missing: () =>
+    'the token is bound to a client certificate (cnf x5t#S256): connect with that certificate (mutual TLS), and make sure the proxy in front passes it on',
+  certificate_mismatch: () =>
+    'the client certificate presented is not the one the token is bound to: connect with the certificate the token was issued for, or get a new token with this one',
+  insufficient_scope: (c) =>
+    `the token lacks the scope ${c.missing}: ask the authorization server for a token with it (the 403 challenge names it)`,
 };
 
 /** The fix for a refusal: one sentence. */

@@ -9,11 +9,48 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { blockBody, generatedBlocks } from '../scripts/readme-output.ts';
 
 const byName = new Map(buildFixtures().map((f) => [f.name, f]));
 const htu = byName.get('htu')!;
 
 describe('popkit explain', () => {
+  it('the README shows the real output of the CLI (pnpm --filter @popkit/explain run readme)', async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Debugging a rejection'));
+    const blocks = generatedBlocks(section);
+    expect(blocks.map((b) => `${b.kind} ${b.fixture}`)).toEqual([
+      'cli htu',
+      'cli iat_too_old',
+      'cli token_audience',
+      'log htu',
+    ]);
+    for (const block of blocks) {
+      if (block.kind === 'log') {
+        // the verifier's explain: 'log' line, from a real process (console.warn: stderr)
+        const script = fileURLToPath(new URL('../scripts/log-line.ts', import.meta.url));
+        const cwd = fileURLToPath(new URL('..', import.meta.url));
+        const log = await run('node', ['--import', 'tsx', script, block.fixture], undefined, cwd);
+        expect(log.code).toBe(0);
+        expect(block.body, `${block.fixture}: the README log line is stale`).toBe(
+          blockBody(block, log.stderr),
+        );
+        continue;
+      }
+      const args = cliArgs(byName.get(block.fixture)!);
+      const out = await run(
+        BIN,
+        block.step === undefined ? args.filter((a) => a !== '--json') : args,
+      );
+      expect(out.code).toBe(1);
+      expect(block.body, `${block.fixture}: the README output is stale`).toBe(
+        blockBody(block, out.stdout),
+      );
+    }
+  });
+
   it('npx popkit explain --help works from the repository root', async () => {
     const help = await run('npx', ['--no-install', 'popkit', 'explain', '--help'], undefined, ROOT);
     expect(help.code).toBe(0);

@@ -1,10 +1,20 @@
 // The engine in-process: a request with several problems reports each of them, while its
 // `reason` stays the verifier's (the first failure in the verifier's order).
+import { X509Certificate, createHash } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { explain } from '../src/index.ts';
 import { parseCurl, parseHttpRequest } from '../src/index.ts';
 import type { Fixture } from '../fixtures/fixtures.ts';
-import { API_URL, BOUND_TOKEN, CLIENT, NOW, NOW_SEC, proof } from '../fixtures/fixtures.ts';
+import {
+  API_URL,
+  BOUND_TOKEN,
+  CLIENT,
+  NOW,
+  NOW_SEC,
+  accessToken,
+  proof,
+} from '../fixtures/fixtures.ts';
 import { verdict } from './helpers.ts';
 
 const several = (dpop: string): Fixture => ({
@@ -73,6 +83,35 @@ describe('explain', () => {
       expected: 'POST',
       found: 'GET',
     });
+  });
+
+  it('a PEM client certificate: its x5t#S256 is compared with the token cnf (RFC 8705)', async () => {
+    const [pem, other] = rootCertificates as [string, string];
+    const x5t = createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
+    const token = accessToken({ 'x5t#S256': x5t });
+    const ask = (certificate: string | undefined) =>
+      explain({
+        method: 'GET',
+        url: API_URL,
+        authorization: `Bearer ${token}`,
+        now: NOW,
+        mtls: true,
+        ...(certificate === undefined ? {} : { certificate }),
+      });
+    const same = await ask(pem);
+    expect(same.ok).toBe(true);
+    expect(same.steps.find((s) => s.step === 'certificate')).toMatchObject({
+      status: 'passed',
+      expected: x5t,
+      found: x5t,
+    });
+    const wrong = await ask(other);
+    expect(wrong.reason).toBe('certificate_mismatch');
+    expect(wrong.steps.find((s) => s.step === 'certificate')!.fix).toMatch(/certificate/);
+    expect((await ask(undefined)).reason).toBe('certificate_missing');
+    await expect(ask('-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----')).rejects.toThrow(
+      TypeError,
+    );
   });
 
   it('reads raw HTTP requests and curl command lines', () => {

@@ -6,39 +6,15 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Explanation } from '../src/explain.ts';
 import type { Fixture } from '../fixtures/fixtures.ts';
-import { CLIENT, buildFixtures } from '../fixtures/fixtures.ts';
+import type { DPoPRejectReason } from '@popkit/dpop-verifier/internal-checks';
+import { REFUSALS } from '@popkit/dpop-verifier/internal-checks';
+import { CLIENT, SERVER_STATE_REASONS, buildFixtures } from '../fixtures/fixtures.ts';
 import type { CliRun } from './helpers.ts';
 import { BIN, cliArgs, pool, run, verdict } from './helpers.ts';
 
 const fixtures = buildFixtures();
-const REQUIRED = [
-  'missing_proof',
-  'multiple_proofs',
-  'proof_too_long',
-  'proof_malformed',
-  'typ',
-  'alg',
-  'jwk',
-  'crit',
-  'b64',
-  'signature',
-  'htm',
-  'htu',
-  'iat_missing',
-  'iat_too_old',
-  'iat_in_future',
-  'exp',
-  'nbf',
-  'jti',
-  'nonce_missing',
-  'nonce_invalid',
-  'nonce_malformed',
-  'ath_missing',
-  'ath_mismatch',
-  'jkt_mismatch',
-  'downgrade',
-  'token_not_bound',
-];
+/** Every reason the verifier has (its one table of refusals). */
+const ALL_REASONS = Object.keys(REFUSALS) as DPoPRejectReason[];
 
 const runs = new Map<string, CliRun>();
 
@@ -48,8 +24,23 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('fixtures', () => {
-  it('cover every proof-related reason, and the files are what the generator makes', () => {
-    expect(fixtures.map((f) => f.reason)).toEqual(expect.arrayContaining([null, ...REQUIRED]));
+  it('cover every reason: a fixture each, or listed (README) as server state', () => {
+    const covered = new Set(fixtures.map((f) => f.reason));
+    const serverState = Object.keys(SERVER_STATE_REASONS) as DPoPRejectReason[];
+    expect(covered.has(null)).toBe(true);
+    // every reason of the verifier is a fixture's or a server-state one, never both
+    expect(ALL_REASONS.filter((r) => !covered.has(r) && !serverState.includes(r))).toEqual([]);
+    expect(serverState.filter((r) => covered.has(r))).toEqual([]);
+    expect(serverState.filter((r) => !ALL_REASONS.includes(r))).toEqual([]);
+    // the README lists the server-state reasons, each with why
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Reasons explain cannot reproduce'));
+    for (const reason of serverState) {
+      expect(section, reason).toContain(`| \`${reason}\` | ${SERVER_STATE_REASONS[reason]} |`);
+    }
+  });
+
+  it('the fixture files are what the generator makes', () => {
     const dir = new URL('../fixtures/', import.meta.url);
     const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
     expect(files.sort()).toEqual(fixtures.map((f) => `${f.name}.json`).sort());
@@ -88,6 +79,7 @@ describe('fixtures', () => {
         1,
         'token',
         'scheme',
+        'certificate',
         2,
         3,
         4,
@@ -100,6 +92,7 @@ describe('fixtures', () => {
         11,
         12,
         'jkt',
+        'scope',
         'replay',
       ]);
       expect(explanation.steps.at(-1)).toMatchObject({

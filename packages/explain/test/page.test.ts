@@ -9,7 +9,7 @@ import { requireBinary } from '../../../test-support/binaries.ts';
 import { CHROMIUM_INSTALL, CHROMIUM_PATH, launchChromium } from '../../../test-support/chromium.ts';
 import type { Explanation } from '../src/explain.ts';
 import { buildFixtures } from '../fixtures/fixtures.ts';
-import { BIN, cliArgs, pool, run } from './helpers.ts';
+import { BIN, cliArgs, explainInput, pool, run } from './helpers.ts';
 // @ts-expect-error: a plain .mjs script without types
 import { buildPage } from '../scripts/build-page.mjs';
 
@@ -52,16 +52,7 @@ describe.skipIf(!available)('the offline page, in real headless Chromium', () =>
   it.each(fixtures.map((f) => [f.name, f] as const))(
     '%s: the same explanation as the CLI',
     async (_name, fixture) => {
-      const { request, server } = fixture;
-      const input = {
-        method: request.method,
-        url: request.url,
-        dpop: request.dpop,
-        authorization: request.authorization,
-        now: request.now,
-        ...(request.nonce === undefined ? {} : { nonce: request.nonce }),
-        ...server,
-      };
+      const input = explainInput(fixture);
       const result = await page.evaluate((i) => window.popkitExplain(i), input);
       expect(result.reason).toBe(fixture.reason);
       expect(result).toEqual(cli.get(fixture.name));

@@ -1,8 +1,9 @@
 // Pack and consume, as a new user would: `pnpm pack` the three packages, install the tarballs
 // with npm into a fresh consumer, and use them with plain `node` (no tsx), `require()`, two
 // TypeScript resolution modes (and the stated minimum TypeScript), a Vite browser build, publint
-// and @arethetypeswrong/cli.
-import { execFileSync } from 'node:child_process';
+// and @arethetypeswrong/cli. And `@popkit/explain` with its dependency tarballs in another
+// fresh project: `npx popkit explain` runs its built JavaScript with plain node.
+import { execFileSync, spawnSync } from 'node:child_process';
 import type { ExecFileSyncOptions } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,9 @@ const MIN_TYPESCRIPT = '5.0.4';
 
 let work: string;
 let consumer: string;
+let explainConsumer: string;
 const tarballs: Record<string, string> = {};
+let explainTarball: string;
 
 /**
  * The environment without the variables the package manager running the tests set
@@ -44,9 +47,11 @@ beforeAll(() => {
     const dir = join(ROOT, 'packages', name);
     run('pnpm', ['pack', '--pack-destination', work], { cwd: dir });
   }
+  run('pnpm', ['pack', '--pack-destination', work], { cwd: join(ROOT, 'packages', 'explain') });
   for (const file of readdirSync(work)) {
     const name = PACKAGES.find((p) => file.startsWith(`popkit-${p}-`));
     if (name) tarballs[name] = join(work, file);
+    if (file.startsWith('popkit-explain-')) explainTarball = join(work, file);
   }
   consumer = join(work, 'consumer');
   mkdirSync(consumer);
@@ -78,7 +83,25 @@ beforeAll(() => {
   );
   // npm, not pnpm: what most consumers use; node-forge and undici (optional peers) left out
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: consumer });
-}, 300_000);
+  // a fresh project with only @popkit/explain (and the tarballs of its own dependencies)
+  explainConsumer = join(work, 'explain-consumer');
+  mkdirSync(explainConsumer);
+  writeFileSync(
+    join(explainConsumer, 'package.json'),
+    JSON.stringify({
+      name: 'explain-consumer',
+      private: true,
+      devDependencies: {
+        '@popkit/explain': `file:${explainTarball}`,
+        '@popkit/dpop-client': `file:${tarballs['dpop-client']}`,
+        '@popkit/dpop-verifier': `file:${tarballs['dpop-verifier']}`,
+      },
+    }),
+  );
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: explainConsumer,
+  });
+}, 480_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -332,6 +355,80 @@ window.dpopFetch = createDPoPFetch(keyPair ?? (await generateKeyPair()));
         'ascii',
       ]);
       expect([name, attw]).toEqual([name, expect.not.stringMatching(/❌|Error/)]);
+    }
+  });
+});
+
+describe('@popkit/explain from its packed tarball in a fresh project', () => {
+  interface FixtureFile {
+    reason: string | null;
+    step: string | number | null;
+    request: { method: string; url: string; dpop: string[]; authorization: string[]; now: string };
+  }
+  const fixture = (name: string) =>
+    JSON.parse(
+      readFileSync(join(ROOT, 'packages/explain/fixtures', `${name}.json`), 'utf8'),
+    ) as FixtureFile;
+  const npxExplain = (f: FixtureFile) => {
+    const args = ['--no', 'popkit', 'explain', '--json', '--method', f.request.method];
+    args.push('--url', f.request.url, '--now', f.request.now);
+    for (const d of f.request.dpop) args.push('--dpop', d);
+    for (const a of f.request.authorization) args.push('--authorization', a);
+    return spawnSync('npx', args, {
+      cwd: explainConsumer,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...cleanEnv(), npm_config_update_notifier: 'false' },
+    });
+  };
+
+  it('ships the built CLI, the page and no TypeScript source; tsx is no dependency', () => {
+    const files = listTarball(explainTarball);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package/bin/popkit.mjs',
+        'package/dist/cli/main.js',
+        'package/dist/index.js',
+        'package/dist/index.d.ts',
+        'package/page/index.html',
+        'package/README.md',
+        'package/LICENSE',
+      ]),
+    );
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    const manifest = JSON.parse(run('tar', ['-xzOf', explainTarball, 'package/package.json'])) as {
+      dependencies: Record<string, string>;
+      exports: Record<string, { default: string }>;
+      bin: Record<string, string>;
+    };
+    expect(JSON.stringify(manifest)).not.toMatch(/workspace:|catalog:/);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([
+      '@popkit/dpop-client',
+      '@popkit/dpop-verifier',
+      'jose',
+    ]);
+    expect(manifest.exports['.']!.default).toBe('./dist/index.js');
+    expect(manifest.bin).toEqual({ popkit: './bin/popkit.mjs' });
+    // nothing installed that could run TypeScript: the bin runs dist/ with plain node
+    expect(readdirSync(join(explainConsumer, 'node_modules'))).not.toContain('tsx');
+  });
+
+  it('npx popkit explain --json gives the verdict of a rejected and an accepted fixture', () => {
+    for (const name of ['htu', 'ok']) {
+      const f = fixture(name);
+      const out = npxExplain(f);
+      expect(out.stderr, name).toBe('');
+      expect(out.status, name).toBe(f.reason === null ? 0 : 1);
+      const explanation = JSON.parse(out.stdout) as {
+        ok: boolean;
+        reason: string | null;
+        step: string | number | null;
+      };
+      expect(explanation, name).toMatchObject({
+        ok: f.reason === null,
+        reason: f.reason,
+        step: f.step,
+      });
     }
   });
 });

@@ -10,7 +10,7 @@ import { wwwAuthenticate } from '../challenge.ts';
 import { DPoPError, refuse } from '../errors.ts';
 import { tokenClientId, tokenExpiry, tokenScopes } from './scopes.ts';
 import { clockSkew, refusalSkew } from '../proof/freshness.ts';
-import { logRefusal } from './explain-log.ts';
+import { explanationOf, logRefusal } from './explain-log.ts';
 import type { AuthRun } from './types.ts';
 
 /** The failure, for errors that are not `DPoPError`s, by where they happened. */
@@ -50,6 +50,10 @@ export function refused(e: unknown, run: AuthRun): DPoPError {
     ...(error.cause === undefined ? {} : { cause: error.cause }),
   });
   if (error.stack !== undefined) answer.stack = error.stack;
+  Object.defineProperty(answer, 'explanation', {
+    value: explanationOf(answer, run),
+    enumerable: false,
+  });
   if (run.policy.explain) logRefusal(answer, run);
   const { onResult } = run.policy;
   if (onResult) {

@@ -6,7 +6,7 @@
  * @module
  */
 import { sha256Base64url } from '#crypto';
-import type { DPoPError, DPoPRejectReason } from '../errors.ts';
+import type { DPoPError, DPoPExplanation, DPoPRejectReason } from '../errors.ts';
 import type { AuthRun } from './types.ts';
 
 /** The RFC 9449 §4.3 check (or the binding / request step) each proof-related reason fails. */
@@ -42,21 +42,40 @@ const CHECK: Partial<Record<DPoPRejectReason, string>> = {
   bearer_not_allowed: 'binding (scheme)',
   cnf_malformed: 'binding (cnf)',
   cnf_unknown: 'binding (cnf)',
+  certificate_missing: 'binding (certificate)',
+  certificate_mismatch: 'binding (certificate)',
+  certificate_unusable: 'binding (certificate)',
+  insufficient_scope: 'scope',
+  token_in_query: 'request',
+  token_in_body: 'request',
 };
 
 const prefix = (hash: string): string => `sha256:${hash.slice(0, 12)}`;
 
+/** `DPoPError.explanation` for a refusal: the failing check and fingerprints. @internal */
+export function explanationOf(error: DPoPError, run: AuthRun): DPoPExplanation {
+  const explanation: DPoPExplanation = {
+    check: CHECK[error.reason] ?? (error.reason.startsWith('token_') ? 'access token' : 'request'),
+    reason: error.reason,
+    code: error.code,
+    status: error.status,
+  };
+  if (run.scheme !== undefined) explanation.scheme = run.scheme;
+  if (run.token !== '' && typeof run.tokenHash === 'string')
+    explanation.token = prefix(run.tokenHash);
+  if (run.jkt !== undefined) explanation.jkt = run.jkt;
+  return explanation;
+}
+
 /** Logs one refused request (never throws: logging must not break authentication). @internal */
 export function logRefusal(error: DPoPError, run: AuthRun): void {
   try {
-    const check =
-      CHECK[error.reason] ?? (error.reason.startsWith('token_') ? 'access token' : 'request');
+    const e = error.explanation ?? explanationOf(error, run);
     const parts = [
-      `popkit: ${run.scheme ?? 'request'} refused at ${check}: reason ${error.reason} (${error.code}, ${error.status})`,
+      `popkit: ${e.scheme ?? 'request'} refused at ${e.check}: reason ${e.reason} (${e.code}, ${e.status})`,
     ];
-    if (run.token !== '' && typeof run.tokenHash === 'string')
-      parts.push(`token ${prefix(run.tokenHash)}`);
-    if (run.jkt !== undefined) parts.push(`cnf.jkt ${run.jkt}`);
+    if (e.token !== undefined) parts.push(`token ${e.token}`);
+    if (e.jkt !== undefined) parts.push(`cnf.jkt ${e.jkt}`);
     const write = (proofHash?: string) => {
       if (proofHash !== undefined) parts.push(`proof ${prefix(proofHash)}`);
       console.warn(

@@ -31,6 +31,14 @@ Server:
   --max-age <s>              the server's maxAge (default 60)
   --clock-tolerance <s>      the server's clockTolerance (default 10)
   --algorithms <a,b>         the server's allowed proof algorithms
+  --issuer <iss>             the issuer the server requires of tokens (checked with --jwks)
+  --audience <aud>           the audience the server requires of tokens (checked with --jwks)
+  --allowed-hosts <h1,h2>    the server's allowedHosts
+  --required-scopes <s1,s2>  the route's requiredScopes
+  --mtls                     the server reads client certificates (its certificate option)
+  --certificate <PEM file or x5t#S256>
+                             the client certificate presented (RFC 8705; implies --mtls)
+  --body <form>              the request body, when a form (application/x-www-form-urlencoded)
   --allow-unbound-bearer     the server's allowUnboundBearer (mixed mode)
 Output:
   --json                     { ok, reason, steps: [{ step, name, ok, reason, expected, found, fix }] }
@@ -92,6 +100,16 @@ async function loadJwks(source: string): Promise<JSONWebKeySet> {
   return jwks as JSONWebKeySet;
 }
 
+/** `--certificate`: an `x5t#S256` thumbprint as it is, else a PEM file. */
+function readCertificate(value: string): string {
+  if (/^[A-Za-z0-9_-]{43}$/.test(value)) return value;
+  try {
+    return readFileSync(value, 'utf8');
+  } catch {
+    throw new UsageError(`--certificate ${value}: cannot read the file`);
+  }
+}
+
 /** Runs the command line; resolves to the exit status. */
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
   try {
@@ -111,6 +129,13 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         'max-age': { type: 'string' },
         'clock-tolerance': { type: 'string' },
         algorithms: { type: 'string' },
+        issuer: { type: 'string' },
+        audience: { type: 'string' },
+        'allowed-hosts': { type: 'string' },
+        'required-scopes': { type: 'string' },
+        mtls: { type: 'boolean' },
+        certificate: { type: 'string' },
+        body: { type: 'string' },
         'allow-unbound-bearer': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -170,6 +195,18 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
         .split(',')
         .map((a) => a.trim());
     if (values['allow-unbound-bearer'] === true) input.allowUnboundBearer = true;
+    const csv = (k: string) =>
+      str(k)
+        ?.split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
+    if (str('issuer') !== undefined) input.issuer = str('issuer')!;
+    if (str('audience') !== undefined) input.audience = str('audience')!;
+    if (str('allowed-hosts') !== undefined) input.allowedHosts = csv('allowed-hosts')!;
+    if (str('required-scopes') !== undefined) input.requiredScopes = csv('required-scopes')!;
+    if (values.mtls === true) input.mtls = true;
+    if (str('certificate') !== undefined) input.certificate = readCertificate(str('certificate')!);
+    if (str('body') !== undefined) input.body = str('body')!;
     let explanation;
     try {
       explanation = await explain(input);

@@ -175,7 +175,8 @@ export function replayStoreContract(
         short.map((k, i) => () => Promise.resolve((i % 2 ? s.a : s.b).useOnce(k, expiresAt))),
         64,
       );
-      expect(filled.every((r) => r.status === 'fulfilled' && r.value === true)).toBe(true);
+      const failed = filled.filter((r) => !(r.status === 'fulfilled' && r.value === true));
+      expect(failed.slice(0, 3), `${failed.length} of 2000 uses not accepted`).toEqual([]);
       expect(await s.size()).toBeGreaterThanOrEqual(before + 2000);
       await until(expiresAt + (s.collectMs ?? s.lateMs) + 100);
       // traffic goes on (with entries of its own); the expired ones must go

@@ -34,7 +34,9 @@ const kv: DenoKvLike = {
   get: (key) => current.get(key),
   atomic: () => current.atomic(),
 };
-const replay = new DenoKvReplayStore({ kv });
+// 2 s, not the default 1 s: two processes on one SQLite file at 64 in flight, on a loaded test
+// machine, sometimes take longer, and the store then (rightly) refuses
+const replay = new DenoKvReplayStore({ kv, timeout: 2000 });
 /** The write lock another connection holds on the KV file (the contract's "slow" fault). */
 let lock: { exec(sql: string): void; close(): void } | undefined;
 // a database closed under the store: every call must fail closed

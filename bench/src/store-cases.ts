@@ -191,6 +191,8 @@ export interface PostgresCases {
   cases: Case[];
   /** p99 latency of one call, in ms, per case name, over every call measured so far. */
   p99(): Record<string, number>;
+  /** The store's table now: rows per live entry and bytes (heap, indexes, TOAST) per row. */
+  perEntry(): Promise<{ rows: number; live: number; bytesPerRow: number }>;
   stop(): Promise<void>;
 }
 
@@ -248,6 +250,16 @@ export async function postgresCases(): Promise<PostgresCases | undefined> {
           return [name, sorted[Math.floor(sorted.length * 0.99)] ?? 0];
         }),
       ),
+    perEntry: async () => {
+      await rawPool.query('VACUUM ANALYZE popkit_dpop_replay');
+      const { rows } = await rawPool.query(
+        `SELECT count(*)::int AS rows, count(*) FILTER (WHERE exp > $1)::int AS live,
+           pg_total_relation_size('popkit_dpop_replay')::float8 AS bytes FROM popkit_dpop_replay`,
+        [Date.now()],
+      );
+      const r = rows[0] as { rows: number; live: number; bytes: number };
+      return { rows: r.rows, live: r.live, bytesPerRow: r.bytes / Math.max(1, r.rows) };
+    },
     stop: async () => {
       await Promise.all([storePool.end(), rawPool.end()]);
       await server.stop();

@@ -15,10 +15,11 @@ import {
   DPoPConfigError,
   DPoPError,
   ReplayStoreError,
+  createDPoPAuth,
   createNonceIssuer,
   createProofVerifier,
 } from '../src/index.ts';
-import { URL_ } from './helpers.ts';
+import { AUDIENCE, ISSUER, URL_, clientKey, testIssuer } from './helpers.ts';
 
 const available = requirePostgres();
 const GET = { method: 'GET', url: URL_ } as const;
@@ -297,6 +298,78 @@ describe.skipIf(!available)('PostgresReplayStore against a real PostgreSQL', () 
     }
     // the entry the other transaction committed is live: a replay
     expect(await store.useOnce(key, Date.now() + 5000)).toBe(false);
+  });
+
+  it('a slow server (the table locked): createDPoPAuth answers 503 replay_store_error within statementTimeoutMs, and the server abandons the check (pg Pool: cancelled; postgres.js: statement_timeout)', async () => {
+    const as = await testIssuer();
+    // postgres.js: the server-side statement_timeout on its connections (the store cancels only
+    // a pg Pool's checks itself)
+    const sql = postgres(server.url, {
+      max: 4,
+      onnotice: () => {},
+      connect_timeout: 2,
+      connection: { statement_timeout: 300 },
+    });
+    const clients = [
+      { via: 'pg', client: pool(), table: 'slow_pg' },
+      { via: 'postgres.js', client: sql, table: 'slow_pgjs' },
+    ] as const;
+    const watcher = pool();
+    const k = await clientKey();
+    const token = await as.mint({ cnf: { jkt: k.jkt } });
+    try {
+      for (const { via, client, table } of clients) {
+        const replay = new PostgresReplayStore({ client, table, statementTimeoutMs: 300 });
+        await replay.ready();
+        const auth = createDPoPAuth({
+          accessToken: { issuer: ISSUER, audience: AUDIENCE, jwks: as.jwks as never },
+          replay,
+          allowedHosts: ['api.example.com'],
+        });
+        const request = async () => ({
+          method: 'GET',
+          url: URL_,
+          headers: new Headers({
+            authorization: `DPoP ${token}`,
+            dpop: await createProof(k.keyPair, { method: 'GET', url: URL_, accessToken: token }),
+          }),
+        });
+        // another session holds the table: every check waits for it (a slow server)
+        const holder = await watcher.connect();
+        try {
+          await holder.query('BEGIN');
+          await holder.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+          const started = Date.now();
+          const refusals = await Promise.all(
+            Array.from({ length: 3 }, async () => failure(auth.verify(await request()))),
+          );
+          expect(Date.now() - started, via).toBeLessThan(2000);
+          for (const e of refusals) {
+            expect(e.status, via).toBe(503);
+            expect(e.reason, via).toBe('replay_store_error');
+            expect(e.headers['Retry-After'], via).toBeDefined();
+          }
+          // the server gave up the checks too (cancelled), though the lock is still held
+          let waiting = Infinity;
+          for (let i = 0; i < 40 && waiting > 0; i++) {
+            await sleep(100);
+            const { rows } = await watcher.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'WITH ins AS%' AND query LIKE '%${table}%'`,
+            );
+            waiting = rows[0].n as number;
+          }
+          expect(waiting, `${via}: checks still waiting on the server`).toBe(0);
+        } finally {
+          await holder.query('ROLLBACK').catch(() => undefined);
+          holder.release(true);
+        }
+        // and once the lock is gone, the store answers again
+        const ok = await past503(async () => auth.verify(await request()));
+        expect(ok, via).not.toBeInstanceOf(DPoPError);
+      }
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
   });
 
   it('ready(): the instances sharing a table agree on its epoch, so a nonce from one is valid at the other', async () => {

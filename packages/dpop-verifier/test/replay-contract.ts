@@ -1,6 +1,8 @@
 // The contract every ReplayStore keeps (RFC 9449 §11.1), one suite run against each store:
-// memory, Redis (standalone and cluster), Postgres (pg and postgres.js). See
-// replay-contract-*.test.ts.
+// memory, Redis (standalone and cluster), Postgres (pg and postgres.js) here
+// (replay-contract-*.test.ts), and the Durable Object store under workerd and the Deno KV
+// store under deno, driven from Node through tests/runtimes/test/remote-store.ts
+// (tests/runtimes/test/durable-object.test.ts, deno-kv.test.ts).
 import { createHash } from 'node:crypto';
 import { createProof } from '@popkit/dpop-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +19,19 @@ export interface StoresUnderTest {
   size(): Promise<number>;
   /** How long an entry may outlive its `expiresAt`, in ms (the memory store counts seconds). */
   lateMs: number;
+  /**
+   * How long after its `expiresAt` the backend may still hold an expired entry before removing
+   * it, in ms (it is refused as live for `lateMs` only). Default `lateMs`. Deno KV: the store's
+   * `expireIn` margin (60 s) plus KV's own collection sweep (every 60 s, locally).
+   */
+  collectMs?: number;
+  /**
+   * The lifetime of the bounded-storage test's 2,000 entries, in ms: long enough for the fill to
+   * end before the first of them expires. Default 2,000 (a store driven over HTTP is slower).
+   */
+  fillMs?: number;
+  /** How long after the store's timeout a slow backend's refusals may arrive. Default 1,500 ms. */
+  slowMs?: number;
   /** Failures of the backend, for stores that have one. */
   faults?: {
     /** The backend stops answering (SIGSTOP); resolves to the way back. */
@@ -70,9 +85,19 @@ async function failsClosed(answer: Promise<boolean> | boolean) {
 export function replayStoreContract(
   name: string,
   make: () => Promise<StoresUnderTest>,
-  { withFaults = false }: { withFaults?: boolean } = {},
+  {
+    withFaults = false,
+    timeout,
+    hookTimeout,
+  }: {
+    withFaults?: boolean;
+    /** Per-test timeout (ms), for backends that collect expired entries slowly. */
+    timeout?: number;
+    /** Timeout of `make` and `close` (ms). */
+    hookTimeout?: number;
+  } = {},
 ): void {
-  describe(`ReplayStore contract: ${name}`, () => {
+  describe(`ReplayStore contract: ${name}`, { timeout }, () => {
     let s: StoresUnderTest;
     let run = 0;
     /** Keys unique to this run and test, of the verifier's shape (43 base64url characters). */
@@ -84,10 +109,10 @@ export function replayStoreContract(
     };
     beforeAll(async () => {
       s = await make();
-    });
+    }, hookTimeout);
     afterAll(async () => {
       await s?.close();
-    });
+    }, hookTimeout);
 
     it('first use exactly once: two instances race 64 in flight over the same keys', async () => {
       const ks = keys(128);
@@ -145,14 +170,15 @@ export function replayStoreContract(
       const before = await s.size();
       const short = keys(2000);
       // long enough for the fill to end before the first of them expires, on a busy machine
-      const expiresAt = Date.now() + 2000;
+      const expiresAt = Date.now() + (s.fillMs ?? 2000);
       const filled = await inFlight(
         short.map((k, i) => () => Promise.resolve((i % 2 ? s.a : s.b).useOnce(k, expiresAt))),
         64,
       );
-      expect(filled.every((r) => r.status === 'fulfilled' && r.value === true)).toBe(true);
+      const failed = filled.filter((r) => !(r.status === 'fulfilled' && r.value === true));
+      expect(failed.slice(0, 3), `${failed.length} of 2000 uses not accepted`).toEqual([]);
       expect(await s.size()).toBeGreaterThanOrEqual(before + 2000);
-      await until(expiresAt + s.lateMs + 100);
+      await until(expiresAt + (s.collectMs ?? s.lateMs) + 100);
       // traffic goes on (with entries of its own); the expired ones must go
       let made = 0;
       let size = Infinity;
@@ -215,10 +241,12 @@ export function replayStoreContract(
         try {
           const started = Date.now();
           const answers = keys(16).map((k, i) =>
-            (i % 2 ? s.a : s.b).useOnce(k, Date.now() + 30_000),
+            Promise.resolve((i % 2 ? s.a : s.b).useOnce(k, Date.now() + 30_000)),
           );
+          // (handled now: they may settle, in any order, while the first is awaited)
+          for (const answer of answers) answer.catch(() => undefined);
           for (const answer of answers) await failsClosed(answer);
-          expect(Date.now() - started).toBeLessThan(1500);
+          expect(Date.now() - started).toBeLessThan(s.slowMs ?? 1500);
         } finally {
           await resume();
         }

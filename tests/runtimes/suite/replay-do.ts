@@ -18,25 +18,114 @@ import { Hono } from 'hono';
 interface Env {
   REPLAY: DurableObjectNamespaceLike & { idFromName(name: string): unknown };
   ODD: DurableObjectNamespaceLike;
+  GARBAGE: DurableObjectNamespaceLike;
   INSTANCE: string;
   PUBLIC_URL: string;
 }
 
-/** The store's object, with a debug route counting its storage keys (entries and index). */
+/** How the objects' storage behaves now, set per object by `/debug/mode` (the contract's faults). */
+type Mode = 'ok' | 'slow' | 'down';
+
+/**
+ * The store's object over its real storage, with debug routes: counting its storage keys
+ * (entries and index), and a fault mode for the shared contract suite. A Durable Object's
+ * backend is its storage: `slow` holds every storage call until the mode changes (a storage
+ * that stops answering), `down` makes every storage call throw (a storage that is gone); the
+ * object itself is the real DPoPReplayObject, and it must answer neither as a first use.
+ */
 export class TestReplayObject extends DPoPReplayObject {
   readonly #state: DurableObjectStateLike;
+  #mode: Mode = 'ok';
+  #resume: Array<() => void> = [];
   constructor(state: DurableObjectStateLike, env: unknown) {
-    super(state, env);
+    const storage = state.storage as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const gated = new Proxy(storage, {
+      get: (target, name) => {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          while (this.#mode === 'slow') await new Promise<void>((r) => this.#resume.push(r));
+          if (this.#mode === 'down') throw new Error('storage unavailable');
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    super({ storage: gated as unknown as DurableObjectStateLike['storage'] }, env);
     this.#state = state;
   }
   override async fetch(request: Request): Promise<Response> {
-    if (new URL(request.url).pathname === '/debug/count') {
+    const url = new URL(request.url);
+    if (url.pathname === '/debug/count') {
       const all = await this.#state.storage.list({ prefix: '', limit: 100_000 });
-      return Response.json({ keys: all.size, alarm: await this.#state.storage.getAlarm() });
+      const entries = await this.#state.storage.list({ prefix: 'e:', limit: 100_000 });
+      return Response.json({
+        keys: all.size,
+        entries: entries.size,
+        alarm: await this.#state.storage.getAlarm(),
+      });
+    }
+    if (url.pathname === '/debug/mode') {
+      this.#mode = url.searchParams.get('m') as Mode;
+      if (this.#mode !== 'slow') for (const r of this.#resume.splice(0)) r();
+      return Response.json({ mode: this.#mode });
     }
     return super.fetch(request);
   }
 }
+
+/**
+ * An object answering every use with one kind of garbage (named by the `x-garbage` header its
+ * store's stub adds): what a wrong deployment of the object, or a broken runtime, could answer.
+ */
+export class GarbageObject {
+  async fetch(request: Request): Promise<Response> {
+    const kind = request.headers.get('x-garbage');
+    await request.text();
+    switch (kind) {
+      case 'string':
+        return new Response('{"first":"yes"}');
+      case 'number':
+        return new Response('{"first":1}');
+      case 'padded':
+        return new Response('{"first":true} ');
+      case 'extra':
+        return new Response('{"first":true,"and":1}');
+      case 'empty':
+        return new Response('');
+      case 'bare':
+        return new Response('true');
+      case 'html':
+        return new Response('<html>{"first":true}</html>', {
+          headers: { 'content-type': 'text/html' },
+        });
+      case '201':
+        return new Response('{"first":true}', { status: 201 });
+      case '500':
+        return new Response('{"first":true}', { status: 500 });
+      case '404':
+        return new Response('{"first":false}', { status: 404 });
+      case 'throw':
+        throw new Error('the object broke');
+      default:
+        return new Response('{"first":true}'); // (an unknown kind: the test must fail)
+    }
+  }
+}
+
+/** The garbage kinds of {@link GarbageObject}. */
+const GARBAGE = [
+  'string',
+  'number',
+  'padded',
+  'extra',
+  'empty',
+  'bare',
+  'html',
+  '201',
+  '500',
+  '404',
+  'throw',
+];
 
 /** An object that misbehaves by key: slow, a wrong answer, an error status, a throw. */
 export class OddObject {
@@ -81,17 +170,47 @@ function build(env: Env) {
   api.post('/use', use(replay));
   api.post('/odd', use(odd));
   api.post('/use1', use(single));
+  const shard = (n: number) =>
+    env.REPLAY.get(env.REPLAY.idFromName(`popkit-replay-${n}`)) as unknown as {
+      fetch(url: string): Promise<Response>;
+    };
   api.get('/count', async (c) => {
     let keys = 0;
+    let entries = 0;
     for (let n = 0; n < DEFAULT_SHARDS; n++) {
-      const stub = c.env.REPLAY.get(c.env.REPLAY.idFromName(`popkit-replay-${n}`)) as unknown as {
-        fetch(url: string): Promise<Response>;
+      const counted = (await (await shard(n).fetch('https://debug/debug/count')).json()) as {
+        keys: number;
+        entries: number;
       };
-      keys += ((await (await stub.fetch('https://debug/debug/count')).json()) as { keys: number })
-        .keys;
+      keys += counted.keys;
+      entries += counted.entries;
     }
-    return c.json({ keys });
+    return c.json({ keys, entries });
   });
+  // every shard's storage: ok, slow (holds every call) or down (every call throws)
+  api.post('/debug/mode', async (c) => {
+    const m = c.req.query('m')!;
+    await Promise.all(
+      Array.from({ length: DEFAULT_SHARDS }, (_, n) =>
+        shard(n).fetch(`https://debug/debug/mode?m=${m}`),
+      ),
+    );
+    return c.json({ mode: m });
+  });
+  // the real store over objects answering garbage, one kind per route
+  for (const kind of GARBAGE) {
+    const namespace: DurableObjectNamespaceLike = {
+      idFromName: (name) => env.GARBAGE.idFromName(name),
+      get: (id) => {
+        const stub = env.GARBAGE.get(id);
+        return {
+          fetch: (input, init) =>
+            stub.fetch(input, { ...init, headers: { ...init.headers, 'x-garbage': kind } }),
+        };
+      },
+    };
+    api.post(`/garbage/${kind}`, use(new DurableObjectReplayStore({ namespace, timeout: 1000 })));
+  }
   api.get('/memory', (c) => {
     new MemoryReplayStore({ maxEntries: 16, singleInstance: c.req.query('single') === '1' });
     return c.json({ built: true });

@@ -13,6 +13,7 @@ import type { ReplayStore } from '@popkit/dpop-verifier';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary, waitForListening } from '../../../test-support/binaries.ts';
+import { replayStoreContract } from '../../../packages/dpop-verifier/test/replay-contract.ts';
 import { remoteStore } from './remote-store.ts';
 
 const here = fileURLToPath(new URL('..', import.meta.url));
@@ -42,6 +43,20 @@ async function use(
   return (await r.json()) as { first?: boolean; reason?: string };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const post = async (to: 'a' | 'b', path: string) => {
+  const r = await fetch(`${base[to]}${path}`, { method: 'POST' });
+  expect(r.status, output[to]).toBe(200);
+};
+/** The garbage routes of suite/replay-deno.ts: stored values, then wrong answers. */
+const GARBAGE = [
+  ...['string', 'object', 'null', 'nan', 'infinity', 'boolean', 'bigint', 'bytes'].map(
+    (kind) => `stored-${kind}`,
+  ),
+  'get-null',
+  'get-empty',
+  'get-throws-sync',
+  ...['yes', '1', 'null', 'undefined', 'object'].map((ok) => `commit-${ok}`),
+];
 
 /** Two ReplayStore instances sharing one state (for the shared contract suite): a and b. */
 export function makeStores(): [ReplayStore, ReplayStore] {
@@ -168,10 +183,12 @@ describe.skipIf(!available)('DenoKvReplayStore under deno: two processes, one KV
   });
 
   it('fails closed when KV fails (a closed database): 503 replay_store_error', async () => {
-    expect(await use('a', `closed-${Math.random()}`, Date.now() + 60_000, '/closed')).toEqual({
-      error: 'ReplayStoreError',
-      reason: 'replay_store_error',
-    });
+    expect(await use('a', `closed-${Math.random()}`, Date.now() + 60_000, '/closed')).toMatchObject(
+      {
+        error: 'ReplayStoreError',
+        reason: 'replay_store_error',
+      },
+    );
   });
 
   it('a captured proof raced at both processes through dpopAuth (hono) is accepted once', async () => {
@@ -210,4 +227,48 @@ describe.skipIf(!available)('MemoryReplayStore on Deno', () => {
     expect(output.a.match(warning)).toHaveLength(1);
     expect(output.a).toMatch(/DenoKvReplayStore from @popkit\/dpop-verifier\/deno-kv/);
   });
+});
+
+describe.skipIf(!available)('DenoKvReplayStore: the shared contract', () => {
+  // Two deno processes on one local KV file: the real DenoKvReplayStore runs in each; Node
+  // drives them through remote-store.ts. Local KV has no server process to SIGSTOP or kill, so
+  // the faults are the database's own: "slow" is another connection holding SQLite's write lock
+  // on the file (KV's writes wait for it), "down" closes the database under both processes'
+  // stores (then opens it again). "garbage": see suite/replay-deno.ts (values the store never
+  // writes, stored in the real database under the key; and Deno.Kv-shaped wrong answers).
+  replayStoreContract(
+    'DenoKvReplayStore under deno (two processes, one KV file)',
+    async () => {
+      const [a, b] = makeStores();
+      return {
+        a: a!,
+        b: b!,
+        size: async () =>
+          ((await (await fetch(`${base.a}/count`)).json()) as { entries: number }).entries,
+        lateMs: 0,
+        // refused exactly until expiresAt, but KV removes the entry only once its expireIn
+        // (expiresAt + the store's 60 s margin) has passed, at its next sweep (every 60 s)
+        collectMs: 125_000,
+        fillMs: 12_000,
+        slowMs: 3500, // the store's timeout there is 2 s (suite/replay-deno.ts)
+        faults: {
+          pause: async () => {
+            await post('a', '/debug/lock');
+            return () => post('a', '/debug/unlock');
+          },
+          down: async () => {
+            await Promise.all([post('a', '/debug/down'), post('b', '/debug/down')]);
+            return async () =>
+              void (await Promise.all([post('a', '/debug/up'), post('b', '/debug/up')]));
+          },
+          garbage: () =>
+            GARBAGE.map((kind, i) =>
+              remoteStore(() => `${i % 2 ? base.a : base.b}/garbage/${kind}`),
+            ),
+        },
+        close: async () => undefined, // the processes are stopped by this file's afterAll
+      };
+    },
+    { withFaults: true, timeout: 240_000 },
+  );
 });

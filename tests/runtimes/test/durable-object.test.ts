@@ -14,6 +14,7 @@ import type { ReplayStore } from '@popkit/dpop-verifier';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary, waitForListening } from '../../../test-support/binaries.ts';
+import { replayStoreContract } from '../../../packages/dpop-verifier/test/replay-contract.ts';
 import { remoteStore } from './remote-store.ts';
 
 const here = fileURLToPath(new URL('..', import.meta.url));
@@ -43,8 +44,17 @@ async function use(
   });
   return (await r.json()) as { first?: boolean; reason?: string };
 }
-const count = async (): Promise<number> =>
-  ((await (await fetch(`${base.a}/count`)).json()) as { keys: number }).keys;
+const counts = async () =>
+  (await (await fetch(`${base.a}/count`)).json()) as { keys: number; entries: number };
+const count = async (): Promise<number> => (await counts()).keys;
+/** Sets every shard's storage (through Worker b: the mode lives in the objects). */
+const mode = async (m: 'ok' | 'slow' | 'down') => {
+  const r = await fetch(`${base.b}/debug/mode?m=${m}`, { method: 'POST' });
+  expect(r.status).toBe(200);
+};
+/** The garbage kinds of GarbageObject (suite/replay-do.ts). */
+const GARBAGE = ['string', 'number', 'padded', 'extra', 'empty', 'bare', 'html', '201', '500'];
+GARBAGE.push('404', 'throw');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Two ReplayStore instances sharing one state (for the shared contract suite): a and b. */
@@ -76,6 +86,7 @@ beforeAll(async () => {
   bindings = [
     (name = "REPLAY", durableObjectNamespace = (className = "TestReplayObject", serviceName = "replay")),
     (name = "ODD", durableObjectNamespace = (className = "OddObject", serviceName = "replay")),
+    (name = "GARBAGE", durableObjectNamespace = (className = "GarbageObject", serviceName = "replay")),
     (name = "INSTANCE", text = "${name}"),
     (name = "PUBLIC_URL", text = "${PUBLIC_URL}"),
   ],
@@ -101,6 +112,7 @@ const replay :Workerd.Worker = (
   durableObjectNamespaces = [
     (className = "TestReplayObject", uniqueKey = "popkit-replay-test"),
     (className = "OddObject", uniqueKey = "popkit-odd-test"),
+    (className = "GarbageObject", uniqueKey = "popkit-garbage-test"),
   ],
   durableObjectStorage = (localDisk = "disk"),
 );
@@ -263,4 +275,45 @@ describe.skipIf(!available)('MemoryReplayStore on workerd', () => {
     expect(output.match(warning)).toHaveLength(1);
     expect(output).toMatch(/DurableObjectReplayStore from @popkit\/dpop-verifier\/durable-object/);
   });
+});
+
+describe.skipIf(!available)('DurableObjectReplayStore: the shared contract', () => {
+  // Two Worker services (each its own isolate) bound to one namespace under workerd: the real
+  // DurableObjectReplayStore and DPoPReplayObject run there; Node drives them through
+  // remote-store.ts. A Durable Object's backend is its storage, so the faults are the storage's:
+  // "slow" holds every storage call of every shard, "down" makes every storage call throw (no
+  // separate process to SIGSTOP or kill: workerd hosts the objects and the Workers alike, and
+  // killing it would test only the Node-side driver). "garbage" is the real store over objects
+  // answering each kind of wrong answer (suite/replay-do.ts, GarbageObject).
+  replayStoreContract(
+    'DurableObjectReplayStore under workerd (two Workers, one namespace)',
+    async () => {
+      const [a, b] = makeStores();
+      return {
+        a: a!,
+        b: b!,
+        size: async () => (await counts()).entries,
+        lateMs: 0,
+        // the store's timeout (1 s) plus two Workers and an HTTP hop, on a loaded machine
+        slowMs: 2500,
+        fillMs: 12_000, // 2,000 uses over HTTP into workerd, 64 in flight
+        faults: {
+          pause: async () => {
+            await mode('slow');
+            return () => mode('ok');
+          },
+          down: async () => {
+            await mode('down');
+            return () => mode('ok');
+          },
+          garbage: () =>
+            GARBAGE.map((kind, i) =>
+              remoteStore(() => `${i % 2 ? base.a : base.b}/garbage/${kind}`),
+            ),
+        },
+        close: async () => undefined, // workerd is stopped by this file's afterAll
+      };
+    },
+    { withFaults: true },
+  );
 });

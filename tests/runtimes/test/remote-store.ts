@@ -1,8 +1,13 @@
 // A ReplayStore in Node that forwards each use to a store running inside a real runtime
-// (workerd, deno) over HTTP (`POST /use { key, expiresAt }`): what the shared contract suite
-// can take from `makeStores()` in durable-object.test.ts and deno-kv.test.ts (two instances,
-// one shared state).
-import type { ReplayStore } from '@popkit/dpop-verifier';
+// (workerd, deno) over HTTP (`POST <url> { key, expiresAt }`): the remote driver through which
+// the shared contract suite (packages/dpop-verifier/test/replay-contract.ts) drives the Durable
+// Object and Deno KV stores from durable-object.test.ts and deno-kv.test.ts.
+//
+// It adds no verdict of its own: `{"first": true|false}` with 200 is the store's answer; a 503
+// `{"error":"ReplayStoreError","reason":…}` is the store's own typed refusal, rethrown as one.
+// Anything else (the runtime's route crashed, an unexpected shape) is a plain Error, which the
+// contract's fail-closed checks do NOT count as a refusal, so a broken harness cannot pass them.
+import type { ReplayStore, ReplayStoreFailure } from '@popkit/dpop-verifier';
 import { ReplayStoreError } from '@popkit/dpop-verifier';
 
 export function remoteStore(url: () => string): ReplayStore {
@@ -13,13 +18,20 @@ export function remoteStore(url: () => string): ReplayStore {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ key, expiresAt }),
       });
-      const body = (await r.json()) as { first?: unknown; reason?: string };
+      const text = await r.text();
+      let body: { first?: unknown; error?: unknown; reason?: unknown; message?: unknown };
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        throw new Error(`the runtime answered HTTP ${r.status}, not JSON: ${text.slice(0, 200)}`);
+      }
       if (r.status === 200 && typeof body.first === 'boolean') return body.first;
-      // the store in the runtime failed closed (503, its reason), or answered nonsense
-      throw new ReplayStoreError(
-        'replay_store_error',
-        `the store in the runtime answered HTTP ${r.status}: ${JSON.stringify(body)}`,
-      );
+      if (r.status === 503 && body.error === 'ReplayStoreError' && typeof body.reason === 'string')
+        throw new ReplayStoreError(
+          body.reason as ReplayStoreFailure,
+          `in the runtime: ${String(body.message)}`,
+        );
+      throw new Error(`the runtime answered HTTP ${r.status}: ${text.slice(0, 200)}`);
     },
   };
 }

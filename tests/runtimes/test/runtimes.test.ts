@@ -27,9 +27,9 @@ const rows: string[] = [];
  */
 const SHARED_STORE = {
   bun: '`RedisReplayStore` (`/redis`, ioredis or node-redis; not run on Bun here)',
-  deno: '`DenoKvReplayStore` (`/deno-kv`): two deno processes on one KV file, 64 uses in flight, each key accepted once; exact lifetime; a captured proof accepted once (`deno-kv.test.ts`)',
+  deno: '`DenoKvReplayStore` (`/deno-kv`): two deno processes on one KV file pass the shared replay contract (64 in flight, each key accepted once; exact lifetime; collected after expiry; locked, closed or garbage KV refused, never accepted; a captured proof accepted once) (`deno-kv.test.ts`)',
   workerd:
-    '`DurableObjectReplayStore` (`/durable-object`): two Workers on one namespace, 64 uses in flight, each key accepted once; exact lifetime; alarms empty the storage; a captured proof accepted once (`durable-object.test.ts`)',
+    '`DurableObjectReplayStore` (`/durable-object`): two Workers on one namespace pass the shared replay contract (64 in flight, each key accepted once; exact lifetime; alarms empty the storage; slow, failing or garbage objects refused, never accepted; a captured proof accepted once) (`durable-object.test.ts`)',
 } as const;
 
 /** The resolution conditions each runtime uses for package.json `exports` and `imports`. */

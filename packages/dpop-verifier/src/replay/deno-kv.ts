@@ -135,7 +135,9 @@ export class DenoKvReplayStore implements ReplayStore {
       try {
         existing = await this.#kv.get(key);
         if (existing.versionstamp !== null) {
-          if (typeof existing.value !== 'number') throw new Error('an entry holds no expiry');
+          // (NaN or Infinity: never written by this store; refused, not read as "expired")
+          if (typeof existing.value !== 'number' || !Number.isFinite(existing.value))
+            throw new Error('an entry holds no expiry');
           if (existing.value > now) return false; // live: a replay
         }
         // absent, or expired but not yet collected: replace exactly what was read

@@ -174,7 +174,8 @@ export class DPoPReplayObject {
     const entry = ENTRY + key;
     const existing = await storage.get(entry);
     const now = Date.now();
-    if (existing !== undefined && typeof existing !== 'number') throw new Error('corrupt entry');
+    if (existing !== undefined && (typeof existing !== 'number' || !Number.isFinite(existing)))
+      throw new Error('corrupt entry');
     if (existing !== undefined && existing > now) return false;
     const writes: Record<string, unknown> = { [entry]: expiresAt, [indexKey(expiresAt, key)]: 1 };
     // (written together: one batch, so an entry never lacks its index)

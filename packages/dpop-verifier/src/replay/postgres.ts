@@ -18,6 +18,12 @@ export interface PostgresJsLike {
   unsafe(text: string, params?: never[], options?: { prepare?: boolean }): PromiseLike<unknown>;
 }
 
+/** A `pg` Pool (structural): what the store needs to cancel a check that ran out of time. */
+interface PgPoolLike extends PgLike {
+  connect(): Promise<PgLike & { release(error?: unknown): void }>;
+  readonly idleCount: number;
+}
+
 /** Options of {@link PostgresReplayStore}. */
 export interface PostgresReplayStoreOptions {
   /** A `pg` Pool (or Client), or a postgres.js `sql` instance. */
@@ -44,9 +50,14 @@ export interface PostgresReplayStoreOptions {
   createTable?: boolean;
   /**
    * Milliseconds to wait for PostgreSQL per check before failing closed (503). Default 250.
-   * This bounds the request; to make the server abandon the statement too, set
-   * `statement_timeout` on the connections (pg: `new Pool({ statement_timeout: 250 })`;
-   * postgres.js: `postgres(url, { connection: { statement_timeout: 250 } })`).
+   * A check that runs out of time is refused at once. With a `pg` Pool it is also cancelled on
+   * the server: the store runs each check on a connection of its own and cancels its backend
+   * (`pg_cancel_backend`, from a new connection; then closes that one), and a check still
+   * waiting for a free connection is never sent. With postgres.js or a single `pg` Client, and
+   * for a server that stops answering (paused, partitioned: no cancel reaches it), set
+   * `statement_timeout` on the connections too, so the server gives up by itself (pg:
+   * `new Pool({ statement_timeout: 250 })`; postgres.js:
+   * `postgres(url, { connection: { statement_timeout: 250 } })`).
    */
   statementTimeoutMs?: number;
   /** Checks between two deletions of expired rows. Default 128. */
@@ -114,11 +125,19 @@ export function postgresReplaySchema(
 /** The migration for the default table (unlogged): `postgresReplaySchema()`. */
 export const POSTGRES_REPLAY_SCHEMA: string = postgresReplaySchema();
 
-/** Runs one statement: its rows and the number of rows it changed. */
+/**
+ * Runs one statement: its rows and the number of rows it changed. When `signal` aborts (the
+ * check ran out of time and was already refused) and `client` is a `pg` Pool, the statement is
+ * cancelled on the server: the check runs on a connection of its own, whose backend is
+ * cancelled (`pg_cancel_backend`, from a new connection) and which is then closed; a check
+ * still waiting for a connection is not sent at all. (A single `pg` Client, or postgres.js:
+ * set `statement_timeout` on the connections, and the server gives up by itself.)
+ */
 type Run = (
   text: string,
   values: unknown[],
   name: string,
+  signal?: AbortSignal,
 ) => Promise<{ rows: unknown[]; count: number }>;
 
 function resultOf(result: unknown): { rows: unknown[]; count: number } {
@@ -140,6 +159,9 @@ function runner(client: unknown): Run {
     typeof (client as { unsafe?: unknown }).unsafe === 'function'
   ) {
     const sql = client as PostgresJsLike;
+    // (no cancellation here: postgres.js drops its cancel request's promise, and cancelling a
+    // query that is still connecting disturbs its pool; set `statement_timeout` on the
+    // connections instead, `postgres(url, { connection: { statement_timeout } })`)
     return async (text, values, name) =>
       resultOf(await sql.unsafe(text, values as never[], { prepare: name !== '' }));
   }
@@ -149,8 +171,62 @@ function runner(client: unknown): Run {
     typeof (client as { query?: unknown }).query === 'function'
   ) {
     const pg = client as PgLike;
-    return async (text, values, name) =>
-      resultOf(await pg.query(name === '' ? { text, values } : { text, values, name }));
+    const config = (text: string, values: unknown[], name: string) =>
+      name === '' ? { text, values } : { text, values, name };
+    const pool = client as Partial<PgPoolLike>;
+    if (typeof pool.connect !== 'function' || typeof pool.idleCount !== 'number')
+      return async (text, values, name) => resultOf(await pg.query(config(text, values, name)));
+    // a Pool: the check runs on a connection of its own (as pool.query does), so that a check
+    // that ran out of time can be cancelled on the server, by its backend's pid
+    const pooled = pool as PgPoolLike;
+    return async (text, values, name, signal) => {
+      if (signal === undefined) return resultOf(await pg.query(config(text, values, name)));
+      const connection = await pooled.connect();
+      if (signal.aborted) {
+        connection.release(); // refused already: not sent
+        throw new Error('the check ran out of time waiting for a connection');
+      }
+      const cancel = () => {
+        // pg_cancel_backend on a connection of its own (opened like this one): the pool may be
+        // exhausted by checks waiting like this one. It names the backend by pid; this
+        // connection is closed after (below), so no later statement of ours runs there.
+        const c = connection as unknown as {
+          constructor: new (params: unknown) => PgLike & {
+            connect(): Promise<unknown>;
+            end(): Promise<unknown>;
+            on(event: 'error', listener: () => void): unknown;
+          };
+          connectionParameters?: unknown;
+          processID?: unknown;
+        };
+        if (c.connectionParameters === undefined || typeof c.processID !== 'number') return;
+        const pid = c.processID;
+        try {
+          const other = new c.constructor(c.connectionParameters);
+          other.on('error', () => undefined); // (a server that went away: nothing to cancel)
+          other
+            .connect()
+            .then(() => other.query({ text: 'SELECT pg_cancel_backend($1)', values: [pid] }))
+            .catch(() => undefined)
+            .finally(() => other.end().catch(() => undefined));
+        } catch {
+          // (not a pg Client after all: the statement runs to its end)
+        }
+      };
+      signal.addEventListener('abort', cancel, { once: true });
+      let failed: unknown;
+      try {
+        return resultOf(await connection.query(config(text, values, name)));
+      } catch (error) {
+        failed = error;
+        throw error;
+      } finally {
+        signal.removeEventListener('abort', cancel);
+        // a cancelled check's connection is closed, not reused: a cancel arriving late can then
+        // hit no other statement of ours (it names this backend, which is gone)
+        connection.release(signal.aborted ? true : failed);
+      }
+    };
   }
   throw new DPoPConfigError('client', 'must be a pg Pool or Client, or a postgres.js sql instance');
 }
@@ -379,14 +455,12 @@ export class PostgresReplayStore implements ReplayStore {
     // what the verifier checked this proof against (its `since` and nonce epoch)
     const known = this.#epoch;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new ReplayStoreError('replay_store_error', 'PostgreSQL did not answer in time');
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new ReplayStoreError('replay_store_error', 'PostgreSQL did not answer in time')),
-        this.#timeout,
-      );
+      timer = setTimeout(() => reject(late), this.#timeout);
     });
     let rows: unknown[];
+    const abandon = new AbortController();
     try {
       await Promise.race([this.#ensureReady(), timeout]);
       const now = Date.now();
@@ -394,10 +468,12 @@ export class PostgresReplayStore implements ReplayStore {
       // concurrent copies of it are refused
       const exp = Math.max(Math.ceil(expiresAt), now + 1000);
       ({ rows } = await Promise.race([
-        this.#run(this.#check, [key, exp, now], this.#names.check),
+        this.#run(this.#check, [key, exp, now], this.#names.check, abandon.signal),
         timeout,
       ]));
     } catch (cause) {
+      // out of time: the server abandons the statement too (see `Run`)
+      if (cause === late) abandon.abort();
       if (cause instanceof ReplayStoreError) throw cause;
       // the table is gone (dropped): the next check creates it again, in a new life
       if ((cause as { code?: unknown } | null)?.code === UNDEFINED_TABLE && this.#createTable)

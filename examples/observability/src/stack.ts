@@ -215,11 +215,18 @@ export async function startStack(): Promise<Stack> {
         await note('stolen', thief(api, { accessToken }));
         // the stolen token as a Bearer token
         await note('bearer', raw({ authorization: `Bearer ${accessToken}` }));
-        // a client whose clock is 5 minutes slow, and one 2 minutes fast
-        for (const offset of [-300, 120]) {
+        // clients whose clock is off: 90 s and 4 minutes slow, 2 minutes fast (with the
+        // server's nonce, so the proof's iat is checked against nonceIatSkew, 300 s)
+        const challenge = await raw({
+          authorization: `DPoP ${accessToken}`,
+          dpop: await createProof(key, { method: 'GET', url: api, accessToken }),
+        });
+        await note('nonce', challenge);
+        const nonce = challenge.headers.get('dpop-nonce') ?? undefined;
+        for (const offset of [-90, -240, 120]) {
           const proof = await createProof(
             key,
-            { method: 'GET', url: api, accessToken },
+            { method: 'GET', url: api, accessToken, ...(nonce ? { nonce } : {}) },
             { iat: Math.floor(Date.now() / 1000) + offset },
           );
           await note('clock', raw({ authorization: `DPoP ${accessToken}`, dpop: proof }));

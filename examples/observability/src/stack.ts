@@ -44,6 +44,11 @@ export interface Stack {
   caPem: string;
   /** GET a target's /metrics body. */
   scrape(target: Target): Promise<string>;
+  /**
+   * While true, the introspection endpoint answers 503: the introspection API's verifications
+   * fail closed (503 introspection_unavailable, `dpop.outcome` error: the SLO's bad events).
+   */
+  introspectionDown: boolean;
   /** One round of demo-like traffic (a few dozen requests). */
   traffic(): Promise<TrafficCounts>;
   close(): Promise<void>;
@@ -107,6 +112,7 @@ export async function startStack(): Promise<Stack> {
     const introspection = await listen(async (req, res) => {
       const body = new URLSearchParams(await readBody(req));
       res.setHeader('content-type', 'application/json');
+      if (stack.introspectionDown) return void res.writeHead(503).end('{"error":"unavailable"}');
       if (
         req.headers.authorization !== `Basic ${btoa(`${INTROSPECTOR.id}:${INTROSPECTOR.secret}`)}`
       )
@@ -244,7 +250,8 @@ export async function startStack(): Promise<Stack> {
       return seen;
     };
 
-    return {
+    const stack: Stack = {
+      introspectionDown: false,
       api: { job: 'popkit-api', address: `127.0.0.1:${jwtPort}`, scheme: 'https' },
       as: { job: 'popkit-as', address: `127.0.0.1:${portOf(asMetricsServer)}`, scheme: 'http' },
       caPem: pki.ca.certPem,
@@ -255,6 +262,7 @@ export async function startStack(): Promise<Stack> {
       traffic,
       close,
     };
+    return stack;
   } catch (error) {
     await close();
     throw error;

@@ -78,12 +78,13 @@ function chart(title: string, unit: string, series: Series[], start: number, end
   const T = 10;
   const R = 10;
   const B = 24;
-  const values = series.flatMap((s) => s.points.map((p) => p[1]));
+  const values = series.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite);
   let max = Math.max(...values, 0);
   let min = Math.min(...values, 0);
   if (unit === 'percentunit' && title.includes('SLI')) min = Math.min(...values, 1) - 0.0005;
   if (max === min) max = min + 1;
-  max += (max - min) * 0.08;
+  if (unit === 'percentunit' && max <= 1) max = Math.min(1, max + (max - min) * 0.08);
+  else max += (max - min) * 0.08;
   const x = (t: number) => L + ((t - start) / (end - start)) * (W - L - R);
   const y = (v: number) => T + (1 - (v - min) / (max - min)) * (H - T - B);
   const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => {
@@ -94,7 +95,8 @@ function chart(title: string, unit: string, series: Series[], start: number, end
     const t = start + f * (end - start);
     const d = new Date(t * 1000);
     const label = `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}:${String(d.getUTCSeconds()).padStart(2, '0')}`;
-    return `<text x="${x(t)}" y="${H - 6}" text-anchor="middle">${label}</text>`;
+    const anchor = f === 0 ? 'start' : f === 1 ? 'end' : 'middle';
+    return `<text x="${x(t)}" y="${H - 6}" text-anchor="${anchor}">${label}</text>`;
   });
   const lines = series.map((s, i) => {
     // NaN (no rate yet) breaks the line, as Grafana does
@@ -123,8 +125,11 @@ try {
   const start = Date.now() / 1000;
   console.log(`prometheus ${prom.url}; traffic for ${SECONDS} s`);
   // demo-like traffic in waves: one round, a pause that varies, and a burst in the middle
+  // and an introspection outage (503s: SLO errors) from 55 % to 65 % of the run
   let round = 0;
   while (Date.now() / 1000 - start < SECONDS) {
+    const elapsed = (Date.now() / 1000 - start) / SECONDS;
+    stack.introspectionDown = elapsed > 0.55 && elapsed < 0.65;
     const burst = round % 20 >= 8 && round % 20 < 12 ? 3 : 1;
     await Promise.all(Array.from({ length: burst }, () => stack.traffic()));
     round++;
@@ -166,7 +171,7 @@ try {
     .legend i { display: inline-block; width: 12px; height: 3px; margin-right: 5px; vertical-align: middle; }
   </style></head><body>
     <h1>popkit: DPoP / mTLS token validation</h1>
-    <p class="sub">grafana/popkit-dashboard.json panels, queried from a real Prometheus scraping the example servers during ${Math.round((end - start) / 60)} minutes of demo-like traffic (rendered without Grafana: see README)</p>
+    <p class="sub">grafana/popkit-dashboard.json panels, queried from a real Prometheus scraping the example servers during ${Math.round(end - start)} s of demo-like traffic, with a 503 introspection outage in the middle (rate windows 20 s; drawn without Grafana, see README)</p>
     <main>${sections.join('')}</main></body></html>`;
   browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1800, height: 1000 } });

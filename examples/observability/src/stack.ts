@@ -143,7 +143,7 @@ export async function startStack(): Promise<Stack> {
       fetch: globalThis.fetch,
       nonceSecret,
       redisUrl: '',
-      replay: new MemoryReplayStore({ maxEntries: 1000 }),
+      replay: new MemoryReplayStore({ maxEntries: 10_000 }),
     });
     closers.push(() => auth.close());
     const jwtApi: RunningApi = await startApi(auth, tls, jwtPort);
@@ -158,7 +158,7 @@ export async function startStack(): Promise<Stack> {
       options: {
         ...auth.options,
         publicUrl: introUrl,
-        replay: new MemoryReplayStore({ maxEntries: 1000 }),
+        replay: new MemoryReplayStore({ maxEntries: 10_000 }),
         accessToken: {
           introspection: {
             endpoint: `http://127.0.0.1:${portOf(introspection)}/introspect`,

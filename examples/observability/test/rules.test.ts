@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requirePrometheus } from '../../../test-support/prometheus.ts';
 
 const available = requirePrometheus();
@@ -49,8 +49,13 @@ function mutate(alert: string, change: (expr: string) => string): string {
 }
 
 describe.skipIf(!available)('the Prometheus rules (real promtool)', () => {
-  const scratch = mkdtempSync(join(tmpdir(), 'popkit-promtool-'));
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'popkit-promtool-'));
+  });
+  afterAll(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('every shipped rule file passes promtool check rules', async () => {
     const { code, output } = await promtool(['check', 'rules', 'recording.yml', 'alerts.yml'], DIR);

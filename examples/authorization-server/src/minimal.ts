@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ReplayStore } from '@popkit/dpop-verifier';
+import type { AuthOutcome, ReplayStore } from '@popkit/dpop-verifier';
 import {
   DPOP_CORS_ALLOW_HEADERS,
   DPOP_CORS_EXPOSE_HEADERS,
@@ -35,6 +35,8 @@ export interface MinimalAuthorizationServerOptions {
   grants?: GrantStore;
   /** Lifetime of the access tokens issued, in seconds. Default 300. */
   accessTokenTtl?: number;
+  /** The token-request verifier's `onResult` (telemetry: `dpopTelemetry().onResult`). */
+  onResult?: (outcome: AuthOutcome) => void;
 }
 
 /** What the authorization endpoint approved, for {@link MinimalAuthorizationServer.authorize}. */
@@ -96,6 +98,7 @@ export async function startMinimalAuthorizationServer(
     replay: options.replay ?? new MemoryReplayStore(),
     nonces: createNonceIssuer({ secret: randomBytes(32) }),
     required: false, // the confidential client may go without DPoP and get Bearer tokens
+    ...(options.onResult ? { onResult: options.onResult } : {}),
   });
 
   const sameSecret = (given: string, expected: string): boolean => {

@@ -222,8 +222,8 @@ export async function verifierCases(alg: Alg, poolSize: number): Promise<Case[]>
   ];
 }
 
-/** A full resource-server request: proof + RFC 9068 JWT + ath + cnf.jkt + memory replay. */
-export async function fullRequestCases(poolSize: number): Promise<Case[]> {
+/** What the resource-server cases share: an issuer, a bound token, verifiers, telemetry. */
+async function fullSetup() {
   const as = await joseKeyPair('ES256');
   const jwks = { keys: [{ ...(await exportJWK(as.publicKey)), kid: 'k', alg: 'ES256' }] };
   const client = await generateKeyPair('ES256');
@@ -233,10 +233,6 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
     .setAudience('https://rs')
     .setExpirationTime('1h')
     .sign(as.privateKey);
-  const asKeyObject = createPublicKey({ key: jwks.keys[0] as never, format: 'jwk' });
-  const clientPriv = KeyObject.from(client.privateKey);
-  const clientPub = KeyObject.from(client.publicKey);
-  const sig = nodeSign('ES256', clientPriv, data);
   const make = (cacheSize: number, telemetry: Partial<DPoPAuthOptions> = {}) =>
     createDPoPAuth({
       ...telemetry,
@@ -250,8 +246,6 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
       replay: new MemoryReplayStore({ maxEntries: 1_000_000 }),
       allowedHosts: [new URL(URL_).host],
     });
-  let cached = make(10_000);
-  let uncached = make(0);
   // dpopTelemetry with the real OpenTelemetry SDKs, metrics and spans, exporters that drop
   // everything (the SDK's own work is measured, not an exporter's I/O)
   const noop = {
@@ -268,21 +262,80 @@ export async function fullRequestCases(poolSize: number): Promise<Case[]> {
     spanProcessors: [new BatchSpanProcessor({ exporter: noop as never })],
   });
   const telemetry = dpopTelemetry({ meterProvider, tracerProvider });
-  let observed = make(10_000, telemetry);
-  // the same under an active span (an instrumented server's HTTP span): one dpop.verify span
-  // per request too (the verification is synchronous here, so the stack context manager does)
+  // an instrumented server's HTTP span, active while verifying: one dpop.verify span per request
+  // too (the verification is synchronous here, so the stack context manager carries it)
   context.setGlobalContextManager(new StackContextManager().enable());
   const traced = trace.setSpan(context.active(), tracerProvider.getTracer('http').startSpan('GET'));
-  let observedTraced = make(10_000, telemetry);
-  let pool: string[] = [];
-  let n = 0;
   const request = (proof: string) => ({
     method: 'GET',
     url: URL_,
     headers: { authorization: `DPoP ${token}`, dpop: proof },
   });
+  const pool = (n: number) => proofPool([client], n, token);
+  return { jwks, client, make, telemetry, traced, request, pool };
+}
+
+/**
+ * dpopTelemetry's cost per request: telemetry off, on (no active span: metrics only) and under
+ * an active span (metrics and a span), requests of the three interleaved one by one, each
+ * timed alone: median µs per request of each (host noise hits the three alike, and the median
+ * drops requests a preemption or a GC pause landed on). Fresh proofs and stores per round.
+ */
+export async function telemetryOverhead(
+  rounds: number,
+  perRound: number,
+): Promise<{ off: number; on: number; traced: number }> {
+  const { make, telemetry, traced, request, pool } = await fullSetup();
+  const times = { off: [] as number[], on: [] as number[], traced: [] as number[] };
+  for (let r = 0; r < rounds; r++) {
+    const off = make(10_000);
+    const on = make(10_000, telemetry);
+    const tracedAuth = make(10_000, telemetry);
+    const proofs = await pool(3 * perRound);
+    const time = async (run: () => Promise<unknown>, into: number[], keep: boolean) => {
+      const start = performance.now();
+      await run();
+      if (keep) into.push(performance.now() - start);
+    };
+    for (let i = 0; i < perRound; i++) {
+      const keep = i >= perRound / 5; // the first fifth warms up
+      await time(() => off.verify(request(proofs[3 * i]!)), times.off, keep);
+      await time(() => on.verify(request(proofs[3 * i + 1]!)), times.on, keep);
+      await time(
+        () => context.with(traced, () => tracedAuth.verify(request(proofs[3 * i + 2]!))),
+        times.traced,
+        keep,
+      );
+    }
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]! * 1000;
+  return { off: med(times.off), on: med(times.on), traced: med(times.traced) };
+}
+
+/** A full resource-server request: proof + RFC 9068 JWT + ath + cnf.jkt + memory replay. */
+export async function fullRequestCases(poolSize: number): Promise<Case[]> {
+  const {
+    jwks,
+    client,
+    make,
+    telemetry,
+    traced,
+    request: toRequest,
+    pool: sign,
+  } = await fullSetup();
+  const asKeyObject = createPublicKey({ key: jwks.keys[0] as never, format: 'jwk' });
+  const clientPriv = KeyObject.from(client.privateKey);
+  const clientPub = KeyObject.from(client.publicKey);
+  const sig = nodeSign('ES256', clientPriv, data);
+  let cached = make(10_000);
+  let uncached = make(0);
+  let observed = make(10_000, telemetry);
+  let observedTraced = make(10_000, telemetry);
+  let pool: string[] = [];
+  let n = 0;
+  const request = toRequest;
   const refill = async () => {
-    pool = await proofPool([client], poolSize, token);
+    pool = await sign(poolSize);
     n = 0;
   };
   return [

@@ -62,9 +62,11 @@ export function refused(e: unknown, run: AuthRun): DPoPError {
       code: answer.code,
       reason: answer.reason,
       status: answer.status,
-      ...details(run, refusalSkew(e) ?? refusalSkew(error)),
+      endpoint: 'resource',
+      durationMs: performance.now() - run.start,
     };
     if (run.scheme) outcome.scheme = run.scheme;
+    details(outcome, run, refusalSkew(e) ?? refusalSkew(error));
     safe(() => onResult(outcome));
   }
   return answer;
@@ -100,23 +102,23 @@ export function accepted(run: AuthRun): AuthResult {
       outcome: 'accepted',
       scheme: result.scheme,
       bound: run.bound,
-      ...details(run, undefined),
+      endpoint: 'resource',
+      durationMs: performance.now() - run.start,
     };
+    details(outcome, run, undefined);
     safe(() => onResult(outcome));
   }
   return result;
 }
 
 /**
- * The {@link OutcomeDetails} of a request: lengths, the proof's `alg` and clock skew once its
- * claims were checked (else `skew`, a freshness refusal's), the store's time and fill.
+ * Adds the {@link OutcomeDetails} of a request to `out` (one object per outcome): lengths, the
+ * proof's `alg` and clock skew once its claims were checked (else `skew`, a freshness
+ * refusal's), the store's time and fill.
  */
-function details(run: AuthRun, skew: number | undefined): OutcomeDetails {
-  const out: OutcomeDetails = {
-    endpoint: 'resource',
-    durationMs: performance.now() - run.start,
-    ...run.policy.replayFill(),
-  };
+function details(out: OutcomeDetails, run: AuthRun, skew: number | undefined): void {
+  const fill = run.policy.replayFill();
+  if (fill !== undefined) out.replayFill = fill;
   if (run.proof !== undefined) out.proofLength = run.proof.length;
   if (run.token !== '') out.tokenLength = run.token.length;
   if (run.storeMs !== undefined) out.storeMs = run.storeMs;
@@ -127,7 +129,6 @@ function details(run: AuthRun, skew: number | undefined): OutcomeDetails {
   } else if (skew !== undefined) {
     out.iatSkew = skew;
   }
-  return out;
 }
 
 function safe(fn: () => void): void {

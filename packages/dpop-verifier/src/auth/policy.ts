@@ -55,14 +55,14 @@ export function compileAuthPolicy(options: DPoPAuthOptions): AuthPolicy {
   const store = options.replay;
   const replayFill =
     store !== false && typeof store?.stats === 'function'
-      ? (): { replayFill?: number } => {
+      ? (): number | undefined => {
           try {
-            return { replayFill: store.stats!().fill };
+            return store.stats!().fill;
           } catch {
-            return {};
+            return undefined;
           }
         }
-      : (): { replayFill?: number } => ({});
+      : (): number | undefined => undefined;
   const bearerScheme = allowUnboundBearer || certificate !== undefined;
   return {
     proof,

@@ -18,7 +18,8 @@ export interface AuthPolicy {
   readonly requireNonce: ((request: RequestLike) => boolean) | undefined;
   readonly certificate: CertificateThumbprintSource | undefined;
   readonly onResult: ((outcome: AuthOutcome) => void) | undefined;
-  readonly replayFill: () => { replayFill?: number };
+  /** The replay store's fill level (0 to 1), when it reports one. */
+  readonly replayFill: () => number | undefined;
   /** Unbound tokens on the Bearer scheme (mixed mode). */
   readonly allowUnboundBearer: boolean;
   /** The Bearer scheme is open: to certificate-bound tokens, or by choice to unbound ones. */

@@ -126,7 +126,7 @@ export function postgresReplaySchema(
 export const POSTGRES_REPLAY_SCHEMA: string = postgresReplaySchema();
 
 /**
- * Runs one statement: its rows and the number of rows it changed. When `signal` aborts (the
+ * Runs one statement: its rows and the number of rows it changed. When `abandon` is set (the
  * check ran out of time and was already refused) and `client` is a `pg` Pool, the statement is
  * cancelled on the server: the check runs on a connection of its own, whose backend is
  * cancelled (`pg_cancel_backend`, from a new connection) and which is then closed; a check
@@ -137,8 +137,18 @@ type Run = (
   text: string,
   values: unknown[],
   name: string,
-  signal?: AbortSignal,
+  abandon?: Abandon,
 ) => Promise<{ rows: unknown[]; count: number }>;
+
+/**
+ * A check's way out once it ran out of time (and was refused): `aborted` is set, then `cancel`
+ * (set by the runner once the statement is on a connection) is called. Plain fields, not an
+ * `AbortController`: one is made per check, and Node's cost several microseconds each.
+ */
+interface Abandon {
+  aborted: boolean;
+  cancel: (() => void) | undefined;
+}
 
 function resultOf(result: unknown): { rows: unknown[]; count: number } {
   // postgres.js: an array of rows with `count`; pg: { rows, rowCount }
@@ -179,10 +189,10 @@ function runner(client: unknown): Run {
     // a Pool: the check runs on a connection of its own (as pool.query does), so that a check
     // that ran out of time can be cancelled on the server, by its backend's pid
     const pooled = pool as PgPoolLike;
-    return async (text, values, name, signal) => {
-      if (signal === undefined) return resultOf(await pg.query(config(text, values, name)));
+    return async (text, values, name, abandon) => {
+      if (abandon === undefined) return resultOf(await pg.query(config(text, values, name)));
       const connection = await pooled.connect();
-      if (signal.aborted) {
+      if (abandon.aborted) {
         connection.release(); // refused already: not sent
         throw new Error('the check ran out of time waiting for a connection');
       }
@@ -213,7 +223,7 @@ function runner(client: unknown): Run {
           // (not a pg Client after all: the statement runs to its end)
         }
       };
-      signal.addEventListener('abort', cancel, { once: true });
+      abandon.cancel = cancel;
       let failed: unknown;
       try {
         return resultOf(await connection.query(config(text, values, name)));
@@ -221,10 +231,10 @@ function runner(client: unknown): Run {
         failed = error;
         throw error;
       } finally {
-        signal.removeEventListener('abort', cancel);
+        abandon.cancel = undefined;
         // a cancelled check's connection is closed, not reused: a cancel arriving late can then
         // hit no other statement of ours (it names this backend, which is gone)
-        connection.release(signal.aborted ? true : failed);
+        connection.release(abandon.aborted ? true : failed);
       }
     };
   }
@@ -455,12 +465,15 @@ export class PostgresReplayStore implements ReplayStore {
     // what the verifier checked this proof against (its `since` and nonce epoch)
     const known = this.#epoch;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new ReplayStoreError('replay_store_error', 'PostgreSQL did not answer in time');
+    let late: ReplayStoreError | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(late), this.#timeout);
+      timer = setTimeout(() => {
+        late = new ReplayStoreError('replay_store_error', 'PostgreSQL did not answer in time');
+        reject(late);
+      }, this.#timeout);
     });
     let rows: unknown[];
-    const abandon = new AbortController();
+    const abandon: Abandon = { aborted: false, cancel: undefined };
     try {
       await Promise.race([this.#ensureReady(), timeout]);
       const now = Date.now();
@@ -468,12 +481,15 @@ export class PostgresReplayStore implements ReplayStore {
       // concurrent copies of it are refused
       const exp = Math.max(Math.ceil(expiresAt), now + 1000);
       ({ rows } = await Promise.race([
-        this.#run(this.#check, [key, exp, now], this.#names.check, abandon.signal),
+        this.#run(this.#check, [key, exp, now], this.#names.check, abandon),
         timeout,
       ]));
     } catch (cause) {
       // out of time: the server abandons the statement too (see `Run`)
-      if (cause === late) abandon.abort();
+      if (late !== undefined && cause === late) {
+        abandon.aborted = true;
+        abandon.cancel?.();
+      }
       if (cause instanceof ReplayStoreError) throw cause;
       // the table is gone (dropped): the next check creates it again, in a new life
       if ((cause as { code?: unknown } | null)?.code === UNDEFINED_TABLE && this.#createTable)

@@ -49,6 +49,16 @@ for (const file of walk(root)) {
     problems.push(`${rel}: focused or skipped test`);
   }
 }
+// The offline explain page is generated from the verifier's check sources and committed: a
+// change to those sources without a rebuild is caught here, before a commit, not only in CI.
+{
+  const { buildPage } = await import('../packages/explain/scripts/build-page.mjs');
+  const page = join(root, 'packages/explain/page/index.html');
+  if (readFileSync(page, 'utf8') !== (await buildPage()))
+    problems.push(
+      'packages/explain/page/index.html is stale: run `pnpm --filter @popkit/explain run build:page`',
+    );
+}
 if (problems.length) {
   console.error(problems.join('\n'));
   process.exit(1);

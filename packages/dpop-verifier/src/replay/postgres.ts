@@ -334,6 +334,8 @@ export class PostgresReplayStore implements ReplayStore {
   /** Whether this store found the table missing and created it (nothing was recorded before). */
   #created = false;
   #ready: Promise<void> | undefined;
+  /** `#ready` once it resolved: a check then skips waiting for it (no race, no microtask). */
+  #resolved: Promise<void> | undefined;
   #relearn: Promise<void> | undefined;
   #calls = 0;
   #cleaning = false;
@@ -475,7 +477,8 @@ export class PostgresReplayStore implements ReplayStore {
     let rows: unknown[];
     const abandon: Abandon = { aborted: false, cancel: undefined };
     try {
-      await Promise.race([this.#ensureReady(), timeout]);
+      if (this.#ready === undefined || this.#ready !== this.#resolved)
+        await Promise.race([this.#ensureReady(), timeout]);
       const now = Date.now();
       // at least a second: a proof at the very edge of its window is still recorded, so
       // concurrent copies of it are refused
@@ -544,9 +547,14 @@ export class PostgresReplayStore implements ReplayStore {
         await this.#learnEpoch();
       })();
       // when it could not be done, the next check tries again
-      ready.catch(() => {
-        if (this.#ready === ready) this.#ready = undefined;
-      });
+      ready.then(
+        () => {
+          if (this.#ready === ready) this.#resolved = ready;
+        },
+        () => {
+          if (this.#ready === ready) this.#ready = undefined;
+        },
+      );
       this.#ready = ready;
     }
     return this.#ready;

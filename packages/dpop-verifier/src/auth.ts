@@ -224,20 +224,15 @@ function proof(run: AuthRun): void | Promise<void> {
   }
   checkKeyBinding(prepared.proof.jkt, run.jkt);
   const account = accountOf(run.claims!);
-  const started = policy.onResult === undefined ? 0 : performance.now();
+  let recorded = prepared.commit({ account });
+  if (policy.onResult !== undefined) {
+    const started = performance.now();
+    recorded = recorded.finally(() => (run.storeMs = performance.now() - started));
+  }
   return keep(
     run,
     'verified',
-    prepared.commit({ account }).then(
-      () => {
-        if (policy.onResult !== undefined) run.storeMs = performance.now() - started;
-        return prepared.proof;
-      },
-      (e: unknown) => {
-        if (policy.onResult !== undefined) run.storeMs = performance.now() - started;
-        throw e;
-      },
-    ),
+    recorded.then(() => prepared.proof),
   );
 }
 
@@ -252,25 +247,12 @@ function scopes(run: AuthRun): void {
   if (required.length === 0) return;
   const held = tokenScopes(run.claims!);
   if (required.every((scope) => held.includes(scope))) return;
-  const nonce = run.verified?.nextNonce;
-  throw refuse(
-    'insufficient_scope',
-    nonce === undefined ? {} : { headers: { 'DPoP-Nonce': nonce } },
-  );
+  throw refuse('insufficient_scope'); // (with the nonce to move to: see `refused`)
 }
 
-/** The adapter's own rule (see {@link compileDPoPAuth}), with the nonce to move to, if any. */
+/** The adapter's own rule (see {@link compileDPoPAuth}); `refused` adds the nonce to move to. */
 function callerCheck(run: AuthRun): void {
-  const { check } = run.policy;
-  if (check === undefined) return;
-  try {
-    check(run.claims!);
-  } catch (e) {
-    const nonce = run.verified?.nextNonce;
-    if (nonce !== undefined && e instanceof Error && 'headers' in e)
-      (e as DPoPError).headers = { ...(e as DPoPError).headers, 'DPoP-Nonce': nonce };
-    throw e;
-  }
+  run.policy.check?.(run.claims!);
 }
 
 /**

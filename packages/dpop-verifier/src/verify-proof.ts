@@ -268,14 +268,7 @@ function timedCommit(
     timing.storeMs = performance.now() - started;
   }
   if (recorded === undefined) return found.result;
-  return recorded.then(
-    () => {
-      timing.storeMs = performance.now() - started;
-      return found.result;
-    },
-    (e: unknown) => {
-      timing.storeMs = performance.now() - started;
-      throw e;
-    },
-  );
+  return recorded
+    .finally(() => (timing.storeMs = performance.now() - started))
+    .then(() => found.result);
 }

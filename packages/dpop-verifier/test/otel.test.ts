@@ -307,17 +307,19 @@ describe('dpopTelemetry', () => {
       const garbage = random(20);
       const alg = `X${random(4)}`;
       secrets.push(path, jti, kid, garbage, alg);
+      /** A request with the bound token and a valid proof for `path` (its options as given). */
+      const signed = async (options?: Parameters<typeof createProof>[2]) =>
+        call(path, {
+          authorization: `DPoP ${token}`,
+          dpop: await createProof(
+            key,
+            { method: 'GET', url: PUBLIC + path, accessToken: token },
+            options,
+          ),
+        });
       hostile.push(
         // valid proof, random path and jti
-        async () =>
-          call(path, {
-            authorization: `DPoP ${token}`,
-            dpop: await createProof(
-              key,
-              { method: 'GET', url: PUBLIC + path, accessToken: token },
-              { jti },
-            ),
-          }),
+        () => signed({ jti }),
         // garbage headers
         () => call(path, { authorization: `${garbage} ${garbage}`, dpop: garbage }),
         () =>
@@ -345,25 +347,10 @@ describe('dpopTelemetry', () => {
           });
         },
         // a random clock
-        async () =>
-          call(path, {
-            authorization: `DPoP ${token}`,
-            dpop: await createProof(
-              key,
-              { method: 'GET', url: PUBLIC + path, accessToken: token },
-              { iat: Math.floor(Date.now() / 1000) + Math.floor((Math.random() - 0.5) * 1e6) },
-            ),
-          }),
+        () =>
+          signed({ iat: Math.floor(Date.now() / 1000) + Math.floor((Math.random() - 0.5) * 1e6) }),
         // a proof from the far future (the reported skew stays bounded)
-        async () =>
-          call(path, {
-            authorization: `DPoP ${token}`,
-            dpop: await createProof(
-              key,
-              { method: 'GET', url: PUBLIC + path, accessToken: token },
-              { iat: 1e15 },
-            ),
-          }),
+        () => signed({ iat: 1e15 }),
         // token endpoint garbage, and a valid one with a random jti
         () => call('/token', { dpop: garbage }, 'POST'),
         async () =>

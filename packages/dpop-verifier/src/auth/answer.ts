@@ -33,6 +33,9 @@ function asDPoPError(e: unknown, run: AuthRun): DPoPError {
 export function refused(e: unknown, run: AuthRun): DPoPError {
   const error = asDPoPError(e, run);
   const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...error.headers };
+  // refused after its proof passed (scopes, an adapter's rule): the nonce to move to goes along
+  const nonce = run.verified?.nextNonce;
+  if (nonce !== undefined && headers['DPoP-Nonce'] === undefined) headers['DPoP-Nonce'] = nonce;
   if (error.code !== 'server_error') {
     // (a Bearer request refused because only DPoP is open is told so on DPoP)
     const scheme = error.reason === 'bearer_not_allowed' ? 'DPoP' : run.scheme;

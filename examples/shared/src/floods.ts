@@ -155,7 +155,7 @@ export async function nonceFloodAtApi(
   report.checks.rightAfter = await legitCall();
   clock.ms += 3600_000;
   report.checks.anHourLater = await legitCall();
-  // the sweep's work is spread over calls (at most 16 blocks each): a few calls empty it
+  // the sweep's work is spread over calls (at most 1,024 slots each): a few calls empty it
   for (let i = 0; i < 9; i++) await legitCall();
   if (replay instanceof MemoryReplayStore) report.checks.emptiedAfterAnHour = replay.size <= 10;
   return report;

@@ -6,6 +6,7 @@
 import { DPoPConfigError } from '../errors.ts';
 import type { OptionNames } from '../options.ts';
 import { rejectUnknownOptions } from '../options.ts';
+import { BLOCK_SHIFT } from './memory-verify.ts';
 import { ReplayStoreError } from './types.ts';
 
 /*
@@ -32,10 +33,10 @@ import { ReplayStoreError } from './types.ts';
 /** Options of `MemoryReplayStore`. */
 export interface MemoryReplayStoreOptions {
   /**
-   * Memory budget in bytes, never exceeded: the table and its sweep index (20.08 bytes per entry
+   * Memory budget in bytes, never exceeded: the table and its sweep index (20.31 bytes per entry
    * of capacity, allocated once) plus account records (up to 24 bytes per entry of capacity,
    * grown as distinct accounts appear).
-   * Default 32 MiB: a capacity of 761,249 live proofs. Ignored when `maxEntries` is set.
+   * Default 32 MiB: a capacity of 757,222 live proofs. Ignored when `maxEntries` is set.
    */
   maxBytes?: number;
   /** Capacity in live proofs, instead of `maxBytes` (the tables are sized for it). */
@@ -61,7 +62,7 @@ const MEMORY_STORE_OPTION_NAMES = {
 /** Most table load at capacity (linear probing stays short: about 3 probes on average). */
 const MAX_LOAD = 0.8;
 /** Slots per sweep block (see memory.ts). */
-const BLOCK = 64;
+const BLOCK = 1 << BLOCK_SHIFT;
 /**
  * Worst-case bytes per entry of capacity: (16 + 4 / BLOCK) / MAX_LOAD of table and block index,
  * one 16-byte account record and up to two 4-byte bucket heads (when every entry has an

@@ -1,5 +1,6 @@
 // A small benchmark harness: calibrated batches, cases of a group interleaved round by round in
-// one process, so ratios compare cases measured back to back on the same (noisy) machine.
+// one process (or a case and its limit batch by batch: measurePair), so ratios compare cases
+// measured back to back on the same (noisy) machine.
 
 export interface Case {
   name: string;
@@ -55,6 +56,46 @@ export async function measureGroup(cases: Case[], rounds: number, ms: number): P
     }
   }
   return out;
+}
+
+/**
+ * A case and its limit measured against each other in alternating batches of about 3 ms (A B B
+ * A) for `ms` per round. Where the machine's speed drifts between one slice of time and the
+ * next (a VM's neighbours, the clock frequency), {@link measureGroup}'s slices, a case after
+ * the other, put that drift into the ratio (Bun's raw `crypto.subtle.sign` varied 10k-17k/s
+ * between rounds); within a round of batches both see the same machine, while each case still
+ * runs a batch of its own (its garbage and caches stay its own, unlike call-by-call alternation).
+ */
+export async function measurePair(
+  a: Case,
+  b: Case,
+  rounds: number,
+  ms: number,
+): Promise<[Measured, Measured]> {
+  await a.beforeRound?.();
+  await b.beforeRound?.();
+  let batch = 1;
+  while (Math.min(await timeBatch(a.run, batch), await timeBatch(b.run, batch)) < 3) batch *= 2;
+  const ma: Measured = { name: a.name, rounds: [] };
+  const mb: Measured = { name: b.name, rounds: [] };
+  for (let r = 0; r < rounds; r++) {
+    await a.beforeRound?.();
+    await b.beforeRound?.();
+    (globalThis as { gc?: () => void }).gc?.();
+    let ta = 0;
+    let tb = 0;
+    let ops = 0;
+    while (ta + tb < 2 * ms) {
+      ta += await timeBatch(a.run, batch);
+      tb += await timeBatch(b.run, batch);
+      tb += await timeBatch(b.run, batch);
+      ta += await timeBatch(a.run, batch);
+      ops += 2 * batch;
+    }
+    ma.rounds.push((ops / ta) * 1000);
+    mb.rounds.push((ops / tb) * 1000);
+  }
+  return [ma, mb];
 }
 
 export function median(values: number[]): number {

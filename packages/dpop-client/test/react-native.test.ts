@@ -77,6 +77,30 @@ describe('pure SHA-256 (the react-native branch of #crypto)', () => {
     expect(hex(fallback(text))).toBe(hex(new TextEncoder().encode(text)));
     expect(hex(utf8(text))).toBe(hex(new TextEncoder().encode(text)));
   });
+
+  it('UTF-8 into the shared buffer agrees with TextEncoder, and a kept copy survives the next call', () => {
+    const encoder = new TextEncoder();
+    const long = 'eyJ0eXAiOiJkcG9wK2p3dCJ9.'.repeat(40);
+    // ASCII; non-ASCII after a long ASCII prefix and at the very end; U+007F and U+0080; lone
+    // surrogates (U+FFFD)
+    const texts = [
+      '',
+      long,
+      `${long}\u00e9${long}`,
+      `${long}\u{1F600}`,
+      '\u007f\u0080',
+      `${long}\udc00`,
+    ];
+    for (const text of texts) {
+      const want = hex(encoder.encode(text));
+      expect(hex(utf8(text, true))).toBe(want);
+      expect(hex(utf8(text))).toBe(want);
+    }
+    // a transient view is of the shared buffer; a non-transient copy survives the next call
+    const kept = utf8('kept');
+    utf8('overwritten', true);
+    expect(new TextDecoder().decode(kept)).toBe('kept');
+  });
 });
 
 describe('randomness without crypto.getRandomValues', () => {

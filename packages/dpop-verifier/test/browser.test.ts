@@ -79,6 +79,25 @@ describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromi
           url,
         }),
       );
+      // the claims are checked while WebCrypto checks the signature: a proof failing both is
+      // still refused for its signature, as when they ran one after the other
+      const both = await m.createProof(key, { method: 'GET', url: `${url}/x`, nonce });
+      results.tamperedAndHtu = await code(
+        verify(both.slice(0, -4) + (both.endsWith('AAAA') ? 'BBBB' : 'AAAA'), {
+          method: 'GET',
+          url,
+        }),
+      );
+      const post = await m.createProof(key, { method: 'POST', url, nonce });
+      results.tamperedAndHtm = await code(
+        verify(post.slice(0, -4) + (post.endsWith('AAAA') ? 'BBBB' : 'AAAA'), {
+          method: 'GET',
+          url,
+        }),
+      );
+      results.htm = await code(
+        verify(await m.createProof(key, { method: 'POST', url, nonce }), { method: 'GET', url }),
+      );
       results.ath = await code(
         verify(await m.createProof(key, { method: 'GET', url, accessToken: 'other', nonce }), {
           method: 'GET',
@@ -95,6 +114,9 @@ describe.skipIf(!available)('dpop-verifier on WebCrypto, in real headless Chromi
       noNonce: 'use_dpop_nonce/nonce_missing',
       htu: 'invalid_dpop_proof/htu',
       tampered: 'invalid_dpop_proof/signature',
+      tamperedAndHtu: 'invalid_dpop_proof/signature',
+      tamperedAndHtm: 'invalid_dpop_proof/signature',
+      htm: 'invalid_dpop_proof/htm',
       ath: 'invalid_dpop_proof/ath_mismatch',
     });
   });

@@ -1,6 +1,5 @@
 import { unknownOption } from './options.ts';
 import type { DPoPServerAnswer } from './server-answer.ts';
-import { serverAnswer } from './server-answer.ts';
 /**
  * Stable codes of {@link DPoPClientError}, the errors of `@popkit/dpop-client` at run time.
  * A bad argument is a {@link DPoPArgumentError} instead (a `TypeError` with the Node-style
@@ -58,15 +57,15 @@ export class DPoPClientError extends Error {
   constructor(
     code: DPoPClientErrorCode,
     message: string,
-    options?: { cause?: unknown; response?: Response },
+    // (`server` is read from `response` by the code that has one, `createDPoPFetch`: reading
+    // it here would put the challenge and date parsers into every bundle that signs a proof)
+    options?: { cause?: unknown; response?: Response; server?: DPoPServerAnswer },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DPoPClientError';
     this.code = code;
-    if (options?.response) {
-      this.response = options.response;
-      this.server = serverAnswer(options.response);
-    }
+    if (options?.response) this.response = options.response;
+    if (options?.server) this.server = options.server;
   }
 }
 

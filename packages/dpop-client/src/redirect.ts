@@ -1,4 +1,5 @@
 import { DPoPClientError } from './errors.ts';
+import { serverAnswer } from './server-answer.ts';
 
 /**
  * Most redirects `createDPoPFetch` follows, as `fetch` does (Fetch standard, HTTP-redirect fetch
@@ -70,7 +71,10 @@ export function browserFollows(): boolean {
 
 /** @internal */
 export function redirectError(message: string, response?: Response): DPoPClientError {
-  return new DPoPClientError('ERR_DPOP_REDIRECT', message, { response });
+  return new DPoPClientError('ERR_DPOP_REDIRECT', message, {
+    response,
+    server: response && serverAnswer(response),
+  });
 }
 
 /** `ERR_DPOP_BODY_NOT_REPLAYABLE`: the request had to be sent again, `after` what. @internal */
@@ -78,10 +82,11 @@ export function notReplayable(
   after: string,
   options: { response?: Response | undefined; cause?: unknown },
 ): DPoPClientError {
+  const { response } = options;
   return new DPoPClientError(
     'ERR_DPOP_BODY_NOT_REPLAYABLE',
     `the request body is a one-shot stream, not sent again after ${after}; send it again yourself`,
-    options,
+    { ...options, server: response && serverAnswer(response) },
   );
 }
 

@@ -1,5 +1,6 @@
 import { parseWWWAuthenticate } from './challenge.ts';
 import { DPoPClientError } from './errors.ts';
+import { serverAnswer } from './server-answer.ts';
 import { LruMap } from './nonce-store.ts';
 
 /** What {@link DPoPFetchOptions.onTokenExpired} is told about the refused access token. */
@@ -98,7 +99,7 @@ export function tokenExpired(response: Response): DPoPClientError {
   return new DPoPClientError(
     'ERR_DPOP_TOKEN_EXPIRED',
     'the access token has expired (401 invalid_token); obtain a new one (onTokenExpired)',
-    { response },
+    { response, server: serverAnswer(response) },
   );
 }
 

@@ -150,6 +150,7 @@ describe('createDPoPFetch against a real HTTP server', () => {
     expect(error).toBeInstanceOf(DPoPClientError);
     expect(error.code).toBe('ERR_DPOP_BODY_NOT_REPLAYABLE');
     expect(error.response.status).toBe(401);
+    expect(error.server).toMatchObject({ status: 401, error: 'use_dpop_nonce' });
     expect(server.seen).toHaveLength(1);
     const again = await dpopFetch(`${server.url}/api/upload`, {
       method: 'POST',

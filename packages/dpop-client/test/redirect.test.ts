@@ -175,6 +175,7 @@ describe('createDPoPFetch follows redirects itself, one proof per hop', () => {
     expect(error).toBeInstanceOf(DPoPClientError);
     expect((error as DPoPClientError).code).toBe('ERR_DPOP_REDIRECT');
     expect((error as DPoPClientError).response?.status).toBe(307);
+    expect((error as DPoPClientError).server?.status).toBe(307);
     expect(a.seen).toHaveLength(21); // the request and 20 redirects followed
     expect(a.seen.every((s) => s.outcome === 307)).toBe(true);
     expect(new Set(a.seen.map((s) => s.jti)).size).toBe(21);
@@ -242,6 +243,7 @@ describe('createDPoPFetch follows redirects itself, one proof per hop', () => {
     );
     expect((error as DPoPClientError).code).toBe('ERR_DPOP_BODY_NOT_REPLAYABLE');
     expect((error as DPoPClientError).response?.status).toBe(307);
+    expect((error as DPoPClientError).server?.status).toBe(307);
     expect(a.seen.at(-1)).toMatchObject({ path: '/api/upload', body: 'streamed' });
 
     a.redirect = (seen) =>

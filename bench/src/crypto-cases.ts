@@ -223,6 +223,18 @@ export async function verifierCases(alg: Alg, poolSize: number): Promise<Case[]>
 }
 
 /** What the resource-server cases share: an issuer, a bound token, verifiers, telemetry. */
+/** What fullSetup started: its SDKs' timers and the active span, stopped by closeTelemetry. */
+const started: Array<() => Promise<unknown> | void> = [];
+
+/**
+ * Stops the OpenTelemetry SDKs the full-request cases started (a metric reader collecting every
+ * second, a batch span processor, the global context manager, the parent span), so that the
+ * groups measured after them run without their timers and buffers.
+ */
+export async function closeTelemetry(): Promise<void> {
+  for (const stop of started.splice(0)) await stop();
+}
+
 async function fullSetup() {
   const as = await joseKeyPair('ES256');
   const jwks = { keys: [{ ...(await exportJWK(as.publicKey)), kid: 'k', alg: 'ES256' }] };
@@ -265,7 +277,14 @@ async function fullSetup() {
   // an instrumented server's HTTP span, active while verifying: one dpop.verify span per request
   // too (the verification is synchronous here, so the stack context manager carries it)
   context.setGlobalContextManager(new StackContextManager().enable());
-  const traced = trace.setSpan(context.active(), tracerProvider.getTracer('http').startSpan('GET'));
+  const parent = tracerProvider.getTracer('http').startSpan('GET');
+  const traced = trace.setSpan(context.active(), parent);
+  started.push(
+    () => parent.end(),
+    () => context.disable(),
+    () => meterProvider.shutdown(),
+    () => tracerProvider.shutdown(),
+  );
   const request = (proof: string) => ({
     method: 'GET',
     url: URL_,

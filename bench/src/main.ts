@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleSizes } from './bundle.ts';
 import {
   clientCases,
+  closeTelemetry,
   fullRequestCases,
   telemetryOverhead,
   unexpectedRefusals,
@@ -272,6 +273,7 @@ if (want('full')) {
     0.8,
     ratio(get(m, 'popkit createDPoPAuth.verify (JWT cached by hash)'), get(m, limit)).median,
   );
+  await closeTelemetry(); // the SDKs' timers and buffers would run on under the next groups
 }
 
 // A case that swallowed refusals measured refusals: its figures are void, and the bench says so.

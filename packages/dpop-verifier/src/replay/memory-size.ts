@@ -6,7 +6,6 @@
 import { DPoPConfigError } from '../errors.ts';
 import type { OptionNames } from '../options.ts';
 import { rejectUnknownOptions } from '../options.ts';
-import { BLOCK_SHIFT } from './memory-verify.ts';
 import { ReplayStoreError } from './types.ts';
 
 /*
@@ -61,7 +60,8 @@ const MEMORY_STORE_OPTION_NAMES = {
 
 /** Most table load at capacity (linear probing stays short: about 3 probes on average). */
 const MAX_LOAD = 0.8;
-/** Slots per sweep block (see memory.ts). */
+/** log2 of the slots per sweep block (16: a block is 4 cache lines; see memory.ts). @internal */
+export const BLOCK_SHIFT = 4;
 const BLOCK = 1 << BLOCK_SHIFT;
 /**
  * Worst-case bytes per entry of capacity: (16 + 4 / BLOCK) / MAX_LOAD of table and block index,

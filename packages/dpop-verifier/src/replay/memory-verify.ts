@@ -1,8 +1,6 @@
 import type { AccountTable } from './accounts.ts';
 import { corrupt } from './accounts.ts';
-
-/** log2 of the slots per sweep block of MemoryReplayStore (16: a block is 4 cache lines). @internal */
-export const BLOCK_SHIFT = 4;
+import { BLOCK_SHIFT } from './memory-size.ts';
 
 /** What {@link verifyTables} reads of a MemoryReplayStore. @internal */
 export interface TablesView {

@@ -3,8 +3,8 @@ import { fingerprint64, fp, place } from './fingerprint.ts';
 import type { ReplayStore, ReplayStoreStats } from './types.ts';
 import { ReplayStoreError } from './types.ts';
 import type { MemoryReplayStoreOptions } from './memory-size.ts';
-import { memorySize, refusal } from './memory-size.ts';
-import { BLOCK_SHIFT, verifyTables } from './memory-verify.ts';
+import { BLOCK_SHIFT, memorySize, refusal } from './memory-size.ts';
+import { verifyTables } from './memory-verify.ts';
 import { warnIfManyIsolates } from './many-isolates.ts';
 
 export type { MemoryReplayStoreOptions } from './memory-size.ts';
@@ -28,8 +28,6 @@ const NONE = 0xffffffff;
 /** Slots of sweep credit per insert, and per call while above the soft limit. */
 const SWEEP = 4;
 const SWEEP_UNDER_PRESSURE = 1024;
-/** Most slots one call clears, in blocks holding expired entries. */
-const MAX_DIRTY_SLOTS = 1024;
 /**
  * The sweep also covers the whole table once per this many ms of clock time, so an expired
  * entry lingers about this long while calls keep coming (the work is spread over the calls).
@@ -37,7 +35,8 @@ const MAX_DIRTY_SLOTS = 1024;
 const PASS_MS = 2_000;
 /** The latest expiry second a table word holds (0 marks an empty slot). */
 const MAX_EXPIRY = 0xfffffffe;
-const MAX_DIRTY_BLOCKS = MAX_DIRTY_SLOTS >>> BLOCK_SHIFT;
+/** Most blocks holding expired entries one call clears: 1,024 slots. */
+const MAX_DIRTY_BLOCKS = 1024 >>> BLOCK_SHIFT;
 
 /**
  * A bounded, fair, in-process replay store for one server instance (RFC 9449 §11.1).
@@ -52,8 +51,8 @@ const MAX_DIRTY_BLOCKS = MAX_DIRTY_SLOTS >>> BLOCK_SHIFT;
  * **Bounded work**: expired entries are reclaimed by a cursor that sweeps a share of the
  * table on every call (the whole table every 2 s of clock time, more under pressure), a block
  * of 16 slots at a time, skipping a block whose lowest expiry is still ahead. One call clears
- * at most 64 blocks (1,024 slots): a mass expiry (one client's chosen `iat` making half the table expire in
- * one second) is spread over the following calls instead of stalling one.
+ * at most 64 blocks (1,024 slots): a mass expiry (one client's chosen `iat` making half the
+ * table expire in one second) is spread over the following calls instead of stalling one.
  *
  * **Lifetime**: an entry lives until the `expiresAt` the verifier computed (rounded up to the
  * second), which is exactly when the proof would stop being accepted anyway.
